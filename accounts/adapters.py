@@ -1,0 +1,70 @@
+"""django-allauth hooks: how the web sign-up, sign-in and emails fit MediMeet."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.contrib import messages
+from django.http import HttpRequest
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from medimeet.core.audit import audit_record
+from medimeet.core.notifications import email_send
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """Render with allauth's templates, then deliver through the notification layer
+        (after commit, by Celery, with retries) instead of sending inside the request."""
+        from allauth.core import context as allauth_context
+        from django.contrib.sites.shortcuts import get_current_site
+
+        request = allauth_context.request
+        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        message = self.render_mail(template_prefix, email, ctx)
+        html = next((content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), None)
+        email_send(to=list(message.to), subject=message.subject, text_body=message.body, html_body=html)
+
+    def save_user(self, request: HttpRequest, user, form, commit: bool = True):
+        from .models import PatientProfile, User
+
+        user = super().save_user(request, user, form, commit=False)
+        user.role = User.Role.PATIENT
+        if commit:
+            user.save()
+            PatientProfile.objects.get_or_create(user=user)
+            audit_record(action="account.registered", actor=user, target=user, subject_user=user, request=request, metadata={"channel": "web"})
+        return user
+
+    def pre_login(self, request: HttpRequest, user, **kwargs):
+        if getattr(user, "is_blocked", False):
+            audit_record(action="auth.login_refused_blocked", subject_user=user, request=request, metadata={"channel": "web"})
+            messages.error(request, "This account is blocked. Contact support if you think this is a mistake.")
+            from allauth.account.internal.stagekit import clear_login
+
+            clear_login(request)
+            return redirect(reverse("account_login"))
+        return super().pre_login(request, user, **kwargs)
+
+    def login(self, request: HttpRequest, user) -> None:
+        super().login(request, user)
+        from .middleware import session_mark_authenticated
+
+        session_mark_authenticated(request)
+        audit_record(action="auth.login", actor=user, target=user, subject_user=user, request=request, metadata={"channel": "web"})
+
+    def authentication_failed(self, request: HttpRequest, **credentials) -> None:
+        audit_record(action="auth.login_failed", request=request, metadata={"channel": "web"})
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        return reverse("accounts:dashboard")
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def save_user(self, request: HttpRequest, sociallogin, form=None):
+        from .models import PatientProfile
+
+        user = super().save_user(request, sociallogin, form)
+        PatientProfile.objects.get_or_create(user=user)
+        return user

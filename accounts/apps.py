@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """Users, patient profiles, authentication, sessions and devices."""
+
+    name = "accounts"
+    verbose_name = "Accounts"

@@ -1,0 +1,54 @@
+"""Demo data so a newcomer can sign in at once: `manage.py seed_demo`.
+
+Idempotent: running it twice leaves the same accounts. Later steps add doctors' profiles,
+services and availability here.
+"""
+
+from __future__ import annotations
+
+from allauth.account.models import EmailAddress
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import PatientProfile, User
+
+DEMO_PASSWORD = "medimeet-demo-2026"
+
+STAFF = [("admin@medimeet.local", "Asha", "Admin")]
+DOCTORS = [
+    ("dr.mehta@medimeet.local", "Priya", "Mehta", "Asia/Kolkata"),
+    ("dr.okafor@medimeet.local", "Chidi", "Okafor", "Europe/London"),
+    ("dr.garcia@medimeet.local", "Lucia", "Garcia", "America/New_York"),
+]
+PATIENTS = [
+    ("patient@medimeet.local", "Sam", "Patel", "Europe/London"),
+    ("rahul@medimeet.local", "Rahul", "Sharma", "Asia/Kolkata"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo staff, doctors and patients with a known password."
+
+    def handle(self, *args, **options) -> None:
+        with transaction.atomic():
+            for email, first, last in STAFF:
+                self._user(email, first, last, "UTC", role=User.Role.STAFF, is_staff=True, is_superuser=True)
+            for email, first, last, tz in DOCTORS:
+                self._user(email, first, last, tz, role=User.Role.DOCTOR)
+            for email, first, last, tz in PATIENTS:
+                user = self._user(email, first, last, tz, role=User.Role.PATIENT)
+                PatientProfile.objects.get_or_create(user=user)
+        self.stdout.write(self.style.SUCCESS("Demo accounts (password for all: %s)" % DEMO_PASSWORD))
+        for email, *_ in STAFF + DOCTORS + PATIENTS:
+            self.stdout.write(f"  {email}")
+        self.stdout.write("Staff must set up two-factor authentication (an authenticator app) on first sign-in.")
+
+    def _user(self, email: str, first: str, last: str, tz: str, **extra) -> User:
+        user, created = User.objects.get_or_create(
+            email=email, defaults={"first_name": first, "last_name": last, "timezone": tz, **extra}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+        return user

@@ -1,0 +1,1 @@
+"""Availability, slots, holds and bookings (Step 3). Models arrive with that step."""

@@ -1,0 +1,1 @@
+"""Blog, pages and SEO (Step 9). Models arrive with that step."""

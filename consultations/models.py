@@ -1,0 +1,1 @@
+"""Video rooms, signaling and chat (Step 5). Models arrive with that step."""

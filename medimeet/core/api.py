@@ -1,0 +1,64 @@
+"""Shared DRF pieces: pagination and throttles that tell the client its limit."""
+
+from __future__ import annotations
+
+from rest_framework import throttling
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+
+
+class StandardPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def get_paginated_response(self, data) -> Response:
+        return Response(
+            {
+                "count": self.page.paginator.count,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["count", "results"],
+            "properties": {
+                "count": {"type": "integer", "example": 123},
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+
+class RateLimitHeadersMixin:
+    """Remember the tightest limit seen on this request so the middleware can expose it as
+    ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` headers."""
+
+    def allow_request(self, request, view) -> bool:
+        allowed = super().allow_request(request, view)  # type: ignore[misc]
+        if self.rate is None:  # type: ignore[attr-defined]
+            return allowed
+        remaining = max(self.num_requests - len(self.history), 0)  # type: ignore[attr-defined]
+        reset = int(self.duration - (self.now - self.history[-1])) if self.history else int(self.duration)  # type: ignore[attr-defined]
+        info = (self.num_requests, remaining, max(reset, 0))  # type: ignore[attr-defined]
+        django_request = getattr(request, "_request", request)
+        current = getattr(django_request, "rate_limit", None)
+        if current is None or info[1] < current[1]:
+            django_request.rate_limit = info
+        return allowed
+
+
+class AnonRateThrottle(RateLimitHeadersMixin, throttling.AnonRateThrottle):
+    pass
+
+
+class UserRateThrottle(RateLimitHeadersMixin, throttling.UserRateThrottle):
+    pass
+
+
+class ScopedRateThrottle(RateLimitHeadersMixin, throttling.ScopedRateThrottle):
+    """Per-view scope (``throttle_scope = "login"``), keyed by user or IP."""

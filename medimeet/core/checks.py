@@ -1,0 +1,18 @@
+"""System checks for configuration that would otherwise fail late."""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+from cryptography.fernet import Fernet
+
+
+@register(Tags.security, deploy=True)
+def check_field_encryption_keys(app_configs, **kwargs):
+    errors = []
+    if not settings.FIELD_ENCRYPTION_KEYS:
+        errors.append(Error("FIELD_ENCRYPTION_KEYS is empty: PHI would be encrypted with a key derived from SECRET_KEY.", id="medimeet.E001"))
+    for key in settings.FIELD_ENCRYPTION_KEYS:
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            errors.append(Error("A FIELD_ENCRYPTION_KEYS entry is not a valid Fernet key (32 url-safe base64 bytes).", id="medimeet.E002"))
+    return errors

@@ -1,0 +1,160 @@
+"""The application error type and the API error envelope.
+
+Services raise ``ApplicationError`` (or a subclass) with a stable code; one DRF exception
+handler turns it, and every DRF/Django error, into
+
+    {"error": {"code": "AUTH_002", "message": "...", "fields": {...}}}
+
+Codes are listed once here so that clients and docs/api.md have one catalogue.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("medimeet.errors")
+
+# code: (HTTP status, default message)
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "AUTH_001": (401, "Authentication credentials were not provided."),
+    "AUTH_002": (401, "Invalid email or password."),
+    "AUTH_003": (401, "The token has expired."),
+    "AUTH_004": (401, "The token is invalid or has been revoked."),
+    "AUTH_005": (403, "This account is blocked."),
+    "AUTH_006": (403, "The email address has not been verified yet."),
+    "AUTH_007": (429, "Too many failed sign-in attempts. The account is locked for a while."),
+    "AUTH_008": (401, "The two-factor authentication code is not valid."),
+    "AUTH_009": (403, "Two-factor authentication must be set up for this account first."),
+    "AUTH_010": (403, "You do not have permission to perform this action."),
+    "AUTH_011": (400, "The link or code is invalid or has expired."),
+    "AUTH_012": (400, "The current password is not correct."),
+    "USER_001": (404, "User not found."),
+    "USER_002": (409, "An account with this email address already exists."),
+    "USER_003": (400, "The uploaded picture is not acceptable."),
+    "USER_004": (404, "Session not found."),
+    "REQ_001": (400, "The request is not valid."),
+    "REQ_002": (429, "Too many requests. Try again later."),
+    "REQ_003": (405, "Method not allowed."),
+    "REQ_004": (404, "Not found."),
+    "REQ_005": (415, "Unsupported media type."),
+    "REQ_006": (400, "Malformed request body."),
+    "REQ_007": (406, "Not acceptable."),
+    "SERVER_001": (500, "An unexpected error occurred. It has been logged."),
+}
+
+
+class ApplicationError(Exception):
+    """A business-rule failure with a stable code, raised by services and turned into a 4xx."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        fields: dict[str, list[str]] | None = None,
+        status_code: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        default_status, default_message = ERROR_CODES.get(code, (400, "The request cannot be completed."))
+        self.code = code
+        self.message = message or default_message
+        self.fields = fields or {}
+        self.status_code = status_code or default_status
+        self.extra = extra or {}
+        super().__init__(f"{code}: {self.message}")
+
+
+def error_payload(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+
+
+def _field_messages(detail: Any) -> dict[str, list[str]]:
+    """Flatten DRF's nested error detail into {"field": ["message", ...]} with dotted paths."""
+    out: dict[str, list[str]] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            if all(not isinstance(v, (dict, list)) for v in value):
+                out.setdefault(path or "non_field_errors", []).extend(str(v) for v in value)
+            else:
+                for index, sub in enumerate(value):
+                    walk(sub, f"{path}.{index}" if path else str(index))
+        else:
+            out.setdefault(path or "non_field_errors", []).append(str(value))
+
+    walk(detail, "")
+    return out
+
+
+def _response(code: str, message: str | None = None, fields: dict | None = None, status_code: int | None = None, headers: dict | None = None, **extra: Any) -> Response:
+    default_status, default_message = ERROR_CODES[code]
+    response = Response(error_payload(code, message or default_message, fields, **extra), status=status_code or default_status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        response = Response(error_payload(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status_code)
+        if exc.status_code == 429 and "retry_after" in exc.extra:
+            response["Retry-After"] = str(exc.extra["retry_after"])
+        return response
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return _response("REQ_001", fields=fields)
+    if isinstance(exc, Http404):
+        return _response("REQ_004")
+    if isinstance(exc, DjangoPermissionDenied):
+        return _response("AUTH_010")
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return _response("REQ_001", fields=_field_messages(exc.detail))
+    if isinstance(exc, drf_exceptions.NotAuthenticated):
+        return _response("AUTH_001", headers=_auth_headers(exc, context))
+    if isinstance(exc, drf_exceptions.AuthenticationFailed):
+        code = getattr(exc, "medimeet_code", "AUTH_004")
+        return _response(code, str(exc.detail) if code != "AUTH_004" else None, headers=_auth_headers(exc, context))
+    if isinstance(exc, drf_exceptions.PermissionDenied):
+        return _response("AUTH_010")
+    if isinstance(exc, drf_exceptions.NotFound):
+        return _response("REQ_004")
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return _response("REQ_003", str(exc.detail))
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        return _response("REQ_005", str(exc.detail))
+    if isinstance(exc, drf_exceptions.NotAcceptable):
+        return _response("REQ_007")
+    if isinstance(exc, drf_exceptions.ParseError):
+        return _response("REQ_006", str(exc.detail))
+    if isinstance(exc, drf_exceptions.Throttled):
+        wait = int(exc.wait) if exc.wait is not None else None
+        headers = {"Retry-After": str(wait)} if wait is not None else {}
+        return _response("REQ_002", fields=None, headers=headers, retry_after=wait)
+    response = drf_exception_handler(exc, context)
+    if response is not None:  # any other APIException: keep its status, wrap its detail
+        response.data = error_payload("REQ_001", "The request cannot be completed.", _field_messages(response.data))
+        return response
+    logger.exception("unhandled API error", extra={"view": context.get("view").__class__.__name__ if context.get("view") else ""})
+    return Response(error_payload("SERVER_001", ERROR_CODES["SERVER_001"][1]), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _auth_headers(exc: drf_exceptions.APIException, context: dict) -> dict:
+    request = context.get("request")
+    view = context.get("view")
+    if request is not None and view is not None:
+        header = view.get_authenticate_header(request)
+        if header:
+            return {"WWW-Authenticate": header}
+    return {}

@@ -1,0 +1,25 @@
+"""Settings for the test suite: SQLite unless DATABASE_URL / REDIS_URL are set (as in .ci/run)."""
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="medimeet-test-media-"))
+STORAGES = {  # noqa: F405
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+FIELD_ENCRYPTION_KEYS = ["bWVkaW1lZXQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="]
+# Test fixtures pin their own rates where a test is about throttling.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "10000/min", "user": "10000/min", "login": "10000/min", "register": "10000/min", "password_reset": "10000/min"}}  # noqa: F405
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+if REDIS_URL:  # noqa: F405
+    # Keep test keys apart from a developer's running instance.
+    CACHES["default"]["KEY_PREFIX"] = "medimeet-test"  # noqa: F405
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "medimeet-test:channels"  # noqa: F405

@@ -1,0 +1,32 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts import urls as accounts_urls
+from medimeet.core import views as core_views
+
+api_v1 = [
+    path("auth/", include((accounts_urls.api_patterns, "auth"))),
+    path("admin/users/", include((accounts_urls.admin_api_patterns, "admin-users"))),
+    path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
+    path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="swagger"),
+    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api-v1:schema"), name="redoc"),
+]
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("health/", core_views.health, name="health"),
+    path("api/v1/", include((api_v1, "api-v1"))),
+    path("accounts/", include("allauth.urls")),
+    path("account/", include((accounts_urls.page_patterns, "accounts"))),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+handler404 = "medimeet.core.views.page_not_found"
+handler500 = "medimeet.core.views.server_error"

@@ -1,0 +1,1 @@
+"""Encrypted medical records, grants and audit (Step 7). Models arrive with that step."""
