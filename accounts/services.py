@@ -463,7 +463,8 @@ def profile_picture_set(*, user: User, upload: UploadedFile, request: HttpReques
         raise ApplicationError("USER_003", "The file is not a valid image.", fields={"picture": ["Not a valid image."]}) from exc
 
     def encoded(size: int) -> ContentFile:
-        copy = ImageOps.fit(image, (size, size)) if min(image.size) >= size else image.copy()
+        side = min(min(image.size), size)  # square, centre-cropped, never upscaled
+        copy = ImageOps.fit(image, (side, side))
         buffer = io.BytesIO()
         copy.save(buffer, format="JPEG", quality=85, optimize=True)
         return ContentFile(buffer.getvalue())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import throttling
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -38,10 +39,19 @@ class RateLimitHeadersMixin:
     """Remember the tightest limit seen on this request so the middleware can expose it as
     ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` headers."""
 
+    def get_rate(self) -> str | None:
+        # Read the rates at request time (DRF binds them at import), so settings overrides apply.
+        from rest_framework.settings import api_settings
+
+        try:
+            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]  # type: ignore[attr-defined]
+        except KeyError as exc:
+            raise ImproperlyConfigured(f"No throttle rate set for scope {self.scope!r}.") from exc  # type: ignore[attr-defined]
+
     def allow_request(self, request, view) -> bool:
         allowed = super().allow_request(request, view)  # type: ignore[misc]
-        if self.rate is None:  # type: ignore[attr-defined]
-            return allowed
+        if self.rate is None or getattr(self, "key", None) is None:  # type: ignore[attr-defined]
+            return allowed  # this throttle does not apply to the request (e.g. anon rate for a user)
         remaining = max(self.num_requests - len(self.history), 0)  # type: ignore[attr-defined]
         reset = int(self.duration - (self.now - self.history[-1])) if self.history else int(self.duration)  # type: ignore[attr-defined]
         info = (self.num_requests, remaining, max(reset, 0))  # type: ignore[attr-defined]

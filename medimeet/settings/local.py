@@ -9,3 +9,7 @@ if DEBUG:
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ]
+
+# Serve static files straight from the app and static/ directories (no collectstatic needed).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

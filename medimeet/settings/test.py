@@ -23,3 +23,7 @@ if REDIS_URL:  # noqa: F405
     # Keep test keys apart from a developer's running instance.
     CACHES["default"]["KEY_PREFIX"] = "medimeet-test"  # noqa: F405
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "medimeet-test:channels"  # noqa: F405
+
+# Serve static files straight from the app and static/ directories (no collectstatic needed).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,52 @@
+# MediMeet — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test e2e bench check venv browser migrate seed clean
+
+## Create the virtualenv and install pinned dependencies (re-runs when requirements change).
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+## Debian's chromium for the browser tests (Playwright cannot download browsers here).
+browser:
+	@bash scripts/ensure-chromium
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+## Serve the whole product on http://127.0.0.1:$(PORT) in the embedded default:
+## Daphne (HTTP + websockets) and a Celery worker with beat on the filesystem broker.
+run: seed
+	@bash scripts/run-embedded $(PORT)
+
+## The whole test suite (SQLite, or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
+test: venv browser
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## Browser tests only.
+e2e: venv browser
+	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
+
+## Benchmarks against a real server on PostgreSQL + Redis; results go to docs/performance.md.
+bench: venv
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+## Static checks CI runs besides the tests.
+check: venv
+	bash scripts/static-checks
+
+clean:
+	rm -rf var/ .pytest_cache

@@ -1,0 +1,142 @@
+"""Cross-cutting platform pieces: encryption at rest, audit log, error envelope, logs, schema."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.test import override_settings
+from django.urls import URLPattern, URLResolver, get_resolver
+from drf_spectacular.generators import SchemaGenerator
+
+from medimeet.core import crypto
+from medimeet.core.audit import audit_record
+from medimeet.core.logging import JsonFormatter, RequestIdFilter
+from medimeet.core.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_encryption_round_trips_and_rotates_keys(settings):
+    old_key = "bWVkaW1lZXQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="
+    new_key = "bmV3LW1lZGltZWV0LWtleS0zMi1ieXRlcy1sb25nISE="
+    settings.FIELD_ENCRYPTION_KEYS = [old_key]
+    token = crypto.encrypt_text("Type 2 diabetes")
+
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+
+    assert crypto.decrypt_text(token) == "Type 2 diabetes"
+    assert crypto.encrypt_text("x") != crypto.encrypt_text("x")  # randomised: equal values do not leak
+
+
+def test_audit_entries_are_immutable():
+    from accounts.tests.factories import UserFactory
+
+    actor = UserFactory()
+    event = audit_record(action="record.read", actor=actor, target=actor, subject_user=actor, metadata={"reason": "consultation"})
+
+    event.action = "tampered"
+    with pytest.raises(PermissionDenied):
+        event.save()
+    with pytest.raises(PermissionDenied):
+        event.delete()
+    with pytest.raises(PermissionDenied):
+        AuditEvent.objects.filter(pk=event.pk).update(action="tampered")
+    with pytest.raises(PermissionDenied):
+        AuditEvent.objects.all().delete()
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.action, stored.actor_id, stored.actor_role, stored.target_type) == ("record.read", actor.pk, "patient", "accounts.user")
+
+
+def test_audit_admin_is_read_only(client):
+    from accounts.tests.factories import StaffFactory
+    from allauth.mfa.models import Authenticator
+
+    staff = StaffFactory(is_superuser=True)
+    Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "x"})
+    client.force_login(staff)
+    event = audit_record(action="record.read", actor=staff)
+
+    add = client.get("/admin/core/auditevent/add/")
+    delete = client.post(f"/admin/core/auditevent/{event.pk}/delete/", {"post": "yes"})
+
+    assert add.status_code == 403
+    assert delete.status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_json_logs_drop_extras_that_could_carry_phi():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("medimeet.test-logging")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("profile saved", extra={"user_id": 7, "allergies": "Penicillin", "phone": "+44 20 7946 0958"})
+    finally:
+        logger.removeHandler(handler)
+
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "profile saved"
+    assert line["user_id"] == 7
+    assert "allergies" not in line and "phone" not in line
+    assert "Penicillin" not in stream.getvalue()
+
+
+def _api_paths(resolver=None, prefix="") -> set[str]:
+    paths = set()
+    for entry in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            paths |= _api_paths(entry, route)
+        elif isinstance(entry, URLPattern) and route.startswith("api/v1/") and "schema" not in route:
+            paths.add(route)
+    return paths
+
+
+def test_every_api_endpoint_is_in_the_openapi_schema():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    documented = {path.lstrip("/") for path in schema["paths"]}
+    routed = {
+        path.replace("<str:session_id>", "{session_id}").replace("<uuid:user_id>", "{user_id}")
+        for path in _api_paths()
+    }
+
+    assert routed, "no API routes found"
+    assert routed - documented == set()
+
+
+def test_schema_endpoint_and_local_swagger_ui_are_served(client):
+    schema = client.get("/api/v1/schema/")
+    swagger = client.get("/api/v1/schema/swagger/")
+
+    assert schema.status_code == 200
+    assert b"/api/v1/auth/login/" in schema.content
+    assert swagger.status_code == 200
+    assert b"cdn" not in swagger.content.lower()
+    assert b"/static/drf_spectacular_sidecar/swagger-ui-dist/" in swagger.content
+
+
+def test_security_headers_are_sent(client):
+    response = client.get("/health/")
+
+    assert response.status_code == 200
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert len(response["X-Request-ID"]) == 32
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://app.medimeet.example"])
+def test_cors_allows_only_listed_origins(client):
+    allowed = client.options("/api/v1/auth/login/", HTTP_ORIGIN="https://app.medimeet.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    denied = client.options("/api/v1/auth/login/", HTTP_ORIGIN="https://evil.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+
+    assert allowed["Access-Control-Allow-Origin"] == "https://app.medimeet.example"
+    assert "Access-Control-Allow-Origin" not in denied
