@@ -7,7 +7,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -178,6 +178,10 @@ class SessionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField(allow_null=True)
     current = serializers.BooleanField()
+
+
+class RevokeAllInput(serializers.Serializer):
+    include_current = serializers.BooleanField(default=False, help_text="Also end the session making this request.")
 
 
 class BlockInput(serializers.Serializer):
@@ -382,14 +386,10 @@ class SessionDetailView(APIView):
 
 
 class SessionRevokeAllView(APIView):
-    @extend_schema(
-        tags=["sessions"],
-        request=inline_serializer("RevokeAllInput", {"include_current": serializers.BooleanField(default=False)}),
-        responses={204: None, **errors(401)},
-    )
+    @extend_schema(tags=["sessions"], request=RevokeAllInput, responses={204: None, **errors(400, 401)})
     def post(self, request):
-        include_current = serializers.BooleanField().to_internal_value(request.data.get("include_current", False))
-        services.sessions_revoke_all(user=request.user, request=request._request, keep_current=not include_current)
+        data = _valid(RevokeAllInput, request.data)
+        services.sessions_revoke_all(user=request.user, request=request._request, keep_current=not data["include_current"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

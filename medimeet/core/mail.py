@@ -7,15 +7,15 @@ an SMTP server.
 
 from __future__ import annotations
 
-import logging
+import os
 import re
+import secrets
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.mail.backends.filebased import EmailBackend as FileBackend
-
-logger = logging.getLogger("medimeet.mail")
 
 
 class OutboxEmailBackend(FileBackend):
@@ -25,9 +25,10 @@ class OutboxEmailBackend(FileBackend):
         super().__init__(*args, **kwargs)
 
     def _get_filename(self) -> str:
-        # One file per message (the base class appends every message of a connection to one file).
-        self._fname = None
-        return super()._get_filename()
+        # One .eml file per message (the base class appends a whole connection to one .log file).
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        self._fname = os.path.join(self.file_path, f"{stamp}-{secrets.token_hex(3)}.eml")
+        return self._fname
 
     def write_message(self, message) -> None:
         self.stream.close()

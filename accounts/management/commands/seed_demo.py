@@ -7,12 +7,17 @@ services and availability here.
 from __future__ import annotations
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import PatientProfile, User
 
 DEMO_PASSWORD = "medimeet-demo-2026"
+# Staff must use two-factor authentication; the demo admin gets a known authenticator secret so
+# a newcomer can add it to any authenticator app (or compute codes in tests). Demo data only.
+DEMO_STAFF_TOTP_SECRET = "MEDIMEETDEMOSTAFFTOTPSECRETKEYAB"
 
 STAFF = [("admin@medimeet.local", "Asha", "Admin")]
 DOCTORS = [
@@ -32,7 +37,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         with transaction.atomic():
             for email, first, last in STAFF:
-                self._user(email, first, last, "UTC", role=User.Role.STAFF, is_staff=True, is_superuser=True)
+                staff = self._user(email, first, last, "UTC", role=User.Role.STAFF, is_staff=True, is_superuser=True)
+                if not Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).exists():
+                    TOTP.activate(staff, DEMO_STAFF_TOTP_SECRET)
             for email, first, last, tz in DOCTORS:
                 self._user(email, first, last, tz, role=User.Role.DOCTOR)
             for email, first, last, tz in PATIENTS:
@@ -41,7 +48,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo accounts (password for all: %s)" % DEMO_PASSWORD))
         for email, *_ in STAFF + DOCTORS + PATIENTS:
             self.stdout.write(f"  {email}")
-        self.stdout.write("Staff must set up two-factor authentication (an authenticator app) on first sign-in.")
+        self.stdout.write(
+            f"Staff sign-in asks for an authenticator code: add the secret {DEMO_STAFF_TOTP_SECRET} "
+            "to an authenticator app (TOTP, 30 s, 6 digits)."
+        )
 
     def _user(self, email: str, first: str, last: str, tz: str, **extra) -> User:
         user, created = User.objects.get_or_create(

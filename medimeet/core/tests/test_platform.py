@@ -140,3 +140,36 @@ def test_cors_allows_only_listed_origins(client):
 
     assert allowed["Access-Control-Allow-Origin"] == "https://app.medimeet.example"
     assert "Access-Control-Allow-Origin" not in denied
+
+
+def test_outbox_backend_writes_one_eml_per_message(tmp_path, settings, capsys):
+    from django.core.mail import EmailMessage, get_connection
+
+    settings.EMAIL_OUTBOX_DIR = tmp_path
+    connection = get_connection("medimeet.core.mail.OutboxEmailBackend")
+
+    sent = connection.send_messages([
+        EmailMessage("Verify your email", "Open http://127.0.0.1:8000/accounts/confirm-email/abc/ now", to=["a@example.com"]),
+        EmailMessage("Second", "No link here", to=["b@example.com"]),
+    ])
+
+    files = sorted(tmp_path.glob("*.eml"))
+    assert sent == 2
+    assert len(files) == 2
+    assert b"Subject: Verify your email" in files[0].read_bytes() or b"Subject: Verify your email" in files[1].read_bytes()
+    assert "link=http://127.0.0.1:8000/accounts/confirm-email/abc/" in capsys.readouterr().out
+
+
+def test_unhandled_api_error_is_a_json_500_without_details(client, monkeypatch):
+    from rest_framework.test import APIClient
+
+    from accounts import api
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("database on fire: patient 42")
+
+    monkeypatch.setattr(api.services, "password_reset_request", explode)
+    response = APIClient().post("/api/v1/auth/password/reset/", {"email": "a@example.com"}, format="json")
+
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "SERVER_001", "message": "An unexpected error occurred. It has been logged.", "fields": {}}}
