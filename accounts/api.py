@@ -7,35 +7,20 @@ import zoneinfo
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from medimeet.core.api import ScopedRateThrottle
+from medimeet.core.api import IsStaffMember, ScopedRateThrottle, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .models import PatientProfile, User, validate_phone_number
 
 # --- Serializers ----------------------------------------------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The error envelope every failing request returns."""
-
-    class ErrorBody(serializers.Serializer):
-        code = serializers.CharField(help_text="Stable machine-readable code, e.g. AUTH_002.")
-        message = serializers.CharField()
-        fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-    error = ErrorBody()
-
-
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer, description="Error envelope") for code in codes}
 
 
 class RegisterInput(serializers.Serializer):
@@ -196,21 +181,6 @@ class AdminUserStatusOutput(serializers.ModelSerializer):
         fields = ["id", "email", "role", "status", "blocked_reason", "blocked_at"]
 
 
-# --- Permissions ----------------------------------------------------------------------------
-
-
-class IsStaffMember(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_staff)
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _me(request) -> Response:
     return Response(MeOutput(selectors.user_with_profile(user=request.user), context={"request": request}).data)
 
@@ -223,9 +193,9 @@ class RegisterView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "register"
 
-    @extend_schema(tags=["auth"], request=RegisterInput, responses={201: MeOutput, **errors(400, 409, 429)}, auth=[])
+    @extend_schema(tags=["auth"], request=RegisterInput, responses={201: MeOutput, **error_responses(400, 409, 429)}, auth=[])
     def post(self, request):
-        data = _valid(RegisterInput, request.data)
+        data = valid_input(RegisterInput, request.data)
         user = services.user_register(
             request=request._request,
             email=data["email"],
@@ -241,9 +211,9 @@ class RegisterView(APIView):
 class VerifyEmailView(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["auth"], request=KeyInput, responses={200: DetailOutput, **errors(400)}, auth=[])
+    @extend_schema(tags=["auth"], request=KeyInput, responses={200: DetailOutput, **error_responses(400)}, auth=[])
     def post(self, request):
-        data = _valid(KeyInput, request.data)
+        data = valid_input(KeyInput, request.data)
         services.email_verify(request=request._request, key=data["key"])
         return Response({"detail": "Email address verified."})
 
@@ -253,9 +223,9 @@ class ResendVerificationView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "password_reset"
 
-    @extend_schema(tags=["auth"], request=EmailInput, responses={202: DetailOutput, **errors(400, 429)}, auth=[])
+    @extend_schema(tags=["auth"], request=EmailInput, responses={202: DetailOutput, **error_responses(400, 429)}, auth=[])
     def post(self, request):
-        data = _valid(EmailInput, request.data)
+        data = valid_input(EmailInput, request.data)
         services.email_verification_resend(request=request._request, email=data["email"])
         return Response({"detail": "If the address needs verifying, a new link has been sent."}, status=status.HTTP_202_ACCEPTED)
 
@@ -272,9 +242,9 @@ class LoginView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
-    @extend_schema(tags=["auth"], request=LoginInput, responses={200: LoginOutput, **errors(400, 401, 403, 429)}, auth=[])
+    @extend_schema(tags=["auth"], request=LoginInput, responses={200: LoginOutput, **error_responses(400, 401, 403, 429)}, auth=[])
     def post(self, request):
-        data = _valid(LoginInput, request.data)
+        data = valid_input(LoginInput, request.data)
         result = services.login_with_password(
             request=request._request, email=data["email"], password=data["password"], device_name=data["device_name"]
         )
@@ -287,9 +257,9 @@ class LoginMfaView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
-    @extend_schema(tags=["auth"], request=MfaInput, responses={200: LoginOutput, **errors(400, 401, 403, 429)}, auth=[])
+    @extend_schema(tags=["auth"], request=MfaInput, responses={200: LoginOutput, **error_responses(400, 401, 403, 429)}, auth=[])
     def post(self, request):
-        data = _valid(MfaInput, request.data)
+        data = valid_input(MfaInput, request.data)
         return _login_response(services.login_complete_mfa(request=request._request, mfa_token=data["mfa_token"], code=data["code"]))
 
 
@@ -297,16 +267,16 @@ class TokenRefreshView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(tags=["auth"], request=RefreshInput, responses={200: TokenPairOutput, **errors(400, 401, 403)}, auth=[])
+    @extend_schema(tags=["auth"], request=RefreshInput, responses={200: TokenPairOutput, **error_responses(400, 401, 403)}, auth=[])
     def post(self, request):
-        data = _valid(RefreshInput, request.data)
+        data = valid_input(RefreshInput, request.data)
         return Response(services.tokens_refresh(refresh=data["refresh"]))
 
 
 class LogoutView(APIView):
-    @extend_schema(tags=["auth"], request=RefreshInput, responses={204: None, **errors(400, 401)})
+    @extend_schema(tags=["auth"], request=RefreshInput, responses={204: None, **error_responses(400, 401)})
     def post(self, request):
-        data = _valid(RefreshInput, request.data)
+        data = valid_input(RefreshInput, request.data)
         services.api_logout(user=request.user, refresh=data["refresh"], request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -317,9 +287,9 @@ class PasswordResetView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "password_reset"
 
-    @extend_schema(tags=["auth"], request=EmailInput, responses={202: DetailOutput, **errors(400, 429)}, auth=[])
+    @extend_schema(tags=["auth"], request=EmailInput, responses={202: DetailOutput, **error_responses(400, 429)}, auth=[])
     def post(self, request):
-        data = _valid(EmailInput, request.data)
+        data = valid_input(EmailInput, request.data)
         services.password_reset_request(request=request._request, email=data["email"])
         return Response({"detail": "If an account exists for this address, a reset link has been sent."}, status=status.HTTP_202_ACCEPTED)
 
@@ -330,17 +300,17 @@ class PasswordResetConfirmView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "password_reset"
 
-    @extend_schema(tags=["auth"], request=PasswordResetConfirmInput, responses={200: DetailOutput, **errors(400, 429)}, auth=[])
+    @extend_schema(tags=["auth"], request=PasswordResetConfirmInput, responses={200: DetailOutput, **error_responses(400, 429)}, auth=[])
     def post(self, request):
-        data = _valid(PasswordResetConfirmInput, request.data)
+        data = valid_input(PasswordResetConfirmInput, request.data)
         services.password_reset_confirm(request=request._request, key=data["key"], password=data["password"])
         return Response({"detail": "Password changed. Sign in with the new password."})
 
 
 class PasswordChangeView(APIView):
-    @extend_schema(tags=["auth"], request=PasswordChangeInput, responses={200: DetailOutput, **errors(400, 401)})
+    @extend_schema(tags=["auth"], request=PasswordChangeInput, responses={200: DetailOutput, **error_responses(400, 401)})
     def post(self, request):
-        data = _valid(PasswordChangeInput, request.data)
+        data = valid_input(PasswordChangeInput, request.data)
         services.password_change(
             user=request.user, current_password=data["current_password"], new_password=data["new_password"], request=request._request
         )
@@ -348,14 +318,14 @@ class PasswordChangeView(APIView):
 
 
 class MeView(APIView):
-    @extend_schema(tags=["profile"], responses={200: MeOutput, **errors(401)})
+    @extend_schema(tags=["profile"], responses={200: MeOutput, **error_responses(401)})
     def get(self, request):
         return _me(request)
 
-    @extend_schema(tags=["profile"], request=MeUpdateInput, responses={200: MeOutput, **errors(400, 401)})
+    @extend_schema(tags=["profile"], request=MeUpdateInput, responses={200: MeOutput, **error_responses(400, 401)})
     def patch(self, request):
         serializer = MeUpdateInput(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
+        serializer.isvalid_input(raise_exception=True)
         if request.user.role != User.Role.PATIENT and set(serializer.validated_data) & services.PROFILE_FIELDS:
             raise ApplicationError("REQ_001", fields={"profile": ["Only patients have a patient profile."]})
         services.profile_update(user=request.user, data=dict(serializer.validated_data), request=request._request)
@@ -365,30 +335,30 @@ class MeView(APIView):
 class MePictureView(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(tags=["profile"], request={"multipart/form-data": PictureInput}, responses={200: MeOutput, **errors(400, 401)})
+    @extend_schema(tags=["profile"], request={"multipart/form-data": PictureInput}, responses={200: MeOutput, **error_responses(400, 401)})
     def post(self, request):
-        data = _valid(PictureInput, request.data)
+        data = valid_input(PictureInput, request.data)
         services.profile_picture_set(user=request.user, upload=data["picture"], request=request._request)
         return _me(request)
 
 
 class SessionListView(APIView):
-    @extend_schema(tags=["sessions"], responses={200: SessionOutput(many=True), **errors(401)})
+    @extend_schema(tags=["sessions"], responses={200: SessionOutput(many=True), **error_responses(401)})
     def get(self, request):
         return Response(SessionOutput(selectors.sessions_for_user(user=request.user, request=request._request), many=True).data)
 
 
 class SessionDetailView(APIView):
-    @extend_schema(tags=["sessions"], responses={204: None, **errors(401, 404)})
+    @extend_schema(tags=["sessions"], responses={204: None, **error_responses(401, 404)})
     def delete(self, request, session_id: str):
         services.session_revoke(user=request.user, session_id=session_id, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SessionRevokeAllView(APIView):
-    @extend_schema(tags=["sessions"], request=RevokeAllInput, responses={204: None, **errors(400, 401)})
+    @extend_schema(tags=["sessions"], request=RevokeAllInput, responses={204: None, **error_responses(400, 401)})
     def post(self, request):
-        data = _valid(RevokeAllInput, request.data)
+        data = valid_input(RevokeAllInput, request.data)
         services.sessions_revoke_all(user=request.user, request=request._request, keep_current=not data["include_current"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -403,7 +373,7 @@ class AdminUserActionView(APIView):
 
 
 class AdminForceLogoutView(AdminUserActionView):
-    @extend_schema(tags=["admin users"], request=None, responses={200: AdminUserStatusOutput, **errors(401, 403, 404)})
+    @extend_schema(tags=["admin users"], request=None, responses={200: AdminUserStatusOutput, **error_responses(401, 403, 404)})
     def post(self, request, user_id):
         user = self.target(user_id)
         services.user_force_logout(user=user, by=request.user, request=request._request)
@@ -411,16 +381,16 @@ class AdminForceLogoutView(AdminUserActionView):
 
 
 class AdminBlockView(AdminUserActionView):
-    @extend_schema(tags=["admin users"], request=BlockInput, responses={200: AdminUserStatusOutput, **errors(400, 401, 403, 404)})
+    @extend_schema(tags=["admin users"], request=BlockInput, responses={200: AdminUserStatusOutput, **error_responses(400, 401, 403, 404)})
     def post(self, request, user_id):
         user = self.target(user_id)
-        data = _valid(BlockInput, request.data)
+        data = valid_input(BlockInput, request.data)
         user = services.user_block(user=user, by=request.user, reason=data["reason"], request=request._request)
         return Response(AdminUserStatusOutput(user).data)
 
 
 class AdminUnblockView(AdminUserActionView):
-    @extend_schema(tags=["admin users"], request=None, responses={200: AdminUserStatusOutput, **errors(401, 403, 404)})
+    @extend_schema(tags=["admin users"], request=None, responses={200: AdminUserStatusOutput, **error_responses(401, 403, 404)})
     def post(self, request, user_id):
         user = services.user_unblock(user=self.target(user_id), by=request.user, request=request._request)
         return Response(AdminUserStatusOutput(user).data)

@@ -60,7 +60,7 @@ THUMBNAIL_SIZE = 128
 # --- Registration and email verification ----------------------------------------------------
 
 
-def _password_check(password: str, user: User | None = None, field: str = "password") -> None:
+def password_check(password: str, user: User | None = None, field: str = "password") -> None:
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
@@ -82,7 +82,7 @@ def user_register(
     if User.objects.filter(email=email).exists():
         raise ApplicationError("USER_002", fields={"email": ["An account with this email address already exists."]})
     candidate = User(email=email, first_name=first_name, last_name=last_name)
-    _password_check(password, candidate)
+    password_check(password, candidate)
     try:
         with transaction.atomic():
             user = User.objects.create_user(
@@ -382,7 +382,7 @@ def password_reset_confirm(*, request: HttpRequest, key: str, password: str) -> 
     if not form.is_valid():
         raise ApplicationError("AUTH_011", "The password reset link is invalid or has expired.", fields={"key": ["Invalid or expired key."]})
     user = form.reset_user
-    _password_check(password, user)
+    password_check(password, user)
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
@@ -396,7 +396,7 @@ def password_reset_confirm(*, request: HttpRequest, key: str, password: str) -> 
 def password_change(*, user: User, current_password: str, new_password: str, request: HttpRequest) -> None:
     if not user.check_password(current_password):
         raise ApplicationError("AUTH_012", fields={"current_password": ["The current password is not correct."]})
-    _password_check(new_password, user, field="new_password")
+    password_check(new_password, user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password"])
     audit_record(action="account.password_changed", actor=user, target=user, subject_user=user, request=request)

@@ -1,11 +1,43 @@
-"""Shared DRF pieces: pagination and throttles that tell the client its limit."""
+"""Shared DRF pieces: input validation, documented error responses, staff permission,
+pagination and throttles that tell the client its limit."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
-from rest_framework import throttling
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers, throttling
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error envelope every failing request returns."""
+
+    class ErrorBody(serializers.Serializer):
+        code = serializers.CharField(help_text="Stable machine-readable code, e.g. AUTH_002 (docs/api.md).")
+        message = serializers.CharField()
+        fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+    error = ErrorBody()
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the given error statuses, all with the error envelope."""
+    return {code: OpenApiResponse(ErrorSerializer, description="Error envelope") for code in statuses}
+
+
+def valid_input(serializer_class: type[serializers.Serializer], data) -> dict:
+    """Validate request data with an input serializer; a failure becomes REQ_001 with fields."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class IsStaffMember(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_staff)
 
 
 class StandardPagination(PageNumberPagination):

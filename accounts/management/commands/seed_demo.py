@@ -32,9 +32,15 @@ PATIENTS = [
 
 
 class Command(BaseCommand):
-    help = "Create demo staff, doctors and patients with a known password."
+    help = "Create demo staff, doctors and patients with a known password; --doctors N adds N benchmark doctors."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--doctors", type=int, default=0, help="Also create this many approved benchmark doctors (e.g. 20000).")
 
     def handle(self, *args, **options) -> None:
+        from doctors import demo as doctors_demo
+
+
         with transaction.atomic():
             for email, first, last in STAFF:
                 staff = self._user(email, first, last, "UTC", role=User.Role.STAFF, is_staff=True, is_superuser=True)
@@ -45,6 +51,11 @@ class Command(BaseCommand):
             for email, first, last, tz in PATIENTS:
                 user = self._user(email, first, last, tz, role=User.Role.PATIENT)
                 PatientProfile.objects.get_or_create(user=user)
+            doctors_demo.reference_data()
+        doctors_demo.demo_doctors(DEMO_PASSWORD)
+        if options["doctors"]:
+            added = doctors_demo.bulk_doctors(options["doctors"])
+            self.stdout.write(f"Benchmark doctors: {added} added ({options['doctors']} wanted).")
         self.stdout.write(self.style.SUCCESS("Demo accounts (password for all: %s)" % DEMO_PASSWORD))
         for email, *_ in STAFF + DOCTORS + PATIENTS:
             self.stdout.write(f"  {email}")
