@@ -4,9 +4,17 @@ live there, on LocMem or on the real Redis in CI) and the people every permissio
 import pytest
 from django.core.cache import cache
 
+pytest_plugins = ["medimeet.core.tests.browser"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Each test stores uploads in its own directory, so tests can assert what was written."""
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -451,7 +451,7 @@ class OwnProfileView(APIView):
     @extend_schema(tags=["doctor portal"], request=ProfileUpdateInput, responses={200: OwnProfileOutput, **error_responses(400, 401, 403)})
     def patch(self, request):
         serializer = ProfileUpdateInput(data=request.data, partial=True)
-        serializer.isvalid_input(raise_exception=True)
+        serializer.is_valid(raise_exception=True)
         services.doctor_profile_update(doctor=request.user.doctor_profile, data=dict(serializer.validated_data), by=request.user, request=request._request)
         return Response(OwnProfileOutput(_own_profile(request), context={"request": request}).data)
 
@@ -501,7 +501,7 @@ class OwnServiceDetailView(APIView):
     def patch(self, request, service_id):
         service = self._service(request, service_id)
         serializer = ServiceInput(data=request.data, partial=True)
-        serializer.isvalid_input(raise_exception=True)
+        serializer.is_valid(raise_exception=True)
         updated = services.service_update(service=service, data={k: v for k, v in serializer.validated_data.items() if k in request.data}, request=request._request)
         return Response(ServiceOutput(updated).data)
 

@@ -10,3 +10,19 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+
+        self._create_filesystem_broker_folders()
+
+    @staticmethod
+    def _create_filesystem_broker_folders() -> None:
+        """The embedded default's Kombu filesystem broker needs its folders before the first
+        task is queued, by the web process as well as the worker."""
+        import os
+
+        from django.conf import settings
+
+        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+                folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
+                if folder:
+                    os.makedirs(folder, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -28,7 +29,7 @@ def api_routes(resolver=None, prefix=""):
         if isinstance(entry, URLResolver):
             yield from api_routes(entry, route)
         elif isinstance(entry, URLPattern) and route.startswith("api/v1/") and "schema" not in route:
-            yield "/" + route.replace("<str:session_id>", str(uuid.uuid4())).replace("<uuid:user_id>", str(uuid.uuid4()))
+            yield "/" + re.sub(r"<(?:\w+:)?\w+>", str(uuid.uuid4()), route)
 
 
 def assert_clean_error(response):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -102,10 +103,7 @@ def _api_paths(resolver=None, prefix="") -> set[str]:
 def test_every_api_endpoint_is_in_the_openapi_schema():
     schema = SchemaGenerator().get_schema(request=None, public=True)
     documented = {path.lstrip("/") for path in schema["paths"]}
-    routed = {
-        path.replace("<str:session_id>", "{session_id}").replace("<uuid:user_id>", "{user_id}")
-        for path in _api_paths()
-    }
+    routed = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path) for path in _api_paths()}
 
     assert routed, "no API routes found"
     assert routed - documented == set()
