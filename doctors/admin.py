@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -33,7 +34,7 @@ class DocumentInline(admin.TabularInline):
 
     @admin.display(description=_("Document"))
     def link(self, obj):
-        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', obj.file.url, obj.original_name) if obj.file else "—"
+        return format_html('<a href="{}">{}</a>', reverse("doctors:document", args=[obj.pk]), obj.original_name) if obj.file else "—"
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -201,6 +201,11 @@ class DoctorProfile(TimeStampedModel):
             and not self.licence_is_expired
         )
 
+    @property
+    def fee_from_display(self) -> str:
+        """"₹500.00"-style price of the cheapest active service, or "" when none."""
+        return format_money(self.min_fee_minor, self.fee_currency) if self.min_fee_minor is not None and self.fee_currency else ""
+
     def can_transition_to(self, status: str) -> bool:
         return status in self.TRANSITIONS.get(self.verification_status, set())
 

@@ -13,6 +13,7 @@ page_patterns = [
     path("portal/services/", views.portal_services, name="portal-services"),
     path("portal/services/<uuid:service_id>/", views.portal_service_edit, name="portal-service-edit"),
     path("portal/documents/", views.portal_documents, name="portal-documents"),
+    path("portal/documents/<int:pk>/", views.document_download, name="document"),
     path("portal/resubmit/", views.portal_resubmit, name="portal-resubmit"),
 ]
 

@@ -7,12 +7,13 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -28,7 +29,7 @@ from .forms import (
     ServiceForm,
     formset_items,
 )
-from .models import CURRENCY_EXPONENTS, DoctorProfile, DoctorService
+from .models import CURRENCY_EXPONENTS, DoctorDocument, DoctorProfile, DoctorService
 
 
 def _form_errors(form, exc: ApplicationError) -> None:
@@ -227,6 +228,22 @@ def portal_documents(request: HttpRequest, doctor: DoctorProfile) -> HttpRespons
             messages.success(request, "Document uploaded.")
             return redirect("doctors:portal-documents")
     return render(request, "doctors/portal/documents.html", {"doctor": doctor, "form": form, "documents": doctor.documents.all()})
+
+
+@login_required
+def document_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """Licence and qualification documents are never public: only their doctor and staff may
+    open them, and staff access is audited."""
+    document = get_object_or_404(DoctorDocument.objects.select_related("doctor__user"), pk=pk)
+    is_owner = document.doctor.user_id == request.user.pk
+    if not (is_owner or request.user.is_staff):
+        raise Http404
+    if not is_owner:
+        audit_record(action="doctor.document_viewed", actor=request.user, target=document, subject_user=document.doctor.user, request=request)
+    response = FileResponse(document.file.open("rb"), content_type=document.content_type, as_attachment=True, filename=document.original_name)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_POST

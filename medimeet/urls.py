@@ -27,9 +27,11 @@ urlpatterns = [
 ]
 
 if settings.DEBUG:
+    # Only profile pictures are public media; documents go through permission-checked views.
+    # In production they are served by the storage (S3) or the proxy (docs/deployment.md).
     from django.conf.urls.static import static
 
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+    urlpatterns += static(settings.MEDIA_URL + "profile-pictures/", document_root=settings.MEDIA_ROOT / "profile-pictures")
 
 handler404 = "medimeet.core.views.page_not_found"
 handler500 = "medimeet.core.views.server_error"

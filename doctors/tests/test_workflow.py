@@ -295,3 +295,31 @@ def test_changing_the_licence_of_an_approved_doctor_sends_it_back_to_review():
     assert response.status_code == 200
     assert response.json()["verification_status"] == "under_review"
     assert response.json()["listed"] is False
+
+
+def test_documents_are_served_only_to_their_doctor_and_staff_with_audit(client):
+    doctor = DoctorProfileFactory()
+    other_doctor = DoctorProfileFactory()
+    document = doctor.documents.get()
+    url = f"/portal/documents/{document.pk}/"
+    staff = StaffFactory(is_superuser=True)
+    from allauth.mfa.models import Authenticator
+
+    Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "x"})
+
+    anonymous = client.get(url)
+    client.force_login(other_doctor.user)
+    other = client.get(url)
+    client.force_login(UserFactory())
+    patient = client.get(url)
+    client.force_login(doctor.user)
+    own = client.get(url)
+    client.force_login(staff)
+    by_staff = client.get(url)
+
+    assert anonymous.status_code == 302
+    assert (other.status_code, patient.status_code) == (404, 404)
+    assert own.status_code == 200 and own["Content-Type"] == "application/pdf"
+    assert b"".join(own.streaming_content).startswith(b"%PDF-")
+    assert by_staff.status_code == 200
+    assert AuditEvent.objects.filter(action="doctor.document_viewed", actor=staff, target_id=str(document.pk)).count() == 1
