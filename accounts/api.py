@@ -324,11 +324,10 @@ class MeView(APIView):
 
     @extend_schema(tags=["profile"], request=MeUpdateInput, responses={200: MeOutput, **error_responses(400, 401)})
     def patch(self, request):
-        serializer = MeUpdateInput(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        if request.user.role != User.Role.PATIENT and set(serializer.validated_data) & services.PROFILE_FIELDS:
+        data = valid_input(MeUpdateInput, request.data)
+        if request.user.role != User.Role.PATIENT and set(data) & services.PROFILE_FIELDS:
             raise ApplicationError("REQ_001", fields={"profile": ["Only patients have a patient profile."]})
-        services.profile_update(user=request.user, data=dict(serializer.validated_data), request=request._request)
+        services.profile_update(user=request.user, data=dict(data), request=request._request)
         return _me(request)
 
 

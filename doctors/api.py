@@ -450,9 +450,9 @@ class OwnProfileView(APIView):
 
     @extend_schema(tags=["doctor portal"], request=ProfileUpdateInput, responses={200: OwnProfileOutput, **error_responses(400, 401, 403)})
     def patch(self, request):
-        serializer = ProfileUpdateInput(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        services.doctor_profile_update(doctor=request.user.doctor_profile, data=dict(serializer.validated_data), by=request.user, request=request._request)
+        # Every field is optional, so no partial=True: nested rows (education...) stay fully validated.
+        data = valid_input(ProfileUpdateInput, request.data)
+        services.doctor_profile_update(doctor=request.user.doctor_profile, data=dict(data), by=request.user, request=request._request)
         return Response(OwnProfileOutput(_own_profile(request), context={"request": request}).data)
 
 

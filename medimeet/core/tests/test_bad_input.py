@@ -43,14 +43,16 @@ def assert_clean_error(response):
 @pytest.fixture
 def signed_in_clients():
     from accounts.tests.factories import StaffFactory, UserFactory
+    from doctors.tests.factories import DoctorProfileFactory
 
-    patient, staff = APIClient(), APIClient()
+    patient, doctor, staff = APIClient(), APIClient(), APIClient()
     patient.force_authenticate(UserFactory())
+    doctor.force_authenticate(DoctorProfileFactory().user)
     staff.force_authenticate(StaffFactory())
-    return {"anonymous": APIClient(), "patient": patient, "staff": staff}
+    return {"anonymous": APIClient(), "patient": patient, "doctor": doctor, "staff": staff}
 
 
-@pytest.mark.parametrize("who", ["anonymous", "patient", "staff"])
+@pytest.mark.parametrize("who", ["anonymous", "patient", "doctor", "staff"])
 def test_garbage_on_every_endpoint_gets_a_clean_4xx(signed_in_clients, who):
     client = signed_in_clients[who]
     routes = sorted(set(api_routes()))
