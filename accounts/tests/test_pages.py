@@ -218,3 +218,15 @@ def test_seed_demo_creates_sign_in_ready_accounts_and_is_idempotent():
     assert User.objects.filter(email__endswith="@medimeet.local").count() == 6
     assert User.objects.get(email="admin@medimeet.local").is_staff
     assert User.objects.get(email="patient@medimeet.local").check_password("medimeet-demo-2026")
+
+
+def test_social_login_buttons_appear_only_when_keys_are_configured(client, settings):
+    without = client.get("/accounts/login/").content.decode()
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "google": {"APPS": [{"client_id": "id.apps.googleusercontent.com", "secret": "s"}], "SCOPE": ["profile", "email"]},
+    }
+    with_google = client.get("/accounts/login/").content.decode()
+
+    assert "/accounts/google/login/" not in without
+    assert "/accounts/google/login/" in with_google
+    assert "/accounts/facebook/login/" not in with_google
