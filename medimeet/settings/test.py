@@ -18,7 +18,9 @@ FIELD_ENCRYPTION_KEYS = ["bWVkaW1lZXQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="]
 # Test fixtures pin their own rates where a test is about throttling.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "10000/min", "user": "10000/min", "login": "10000/min", "register": "10000/min", "password_reset": "10000/min"}}  # noqa: F405
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    # pytest-django creates and drops the test database: no pool holding connections to it.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+    DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
 if REDIS_URL:  # noqa: F405
     # Keep test keys apart from a developer's running instance.
     CACHES["default"]["KEY_PREFIX"] = "medimeet-test"  # noqa: F405

@@ -171,3 +171,14 @@ def test_unhandled_api_error_is_a_json_500_without_details(client, monkeypatch):
 
     assert response.status_code == 500
     assert response.json() == {"error": {"code": "SERVER_001", "message": "An unexpected error occurred. It has been logged.", "fields": {}}}
+
+
+def test_redis_cache_instances_share_one_client_and_pool():
+    from medimeet.core.cache import SharedPoolRedisCache
+
+    first = SharedPoolRedisCache("redis://127.0.0.1:6379/15", {})
+    second = SharedPoolRedisCache("redis://127.0.0.1:6379/15", {})  # as a new ASGI request would build
+    other_db = SharedPoolRedisCache("redis://127.0.0.1:6379/14", {})
+
+    assert first._cache is second._cache
+    assert first._cache is not other_db._cache
