@@ -60,14 +60,6 @@ class Specialization(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        if self.pk and self.parent_id:
-            ancestor = self.parent
-            while ancestor is not None:
-                if ancestor.pk == self.pk:
-                    raise ValidationError({"parent": _("A specialization cannot be placed under itself or its descendants.")})
-                ancestor = ancestor.parent
-
     def save(self, *args, **kwargs) -> None:
         if not self.slug:
             self.slug = slugify(self.name)[:140]
@@ -84,6 +76,14 @@ class Specialization(models.Model):
                     for child in Specialization.objects.filter(path__startswith=old_path).exclude(pk=self.pk):
                         child_path = new_path + child.path[len(old_path):]
                         Specialization.objects.filter(pk=child.pk).update(path=child_path, depth=child_path.count("/") - 2)
+
+    def clean(self) -> None:
+        if self.pk and self.parent_id:
+            ancestor = self.parent
+            while ancestor is not None:
+                if ancestor.pk == self.pk:
+                    raise ValidationError({"parent": _("A specialization cannot be placed under itself or its descendants.")})
+                ancestor = ancestor.parent
 
     def descendants_and_self(self):
         return Specialization.objects.filter(path__startswith=self.path)

@@ -2,7 +2,6 @@ from django.urls import path
 
 from . import api, views
 
-
 page_patterns = [
     path("doctors/", views.search, name="search"),
     path("doctors/apply/", views.apply, name="apply"),

@@ -1,8 +1,8 @@
 """System checks for configuration that would otherwise fail late."""
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Tags, register
-from cryptography.fernet import Fernet
 
 
 @register(Tags.security, deploy=True)

@@ -14,8 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from csp.constants import NONCE
 from celery.schedules import crontab
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent

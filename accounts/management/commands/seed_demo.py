@@ -56,7 +56,7 @@ class Command(BaseCommand):
         if options["doctors"]:
             added = doctors_demo.bulk_doctors(options["doctors"])
             self.stdout.write(f"Benchmark doctors: {added} added ({options['doctors']} wanted).")
-        self.stdout.write(self.style.SUCCESS("Demo accounts (password for all: %s)" % DEMO_PASSWORD))
+        self.stdout.write(self.style.SUCCESS(f"Demo accounts (password for all: {DEMO_PASSWORD})"))
         for email, *_ in STAFF + DOCTORS + PATIENTS:
             self.stdout.write(f"  {email}")
         self.stdout.write(

@@ -53,8 +53,9 @@ def test_audit_entries_are_immutable():
 
 
 def test_audit_admin_is_read_only(client):
-    from accounts.tests.factories import StaffFactory
     from allauth.mfa.models import Authenticator
+
+    from accounts.tests.factories import StaffFactory
 
     staff = StaffFactory(is_superuser=True)
     Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "x"})
