@@ -154,9 +154,12 @@ class PictureInput(serializers.Serializer):
     picture = serializers.FileField(help_text="JPEG, PNG or WebP, at most PROFILE_PICTURE_MAX_BYTES.")
 
 
+SESSION_KINDS = [("web", "Web browser session"), ("api", "API client (app) session")]
+
+
 class SessionOutput(serializers.Serializer):
     id = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["web", "api"])
+    kind = serializers.ChoiceField(choices=SESSION_KINDS)
     device = serializers.CharField()
     ip_address = serializers.IPAddressField(allow_null=True)
     user_agent = serializers.CharField()

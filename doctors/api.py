@@ -21,6 +21,7 @@ from medimeet.core.errors import ApplicationError
 from . import selectors, services
 from .models import (
     CURRENCY_CHOICES,
+    TRANSITION_TARGET_CHOICES,
     ConsultationMode,
     DoctorDocument,
     DoctorProfile,
@@ -331,7 +332,7 @@ class ServiceInput(serializers.Serializer):
 
 
 class TransitionInput(serializers.Serializer):
-    to_status = serializers.ChoiceField(choices=[s for s in DoctorProfile.Status.choices if s[0] != "submitted"])
+    to_status = serializers.ChoiceField(choices=TRANSITION_TARGET_CHOICES)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 

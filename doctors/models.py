@@ -214,6 +214,10 @@ class DoctorProfile(TimeStampedModel):
         return [mode for mode, offered in ((ConsultationMode.VIDEO, self.offers_video), (ConsultationMode.IN_PERSON, self.offers_in_person)) if offered]
 
 
+# Where staff may move an application (anything but back to "submitted", which is the doctor's move).
+TRANSITION_TARGET_CHOICES = [choice for choice in DoctorProfile.Status.choices if choice[0] != DoctorProfile.Status.SUBMITTED]
+
+
 class Education(models.Model):
     doctor = models.ForeignKey(DoctorProfile, on_delete=models.CASCADE, related_name="education")
     degree = models.CharField(max_length=120)

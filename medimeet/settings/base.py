@@ -348,6 +348,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "VerificationStatusEnum": "doctors.models.DoctorProfile.Status",
+        "TransitionTargetEnum": "doctors.models.TRANSITION_TARGET_CHOICES",
+        "DocumentKindEnum": "doctors.models.DoctorDocument.Kind",
+        "SessionKindEnum": "accounts.api.SESSION_KINDS",
+    },
 }
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])

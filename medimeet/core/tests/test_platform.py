@@ -183,3 +183,11 @@ def test_redis_cache_instances_share_one_client_and_pool():
 
     assert first._cache is second._cache
     assert first._cache is not other_db._cache
+
+
+def test_openapi_schema_generates_without_warnings_and_validates(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+    assert (tmp_path / "schema.yaml").read_text().startswith("openapi: 3")
