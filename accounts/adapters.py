@@ -58,6 +58,8 @@ class AccountAdapter(DefaultAccountAdapter):
         audit_record(action="auth.login_failed", request=request, metadata={"channel": "web"})
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
+        if getattr(request.user, "role", None) == "doctor" and hasattr(request.user, "doctor_profile"):
+            return reverse("doctors:portal")
         return reverse("accounts:dashboard")
 
 

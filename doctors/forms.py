@@ -95,6 +95,15 @@ class ApplicationForm(LicenceFields):
     field_order = ["first_name", "last_name", "email", "password", "timezone", "years_experience", "primary_specialization", "licence_number", "licence_authority", "licence_country", "licence_expiry", "licence_document"]
 
 
+class LicenceUpdateForm(forms.Form):
+    """A renewed or corrected licence; an approved doctor goes back under review."""
+
+    licence_number = LicenceFields.base_fields["licence_number"]
+    licence_authority = LicenceFields.base_fields["licence_authority"]
+    licence_country = LicenceFields.base_fields["licence_country"]
+    licence_expiry = LicenceFields.base_fields["licence_expiry"]
+
+
 class InvitationForm(forms.Form):
     password1 = forms.CharField(label="Choose a password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     password2 = forms.CharField(label="Repeat the password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
@@ -218,5 +227,5 @@ class ServiceForm(forms.Form):
 
 
 class DocumentForm(forms.Form):
-    kind = forms.ChoiceField(choices=DoctorDocument.Kind.choices)
-    document = forms.FileField(help_text="PDF, JPEG or PNG, up to 10 MB.", widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}))
+    kind = forms.ChoiceField(choices=DoctorDocument.Kind.choices, label="Type of document")
+    document = forms.FileField(label="File", help_text="PDF, JPEG or PNG, up to 10 MB.", widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}))

@@ -202,6 +202,10 @@ class DoctorProfile(TimeStampedModel):
         )
 
     @property
+    def skill_list(self) -> list[str]:
+        return [skill.strip() for skill in self.special_skills.split(",") if skill.strip()]
+
+    @property
     def fee_from_display(self) -> str:
         """"₹500.00"-style price of the cheapest active service, or "" when none."""
         return format_money(self.min_fee_minor, self.fee_currency) if self.min_fee_minor is not None and self.fee_currency else ""

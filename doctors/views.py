@@ -23,6 +23,7 @@ from .forms import (
     DocumentForm,
     EducationFormSet,
     InvitationForm,
+    LicenceUpdateForm,
     PositionFormSet,
     ProfileForm,
     SearchForm,
@@ -218,8 +219,21 @@ def portal_service_edit(request: HttpRequest, doctor: DoctorProfile, service_id)
 
 @doctor_required
 def portal_documents(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
-    form = DocumentForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    licence_initial = {name: getattr(doctor, name) for name in ("licence_number", "licence_authority", "licence_country", "licence_expiry")}
+    is_licence_update = request.method == "POST" and request.POST.get("form") == "licence"
+    licence_form = LicenceUpdateForm(request.POST if is_licence_update else None, initial=licence_initial)
+    form = DocumentForm(None if is_licence_update else (request.POST or None), request.FILES or None)
+    if is_licence_update and licence_form.is_valid():
+        changed = {name: licence_form.cleaned_data[name] for name in licence_form.changed_data}
+        try:
+            if changed:
+                services.doctor_profile_update(doctor=doctor, data=changed, by=request.user, request=request)
+        except ApplicationError as exc:
+            _form_errors(licence_form, exc)
+        else:
+            messages.success(request, "Licence details saved." + (" Your profile is back with our verification team." if changed and doctor.verification_status == DoctorProfile.Status.APPROVED else ""))
+            return redirect("doctors:portal-documents")
+    if not is_licence_update and request.method == "POST" and form.is_valid():
         try:
             services.doctor_document_add(doctor=doctor, kind=form.cleaned_data["kind"], upload=form.cleaned_data["document"], by=request.user, request=request)
         except ApplicationError as exc:
@@ -227,7 +241,7 @@ def portal_documents(request: HttpRequest, doctor: DoctorProfile) -> HttpRespons
         else:
             messages.success(request, "Document uploaded.")
             return redirect("doctors:portal-documents")
-    return render(request, "doctors/portal/documents.html", {"doctor": doctor, "form": form, "documents": doctor.documents.all()})
+    return render(request, "doctors/portal/documents.html", {"doctor": doctor, "form": form, "licence_form": licence_form, "documents": doctor.documents.all()})
 
 
 @login_required

@@ -322,3 +322,28 @@ def test_documents_are_served_only_to_their_doctor_and_staff_with_audit(client):
     assert b"".join(own.streaming_content).startswith(b"%PDF-")
     assert by_staff.status_code == 200
     assert AuditEvent.objects.filter(action="doctor.document_viewed", actor=staff, target_id=str(document.pk)).count() == 1
+
+
+def test_doctor_updates_the_licence_in_the_portal_and_goes_back_to_review(client):
+    doctor = DoctorProfileFactory(licence_country="GB", licence_number="7000001")
+    client.force_login(doctor.user)
+    expiry = (timezone.localdate() + timedelta(days=900)).isoformat()
+
+    bad = client.post("/portal/documents/", {"form": "licence", "licence_number": "12", "licence_authority": "GMC", "licence_country": "GB", "licence_expiry": expiry})
+    good = client.post("/portal/documents/", {"form": "licence", "licence_number": "7000009", "licence_authority": "GMC", "licence_country": "GB", "licence_expiry": expiry})
+
+    assert bad.status_code == 200
+    assert "licence_number" in bad.context["licence_form"].errors
+    assert good.status_code == 302
+    doctor.refresh_from_db()
+    assert (doctor.licence_number, doctor.verification_status) == ("7000009", "under_review")
+
+
+def test_doctor_lands_on_the_portal_after_signing_in(client):
+    from accounts.tests.factories import PASSWORD
+
+    doctor = DoctorProfileFactory()
+
+    response = client.post("/accounts/login/", {"login": doctor.user.email, "password": PASSWORD})
+
+    assert response["Location"] == "/portal/"

@@ -10,7 +10,9 @@ from .errors import ERROR_CODES, error_payload
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("accounts:dashboard")
-    return render(request, "home.html")
+    from doctors.models import Specialization
+
+    return render(request, "home.html", {"specializations": Specialization.objects.filter(parent__isnull=True).order_by("name")})
 
 
 def health(request: HttpRequest) -> JsonResponse:

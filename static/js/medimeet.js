@@ -65,4 +65,66 @@
       button.disabled = !input.files.length;
     });
   });
+
+  // Doctor search: on small screens the filters fold away behind a "Filters" button (they stay
+  // open when a filter has an error). Without this script they are simply always shown.
+  document.querySelectorAll("[data-mm-filters-toggle]").forEach(function (button) {
+    var panel = document.getElementById(button.getAttribute("aria-controls"));
+    if (!panel) {
+      return;
+    }
+    var label = button.querySelector("span");
+    var active = Array.prototype.filter.call(panel.querySelectorAll("select, input"), function (field) {
+      return field.value && field.type !== "hidden" && field.type !== "submit";
+    }).length;
+    if (label && active) {
+      label.textContent = "Filters (" + active + ")";
+    }
+    var setOpen = function (open) {
+      panel.classList.toggle("mm-collapsed", !open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    };
+    setOpen(panel.hasAttribute("data-mm-has-errors"));
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      setOpen(panel.classList.contains("mm-collapsed"));
+    });
+  });
+
+  // Doctor search: a new sort order applies at once (the Search button does the same without JS).
+  document.querySelectorAll("form[data-mm-search-form] select[name='sort']").forEach(function (select) {
+    select.addEventListener("change", function () {
+      select.form.requestSubmit();
+    });
+  });
+
+  // Portal lists (education, certifications, positions): "Add another" copies the empty row
+  // Django renders in a <template> (its "__prefix__" becomes the next index) and counts it in
+  // the formset's TOTAL_FORMS. One empty row is always there, so the page works without this.
+  document.querySelectorAll("[data-mm-formset]").forEach(function (section) {
+    var prefix = section.getAttribute("data-mm-formset");
+    var total = section.querySelector("input[name='" + prefix + "-TOTAL_FORMS']");
+    var max = section.querySelector("input[name='" + prefix + "-MAX_NUM_FORMS']");
+    var rows = section.querySelector("[data-mm-formset-rows]");
+    var template = section.querySelector("template[data-mm-formset-template]");
+    var button = section.querySelector("[data-mm-formset-add]");
+    if (!total || !rows || !template || !button) {
+      return;
+    }
+    var refresh = function () {
+      button.disabled = Boolean(max) && Number(total.value) >= Number(max.value);
+    };
+    button.hidden = false;
+    refresh();
+    button.addEventListener("click", function () {
+      var index = Number(total.value);
+      rows.insertAdjacentHTML("beforeend", template.innerHTML.replace(/__prefix__/g, String(index)));
+      total.value = String(index + 1);
+      refresh();
+      var first = rows.lastElementChild && rows.lastElementChild.querySelector("input, select, textarea");
+      if (first) {
+        first.focus();
+      }
+    });
+  });
 })();
