@@ -1,1 +1,233 @@
-"""Availability, slots, holds and bookings (Step 3). Models arrive with that step."""
+"""Availability (weekly hours, date overrides, platform holidays) and appointments.
+
+Slots are computed, not stored: the slot engine (selectors.free_slots) derives them from the
+rules minus overrides minus what is booked or held. An appointment occupies
+[blocked_start, blocked_end) — its time plus the doctor's buffers — and on PostgreSQL an
+exclusion constraint guarantees that two active appointments of one doctor (or of one patient)
+never overlap; SQLite serialises booking transactions instead (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import validate_timezone
+from doctors.models import DoctorProfile, DoctorService
+from medimeet.core.models import TimeStampedModel
+
+
+class DoctorSchedule(TimeStampedModel):
+    """A doctor's booking rules, in the doctor's time zone."""
+
+    doctor = models.OneToOneField(DoctorProfile, on_delete=models.CASCADE, related_name="schedule")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    default_slot_minutes = models.PositiveSmallIntegerField(default=20, validators=[MinValueValidator(5), MaxValueValidator(240)])
+    buffer_before_minutes = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(120)])
+    buffer_after_minutes = models.PositiveSmallIntegerField(default=5, validators=[MaxValueValidator(120)])
+    min_notice_minutes = models.PositiveIntegerField(default=120, validators=[MaxValueValidator(60 * 24 * 14)])
+    max_days_ahead = models.PositiveSmallIntegerField(default=60, validators=[MinValueValidator(1), MaxValueValidator(365)])
+    daily_cap = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("At most this many appointments a day (blank: no cap)."))
+    max_reschedules = models.PositiveSmallIntegerField(default=2)
+    reschedule_min_notice_minutes = models.PositiveIntegerField(default=12 * 60)
+    # Cancellation policy: refund percentages by notice, e.g. [{"min_hours": 24, "refund_percent": 100}, ...].
+    cancellation_policy = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(default_slot_minutes__gte=5, default_slot_minutes__lte=240), name="schedule_slot_5_to_240"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Schedule of {self.doctor}"
+
+
+class WeeklyHours(models.Model):
+    """One working range on a weekday (0 = Monday), in the schedule's time zone."""
+
+    schedule = models.ForeignKey(DoctorSchedule, on_delete=models.CASCADE, related_name="weekly_hours")
+    weekday = models.PositiveSmallIntegerField(validators=[MaxValueValidator(6)])
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+
+    class Meta:
+        ordering = ["weekday", "start_time"]
+        constraints = [
+            models.CheckConstraint(condition=Q(start_time__lt=models.F("end_time")), name="weekly_hours_start_before_end"),
+            models.CheckConstraint(condition=Q(weekday__lte=6), name="weekly_hours_weekday_0_6"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+
+    def get_weekday_display(self) -> str:
+        return ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"][self.weekday]
+
+
+class DateOverride(models.Model):
+    """A date that does not follow the weekly hours: closed (a holiday), or special hours.
+    Several rows on one date give several ranges; a closed row wins over ranges."""
+
+    schedule = models.ForeignKey(DoctorSchedule, on_delete=models.CASCADE, related_name="overrides")
+    date = models.DateField()
+    is_closed = models.BooleanField(default=False)
+    start_time = models.TimeField(null=True, blank=True)
+    end_time = models.TimeField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["date", "start_time"]
+        indexes = [models.Index(fields=["schedule", "date"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_closed=True, start_time__isnull=True, end_time__isnull=True)
+                | Q(is_closed=False, start_time__isnull=False, end_time__isnull=False, start_time__lt=models.F("end_time")),
+                name="override_closed_or_valid_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date}: closed" if self.is_closed else f"{self.date}: {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+
+
+class PlatformHoliday(models.Model):
+    """A date staff close for every doctor (optionally only doctors in one country)."""
+
+    date = models.DateField()
+    name = models.CharField(max_length=120)
+    country = models.CharField(max_length=2, blank=True, help_text=_("Blank: everywhere."))
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [models.UniqueConstraint(fields=["date", "country"], name="holiday_unique_per_date_country")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
+
+
+class AppointmentQuerySet(models.QuerySet):
+    def occupying(self) -> AppointmentQuerySet:
+        """Appointments that take their time: bookings, and holds or unpaid bookings whose hold
+        has not expired yet."""
+        return self.filter(
+            Q(status__in=Appointment.BOOKED_STATUSES)
+            | Q(status__in=Appointment.AWAITING_STATUSES, hold_expires_at__gt=timezone.now())
+        )
+
+    def overlapping(self, start, end) -> AppointmentQuerySet:
+        return self.filter(blocked_start__lt=end, blocked_end__gt=start)
+
+
+class Appointment(TimeStampedModel):
+    class Status(models.TextChoices):
+        HELD = "held", _("Held")
+        PENDING_PAYMENT = "pending_payment", _("Pending payment")
+        CONFIRMED = "confirmed", _("Confirmed")
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        NO_SHOW = "no_show", _("No-show")
+        EXPIRED = "expired", _("Hold expired")
+
+    # Booked appointments occupy their time; holds and unpaid bookings only until their hold
+    # expires. The database constraints cover all four: a lapsed hold is switched to "expired"
+    # (services.holds_release_expired) before its time is given to someone else.
+    BOOKED_STATUSES = ("confirmed", "in_progress")
+    AWAITING_STATUSES = ("held", "pending_payment")
+    CONSTRAINED_STATUSES = AWAITING_STATUSES + BOOKED_STATUSES
+    TRANSITIONS = {
+        Status.HELD: {Status.PENDING_PAYMENT, Status.CONFIRMED, Status.EXPIRED, Status.CANCELLED},
+        Status.PENDING_PAYMENT: {Status.CONFIRMED, Status.CANCELLED, Status.EXPIRED},
+        Status.CONFIRMED: {Status.IN_PROGRESS, Status.CANCELLED, Status.NO_SHOW, Status.COMPLETED},
+        Status.IN_PROGRESS: {Status.COMPLETED},
+        Status.COMPLETED: set(),
+        Status.CANCELLED: set(),
+        Status.NO_SHOW: set(),
+        Status.EXPIRED: set(),
+    }
+
+    class CancelledBy(models.TextChoices):
+        PATIENT = "patient", _("Patient")
+        DOCTOR = "doctor", _("Doctor")
+        STAFF = "staff", _("Staff")
+        SYSTEM = "system", _("System")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    doctor = models.ForeignKey(DoctorProfile, on_delete=models.PROTECT, related_name="appointments")
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments")
+    service = models.ForeignKey(DoctorService, on_delete=models.PROTECT, related_name="appointments")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    blocked_start = models.DateTimeField(help_text=_("start minus the doctor's buffer before"))
+    blocked_end = models.DateTimeField(help_text=_("end plus the doctor's buffer after"))
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.HELD, db_index=True)
+    hold_expires_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, help_text=_("Reason for the visit, as the patient wrote it."))
+    price_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    reschedule_count = models.PositiveSmallIntegerField(default=0)
+    sequence = models.PositiveIntegerField(default=0, help_text=_("iCalendar SEQUENCE: bumped on every change of time or status."))
+    cancelled_by = models.CharField(max_length=10, choices=CancelledBy.choices, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancellation_reason = models.TextField(blank=True)
+    refund_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    objects = AppointmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [
+            models.Index(fields=["doctor", "start"], name="appt_doctor_start_idx"),
+            models.Index(fields=["patient", "start"], name="appt_patient_start_idx"),
+            models.Index(fields=["doctor", "blocked_start", "blocked_end"], name="appt_doctor_blocked_idx"),
+            models.Index(fields=["status", "hold_expires_at"], name="appt_status_hold_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(start__lt=models.F("end")), name="appt_start_before_end"),
+            models.CheckConstraint(condition=Q(blocked_start__lte=models.F("start"), blocked_end__gte=models.F("end")), name="appt_blocked_covers_time"),
+            models.CheckConstraint(condition=~Q(status__in=["held", "pending_payment"]) | Q(hold_expires_at__isnull=False), name="appt_hold_has_expiry"),
+            # One live hold per patient and doctor.
+            models.UniqueConstraint(fields=["patient", "doctor"], condition=Q(status="held"), name="appt_one_hold_per_patient_doctor"),
+            # A retried booking request with the same Idempotency-Key never creates a second row.
+            models.UniqueConstraint(fields=["patient", "idempotency_key"], condition=~Q(idempotency_key=""), name="appt_unique_idempotency_key"),
+            # The no-overlap exclusion constraints (PostgreSQL) are created in migration 0002.
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.doctor} · {self.start:%Y-%m-%d %H:%M} UTC · {self.get_status_display()}"
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def is_hold_live(self) -> bool:
+        return self.status in self.AWAITING_STATUSES and self.hold_expires_at is not None and self.hold_expires_at > timezone.now()
+
+    def can_transition_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, set())
+
+
+class AppointmentEvent(models.Model):
+    """Every status change of an appointment, in order (the appointment's own history)."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '—'} → {self.to_status}"

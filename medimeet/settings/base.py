@@ -208,6 +208,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
+    "release-expired-holds": {
+        "task": "appointments.tasks.release_expired_holds",
+        "schedule": timedelta(minutes=1),
+    },
     "flag-expired-licences": {
         "task": "doctors.tasks.flag_expired_licences",
         "schedule": crontab(hour=2, minute=0),
@@ -430,6 +434,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 PROFILE_PICTURE_MAX_BYTES = env.int("PROFILE_PICTURE_MAX_BYTES", default=5 * 1024 * 1024)
 DOCTOR_DOCUMENT_MAX_BYTES = env.int("DOCTOR_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 DOCTOR_INVITATION_DAYS = env.int("DOCTOR_INVITATION_DAYS", default=7)
+BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
 
 # --- Payments (used from Step 4) ----------------------------------------------------------
 

@@ -1,0 +1,393 @@
+"""Everything that changes schedules and appointments: holds, bookings, cancellation,
+rescheduling, status changes and availability rules.
+
+Concurrency: every write that decides about a doctor's time first locks that doctor's schedule
+row (SELECT ... FOR UPDATE), so checks and inserts for one doctor run one at a time; the
+PostgreSQL exclusion constraints are the last word (an IntegrityError becomes APPT_002), and
+SQLite serialises whole write transactions (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import User
+from doctors.models import DoctorProfile, DoctorService
+from medimeet.core.audit import audit_record
+from medimeet.core.errors import ApplicationError
+
+from . import selectors
+from .models import Appointment, AppointmentEvent, DateOverride, DoctorSchedule, WeeklyHours
+
+Status = Appointment.Status
+
+DEFAULT_CANCELLATION_POLICY = [
+    {"min_hours": 24, "refund_percent": 100},
+    {"min_hours": 2, "refund_percent": 50},
+    {"min_hours": 0, "refund_percent": 0},
+]
+
+
+def _slot_unavailable(doctor: DoctorProfile, service: DoctorService, after: datetime) -> ApplicationError:
+    suggestions = selectors.next_free_slots(doctor=doctor, service=service, after=after)
+    return ApplicationError(
+        "APPT_002",
+        "That time is not available. Choose another slot.",
+        extra={"next_free_slots": [{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in suggestions]},
+    )
+
+
+def _record(appointment: Appointment, *, from_status: str, by: User | None, note: str = "", request: HttpRequest | None = None) -> None:
+    AppointmentEvent.objects.create(appointment=appointment, from_status=from_status, to_status=appointment.status, by=by, note=note[:1000])
+    audit_record(
+        action=f"appointment.{appointment.status}",
+        actor=by,
+        target=appointment,
+        subject_user=appointment.patient,
+        request=request,
+        metadata={"from": from_status, "to": appointment.status},
+    )
+
+
+def _lock_schedule(doctor: DoctorProfile) -> DoctorSchedule:
+    selectors.schedule_for(doctor)  # create it outside the lock if it never existed
+    return DoctorSchedule.objects.select_for_update().get(doctor=doctor)
+
+
+def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User | None = None) -> int:
+    """Mark holds and unpaid bookings whose hold has lapsed as expired (on read, before booking
+    and periodically from Celery). Idempotent."""
+    stale = Appointment.objects.filter(status__in=Appointment.AWAITING_STATUSES, hold_expires_at__lte=timezone.now())
+    if doctor is not None:
+        stale = stale.filter(doctor=doctor)
+    if patient is not None:
+        stale = stale.filter(patient=patient)
+    released = 0
+    for appointment in stale.select_related("patient"):
+        claimed = Appointment.objects.filter(pk=appointment.pk, status=appointment.status, hold_expires_at__lte=timezone.now()).update(
+            status=Status.EXPIRED, sequence=appointment.sequence + 1
+        )
+        if claimed:
+            from_status = appointment.status
+            appointment.status = Status.EXPIRED
+            AppointmentEvent.objects.create(appointment=appointment, from_status=from_status, to_status=Status.EXPIRED, note="Hold expired")
+            released += 1
+    return released
+
+
+def _check_patient(patient: User) -> None:
+    if patient.role != User.Role.PATIENT:
+        raise ApplicationError("APPT_001", "Only patient accounts can book appointments.")
+    if patient.is_blocked:
+        raise ApplicationError("AUTH_005")
+
+
+def appointment_hold(
+    *,
+    patient: User,
+    service: DoctorService,
+    start: datetime,
+    idempotency_key: str = "",
+    request: HttpRequest | None = None,
+) -> Appointment:
+    """Hold a free slot for the patient for BOOKING_HOLD_MINUTES while they fill in details and
+    pay. A retried request with the same Idempotency-Key returns the same appointment. A new hold
+    replaces the patient's previous hold with this doctor (one live hold per doctor)."""
+    if idempotency_key:
+        existing = Appointment.objects.filter(patient=patient, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.service_id != service.pk or existing.start != start:
+                raise ApplicationError("REQ_001", "This Idempotency-Key was already used for a different booking.", fields={"idempotency_key": ["Reused with different content."]})
+            return existing
+    _check_patient(patient)
+    doctor = service.doctor
+    if not service.is_active or not DoctorProfile.objects.listed().filter(pk=doctor.pk).exists():
+        raise ApplicationError("APPT_001", "This service cannot be booked.", fields={"service": ["Not available for booking."]})
+    if start.tzinfo is None:
+        raise ApplicationError("REQ_001", fields={"start": ["Give the time with its offset, e.g. 2026-12-01T09:00:00Z."]})
+    start = start.astimezone(UTC)
+    try:
+        with transaction.atomic():
+            schedule = _lock_schedule(doctor)
+            holds_release_expired(doctor=doctor)
+            holds_release_expired(patient=patient)
+            day_window = (start - timedelta(hours=1), start + timedelta(hours=1))
+            slots = selectors.free_slots(doctor=doctor, service=service, window_start=day_window[0], window_end=day_window[1])
+            if not any(slot.start == start for slot in slots):
+                raise _slot_unavailable(doctor, service, start)
+            end = start + timedelta(minutes=service.duration_minutes)
+            if Appointment.objects.occupying().filter(patient=patient).overlapping(start, end).exclude(doctor=doctor, status=Status.HELD).exists():
+                raise ApplicationError("APPT_005", "You already have an appointment at that time.")
+            previous = Appointment.objects.filter(patient=patient, doctor=doctor, status=Status.HELD).first()
+            if previous is not None:
+                previous.status = Status.CANCELLED
+                previous.cancelled_by = Appointment.CancelledBy.PATIENT
+                previous.cancelled_at = timezone.now()
+                previous.cancellation_reason = "Replaced by a new hold"
+                previous.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "updated_at"])
+                _record(previous, from_status=Status.HELD, by=patient, note="Replaced by a new hold", request=request)
+            with transaction.atomic():  # savepoint: the exclusion constraints are the last word
+                appointment = Appointment.objects.create(
+                    doctor=doctor,
+                    patient=patient,
+                    service=service,
+                    start=start,
+                    end=end,
+                    blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
+                    blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
+                    status=Status.HELD,
+                    hold_expires_at=timezone.now() + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
+                    price_minor=service.price_minor,
+                    currency=service.currency,
+                    idempotency_key=idempotency_key[:100],
+                )
+            _record(appointment, from_status="", by=patient, request=request)
+    except IntegrityError as exc:
+        if idempotency_key and Appointment.objects.filter(patient=patient, idempotency_key=idempotency_key).exists():
+            return Appointment.objects.get(patient=patient, idempotency_key=idempotency_key)
+        raise _slot_unavailable(doctor, service, start) from exc
+    return appointment
+
+
+def appointment_confirm_details(*, appointment: Appointment, patient: User, reason: str, request: HttpRequest | None = None) -> Appointment:
+    """The patient confirms a held slot with the reason for the visit. Free services are booked
+    at once; paid ones wait for the payment (Step 4 confirms them via appointment_mark_paid)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("REQ_001", fields={"reason": ["Tell the doctor briefly why you are booking."]})
+    if len(reason) > 2000:
+        raise ApplicationError("REQ_001", fields={"reason": ["Keep the reason under 2,000 characters."]})
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if appointment.patient_id != patient.pk:
+            raise ApplicationError("APPT_006")
+        if appointment.status != Status.HELD:
+            raise ApplicationError("APPT_004", "This appointment is not waiting for details.")
+        if not appointment.is_hold_live:
+            raise ApplicationError("APPT_003")
+        appointment.reason = reason
+        from_status = appointment.status
+        appointment.status = Status.CONFIRMED if appointment.price_minor == 0 else Status.PENDING_PAYMENT
+        if appointment.status == Status.CONFIRMED:
+            appointment.hold_expires_at = None
+        appointment.sequence += 1
+        appointment.save(update_fields=["reason", "status", "hold_expires_at", "sequence", "updated_at"])
+        _record(appointment, from_status=from_status, by=patient, request=request)
+    return appointment
+
+
+def appointment_mark_paid(*, appointment: Appointment, by: User | None = None, request: HttpRequest | None = None) -> Appointment:
+    """The seam the payments app calls once a payment is verified: confirm the booking.
+    Idempotent; a payment that arrives after the hold lapsed is refused (APPT_003) so the
+    payments app refunds it."""
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if appointment.status == Status.CONFIRMED:
+            return appointment
+        if appointment.status != Status.PENDING_PAYMENT or not appointment.is_hold_live:
+            raise ApplicationError("APPT_003", "The hold on this slot expired before the payment arrived.")
+        appointment.status = Status.CONFIRMED
+        appointment.hold_expires_at = None
+        appointment.sequence += 1
+        appointment.save(update_fields=["status", "hold_expires_at", "sequence", "updated_at"])
+        _record(appointment, from_status=Status.PENDING_PAYMENT, by=by, note="Payment verified", request=request)
+    return appointment
+
+
+@dataclass(frozen=True)
+class CancellationQuote:
+    allowed: bool
+    refund_percent: int
+    hours_before: float
+    policy: list[dict]
+
+
+def cancellation_quote(*, appointment: Appointment, by_role: str, now: datetime | None = None) -> CancellationQuote:
+    """What cancelling now would refund, shown before booking and before cancelling. Doctors and
+    staff cancelling always refund in full."""
+    now = now or timezone.now()
+    schedule = selectors.schedule_for(appointment.doctor)
+    policy = schedule.cancellation_policy or DEFAULT_CANCELLATION_POLICY
+    hours_before = (appointment.start - now).total_seconds() / 3600
+    cancellable = appointment.status in (Status.HELD, Status.PENDING_PAYMENT, Status.CONFIRMED) and appointment.start > now
+    if by_role in ("doctor", "staff") or appointment.status != Status.CONFIRMED:
+        percent = 100 if appointment.status == Status.CONFIRMED else 0
+    else:
+        tiers = sorted(policy, key=lambda tier: tier["min_hours"], reverse=True)
+        percent = next((tier["refund_percent"] for tier in tiers if hours_before >= tier["min_hours"]), 0)
+    return CancellationQuote(allowed=cancellable, refund_percent=percent, hours_before=round(hours_before, 2), policy=policy)
+
+
+def appointment_cancel(*, appointment: Appointment, by: User, reason: str, request: HttpRequest | None = None) -> Appointment:
+    """Cancel with the policy's refund; the refund itself is requested from the payments app
+    (Step 4) through ``refund_for_cancellation`` after commit."""
+    role = "staff" if by.is_staff else ("doctor" if appointment.doctor.user_id == by.pk else "patient")
+    if role == "patient" and appointment.patient_id != by.pk:
+        raise ApplicationError("APPT_006")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("REQ_001", fields={"reason": ["Give a reason for cancelling."]})
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().select_related("doctor").get(pk=appointment.pk)
+        quote = cancellation_quote(appointment=appointment, by_role=role)
+        if not quote.allowed:
+            raise ApplicationError("APPT_004", f"A {appointment.get_status_display().lower()} appointment cannot be cancelled.")
+        from_status = appointment.status
+        appointment.status = Status.CANCELLED
+        appointment.cancelled_by = role
+        appointment.cancelled_at = timezone.now()
+        appointment.cancellation_reason = reason[:2000]
+        appointment.refund_percent = quote.refund_percent if from_status == Status.CONFIRMED else None
+        appointment.hold_expires_at = None
+        appointment.sequence += 1
+        appointment.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "hold_expires_at", "sequence", "updated_at"])
+        _record(appointment, from_status=from_status, by=by, note=reason, request=request)
+        if appointment.refund_percent:
+            transaction.on_commit(lambda: refund_for_cancellation(appointment_id=appointment.pk, percent=appointment.refund_percent))
+    return appointment
+
+
+def refund_for_cancellation(*, appointment_id: int, percent: int) -> None:
+    """Seam for Step 4: the payments app turns this into a refund of ``percent`` of what was
+    paid. Until it exists, the refund due is recorded on the appointment (refund_percent)."""
+
+
+def appointment_reschedule(*, appointment: Appointment, by: User, start: datetime, request: HttpRequest | None = None) -> Appointment:
+    """Move a booking to another free slot of the same doctor, atomically: the old time is
+    given up only once the new one is secured, within the doctor's limits on how often and
+    how late. A paid booking is never asked to pay again."""
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().select_related("doctor", "service").get(pk=appointment.pk)
+        is_doctor = appointment.doctor.user_id == by.pk
+        if appointment.patient_id != by.pk and not is_doctor and not by.is_staff:
+            raise ApplicationError("APPT_006")
+        if appointment.status != Status.CONFIRMED:
+            raise ApplicationError("APPT_004", "Only confirmed appointments can be rescheduled.")
+        schedule = _lock_schedule(appointment.doctor)
+        if not is_doctor and not by.is_staff:
+            if appointment.reschedule_count >= schedule.max_reschedules:
+                raise ApplicationError("APPT_007", f"This appointment has already been rescheduled {schedule.max_reschedules} times.")
+            if appointment.start - timezone.now() < timedelta(minutes=schedule.reschedule_min_notice_minutes):
+                raise ApplicationError("APPT_007", "It is too late to reschedule this appointment; cancel it instead.")
+        holds_release_expired(doctor=appointment.doctor)
+        slots = selectors.free_slots(
+            doctor=appointment.doctor, service=appointment.service, window_start=start - timedelta(hours=1), window_end=start + timedelta(hours=1),
+            exclude=appointment, ignore_notice=is_doctor,
+        )
+        if not any(slot.start == start for slot in slots):
+            raise _slot_unavailable(appointment.doctor, appointment.service, start)
+        duration = appointment.end - appointment.start
+        appointment.start, appointment.end = start, start + duration
+        appointment.blocked_start = start - timedelta(minutes=schedule.buffer_before_minutes)
+        appointment.blocked_end = appointment.end + timedelta(minutes=schedule.buffer_after_minutes)
+        appointment.reschedule_count += 1
+        appointment.sequence += 1
+        try:
+            with transaction.atomic():
+                appointment.save(update_fields=["start", "end", "blocked_start", "blocked_end", "reschedule_count", "sequence", "updated_at"])
+        except IntegrityError as exc:
+            raise _slot_unavailable(appointment.doctor, appointment.service, start) from exc
+        _record(appointment, from_status=Status.CONFIRMED, by=by, note=f"Rescheduled to {start.isoformat()}", request=request)
+    return appointment
+
+
+def appointment_set_status(*, appointment: Appointment, by: User, status: str, request: HttpRequest | None = None) -> Appointment:
+    """The doctor moves a booking along: in progress, completed, or no-show (attendance)."""
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().select_related("doctor").get(pk=appointment.pk)
+        if appointment.doctor.user_id != by.pk and not by.is_staff:
+            raise ApplicationError("APPT_006")
+        if status not in (Status.IN_PROGRESS, Status.COMPLETED, Status.NO_SHOW) or not appointment.can_transition_to(status):
+            raise ApplicationError("APPT_004", f"A {appointment.get_status_display().lower()} appointment cannot become {Status(status).label.lower() if status in Status.values else status}.")
+        if status == Status.NO_SHOW and appointment.start > timezone.now():
+            raise ApplicationError("APPT_004", "A patient can only be marked absent once the appointment has started.")
+        from_status = appointment.status
+        appointment.status = status
+        appointment.sequence += 1
+        appointment.save(update_fields=["status", "sequence", "updated_at"])
+        _record(appointment, from_status=from_status, by=by, request=request)
+    return appointment
+
+
+# --- Availability rules ----------------------------------------------------------------------
+
+SCHEDULE_FIELDS = {
+    "timezone", "default_slot_minutes", "buffer_before_minutes", "buffer_after_minutes", "min_notice_minutes",
+    "max_days_ahead", "daily_cap", "max_reschedules", "reschedule_min_notice_minutes", "cancellation_policy",
+}
+
+
+def _ranges_check(ranges: list[tuple[int, time, time]]) -> None:
+    by_day: dict[int, list[tuple[time, time]]] = {}
+    for weekday, start, end in ranges:
+        if not 0 <= weekday <= 6:
+            raise ApplicationError("REQ_001", fields={"weekly_hours": ["Weekdays run from 0 (Monday) to 6 (Sunday)."]})
+        if start >= end:
+            raise ApplicationError("REQ_001", fields={"weekly_hours": [f"A range must end after it starts ({start:%H:%M}–{end:%H:%M})."]})
+        by_day.setdefault(weekday, []).append((start, end))
+    for weekday, day_ranges in by_day.items():
+        day_ranges.sort()
+        for (_, previous_end), (next_start, _) in zip(day_ranges, day_ranges[1:], strict=False):
+            if next_start < previous_end:
+                raise ApplicationError("REQ_001", fields={"weekly_hours": ["Working ranges on one day must not overlap."]})
+
+
+def _policy_check(policy: list[dict]) -> None:
+    try:
+        ok = all(0 <= int(t["min_hours"]) <= 24 * 30 and 0 <= int(t["refund_percent"]) <= 100 for t in policy)
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ApplicationError("REQ_001", fields={"cancellation_policy": ['Each tier needs "min_hours" (0–720) and "refund_percent" (0–100).']})
+
+
+def schedule_update(*, doctor: DoctorProfile, data: dict[str, Any], weekly_hours: list[tuple[int, time, time]] | None = None, by: User, request: HttpRequest | None = None) -> DoctorSchedule:
+    """Change booking rules and, when given, replace the weekly hours. Existing appointments
+    are kept: new rules apply to slots offered from now on."""
+    if "cancellation_policy" in data:
+        _policy_check(data["cancellation_policy"])
+    if weekly_hours is not None:
+        _ranges_check(weekly_hours)
+    with transaction.atomic():
+        schedule = _lock_schedule(doctor)
+        for name, value in data.items():
+            if name in SCHEDULE_FIELDS:
+                setattr(schedule, name, value)
+        schedule.full_clean(exclude=["doctor"])
+        schedule.save()
+        if weekly_hours is not None:
+            schedule.weekly_hours.all().delete()
+            WeeklyHours.objects.bulk_create([WeeklyHours(schedule=schedule, weekday=w, start_time=s, end_time=e) for w, s, e in weekly_hours])
+        audit_record(action="schedule.updated", actor=by, target=schedule, request=request, metadata={"fields": sorted(data), "weekly_hours": weekly_hours is not None})
+    return schedule
+
+
+def override_set(*, doctor: DoctorProfile, day, ranges: list[tuple[time, time]] | None, note: str = "", by: User, request: HttpRequest | None = None) -> list[DateOverride]:
+    """Close a date (``ranges`` None or empty) or give it special hours, replacing any override
+    of that date."""
+    if ranges:
+        _ranges_check([(day.weekday(), s, e) for s, e in ranges])
+    with transaction.atomic():
+        schedule = _lock_schedule(doctor)
+        schedule.overrides.filter(date=day).delete()
+        rows = (
+            [DateOverride(schedule=schedule, date=day, start_time=s, end_time=e, note=note) for s, e in ranges]
+            if ranges
+            else [DateOverride(schedule=schedule, date=day, is_closed=True, note=note)]
+        )
+        DateOverride.objects.bulk_create(rows)
+        audit_record(action="schedule.override_set", actor=by, target=schedule, request=request, metadata={"date": day.isoformat(), "closed": not ranges})
+    return rows
+
+
+def override_clear(*, doctor: DoctorProfile, day, by: User) -> int:
+    schedule = selectors.schedule_for(doctor)
+    deleted, _ = schedule.overrides.filter(date=day).delete()
+    return deleted
