@@ -332,7 +332,7 @@ def _ranges_check(ranges: list[tuple[int, time, time]]) -> None:
         if start >= end:
             raise ApplicationError("REQ_001", fields={"weekly_hours": [f"A range must end after it starts ({start:%H:%M}–{end:%H:%M})."]})
         by_day.setdefault(weekday, []).append((start, end))
-    for weekday, day_ranges in by_day.items():
+    for day_ranges in by_day.values():
         day_ranges.sort()
         for (_, previous_end), (next_start, _) in zip(day_ranges, day_ranges[1:], strict=False):
             if next_start < previous_end:
