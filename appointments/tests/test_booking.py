@@ -1,0 +1,361 @@
+"""Holds, bookings, cancellation and rescheduling — including concurrent attacks on one slot."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from accounts.tests.factories import StaffFactory, UserFactory
+from appointments import services
+from appointments.models import Appointment, AppointmentEvent, DoctorSchedule, WeeklyHours
+from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
+from medimeet.core.errors import ApplicationError
+from medimeet.core.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)  # Monday
+SLOT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def open_all_week(doctor, **fields) -> DoctorSchedule:
+    defaults = {"timezone": "UTC", "buffer_before_minutes": 0, "buffer_after_minutes": 0, "min_notice_minutes": 60, "max_days_ahead": 30}
+    schedule = DoctorSchedule.objects.create(doctor=doctor, **{**defaults, **fields})
+    WeeklyHours.objects.bulk_create([WeeklyHours(schedule=schedule, weekday=d, start_time=time(9), end_time=time(12)) for d in range(7)])
+    return schedule
+
+
+@pytest.fixture
+def clinic():
+    doctor = DoctorProfileFactory()
+    open_all_week(doctor, reschedule_min_notice_minutes=60)
+    return {"doctor": doctor, "service": ServiceFactory(doctor=doctor, duration_minutes=30, price_minor=50000)}
+
+
+def free_hold(clinic, patient, start=SLOT) -> Appointment:
+    """A hold that costs nothing (as a free follow-up will): booking it needs no payment."""
+    hold = services.appointment_hold(patient=patient, service=clinic["service"], start=start)
+    Appointment.objects.filter(pk=hold.pk).update(price_minor=0)
+    hold.refresh_from_db()
+    return hold
+
+
+@pytest.fixture(autouse=True)
+def frozen_time():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def test_hold_then_confirm_a_paid_booking_waits_for_payment(clinic):
+    patient = UserFactory()
+
+    hold = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT)
+    booked = services.appointment_confirm_details(appointment=hold, patient=patient, reason="Chest pain when climbing stairs")
+    paid = services.appointment_mark_paid(appointment=booked)
+
+    assert hold.status == "held" and hold.hold_expires_at == NOW + timedelta(minutes=10)
+    assert (hold.price_minor, hold.currency) == (50000, "INR")
+    assert booked.status == "pending_payment"
+    assert paid.status == "confirmed" and paid.hold_expires_at is None
+    assert list(AppointmentEvent.objects.filter(appointment=hold).values_list("to_status", flat=True)) == ["held", "pending_payment", "confirmed"]
+    assert AuditEvent.objects.filter(action="appointment.confirmed", target_id=str(hold.pk)).exists()
+
+
+def test_a_free_booking_is_confirmed_directly(clinic):
+    patient = UserFactory()
+    hold = free_hold(clinic, patient)
+
+    booked = services.appointment_confirm_details(appointment=hold, patient=patient, reason="Follow-up on blood tests")
+
+    assert booked.status == "confirmed"
+
+
+def test_a_held_slot_is_not_offered_to_others_and_booking_it_is_appt_002(clinic):
+    services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT)
+
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT)
+
+    assert excinfo.value.code == "APPT_002"
+    assert excinfo.value.extra["next_free_slots"][0]["start"] == "2026-11-02T09:30:00+00:00"
+    assert Appointment.objects.count() == 1
+
+
+def test_an_expired_hold_releases_the_slot(clinic, frozen_time):
+    first = services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT)
+    frozen_time.shift(timedelta(minutes=11))
+
+    second = services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT)
+
+    first.refresh_from_db()
+    assert first.status == "expired"
+    assert second.status == "held"
+
+
+def test_confirming_after_the_hold_expired_is_appt_003(clinic, frozen_time):
+    patient = UserFactory()
+    hold = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT)
+    frozen_time.shift(timedelta(minutes=11))
+
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_confirm_details(appointment=hold, patient=patient, reason="Rash")
+
+    assert excinfo.value.code == "APPT_003"
+    hold.refresh_from_db()
+    assert hold.status == "held" and hold.reason == ""
+
+
+def test_payment_after_the_hold_lapsed_is_refused(clinic, frozen_time):
+    patient = UserFactory()
+    booked = services.appointment_confirm_details(appointment=services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT), patient=patient, reason="Rash")
+    frozen_time.shift(timedelta(minutes=11))
+
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_mark_paid(appointment=booked)
+
+    assert excinfo.value.code == "APPT_003"
+
+
+def test_one_live_hold_per_patient_and_doctor(clinic):
+    patient = UserFactory()
+    first = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT)
+
+    second = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT + timedelta(minutes=30))
+
+    first.refresh_from_db()
+    assert first.status == "cancelled"
+    assert second.status == "held"
+    assert Appointment.objects.filter(patient=patient, status="held").count() == 1
+
+
+def test_a_patient_cannot_be_in_two_places_at_once(clinic):
+    patient = UserFactory()
+    other_doctor = DoctorProfileFactory()
+    open_all_week(other_doctor)
+    services.appointment_confirm_details(appointment=services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT), patient=patient, reason="x")
+
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_hold(patient=patient, service=ServiceFactory(doctor=other_doctor, duration_minutes=30), start=SLOT + timedelta(minutes=15) - timedelta(minutes=15))
+
+    assert excinfo.value.code == "APPT_005"
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        datetime(2026, 11, 2, 7, 30, tzinfo=UTC),  # inside the minimum notice (and outside hours)
+        datetime(2026, 11, 2, 9, 10, tzinfo=UTC),  # not on the slot grid
+        datetime(2026, 11, 2, 13, 0, tzinfo=UTC),  # after hours
+        datetime(2026, 10, 30, 9, 0, tzinfo=UTC),  # in the past
+        datetime(2027, 1, 4, 9, 0, tzinfo=UTC),  # beyond max days ahead
+    ],
+)
+def test_times_that_are_not_free_slots_are_refused(clinic, start):
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=start)
+
+    assert excinfo.value.code == "APPT_002"
+    assert Appointment.objects.count() == 0
+
+
+def test_idempotency_key_replays_the_same_hold(clinic):
+    patient = UserFactory()
+
+    first = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT, idempotency_key="k-1")
+    again = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT, idempotency_key="k-1")
+
+    assert again.pk == first.pk
+    assert Appointment.objects.count() == 1
+    with pytest.raises(ApplicationError):
+        services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT + timedelta(minutes=30), idempotency_key="k-1")
+
+
+def test_doctors_and_staff_cannot_book_as_patients(clinic):
+    for user in (clinic["doctor"].user, StaffFactory()):
+        with pytest.raises(ApplicationError) as excinfo:
+            services.appointment_hold(patient=user, service=clinic["service"], start=SLOT)
+        assert excinfo.value.code == "APPT_001"
+
+
+def confirmed(clinic, patient=None, start=SLOT) -> Appointment:
+    patient = patient or UserFactory()
+    return services.appointment_confirm_details(appointment=free_hold(clinic, patient, start), patient=patient, reason="Check-up")
+
+
+@pytest.mark.parametrize(
+    ("hours_before", "refund"),
+    [(48, 100), (24, 100), (23, 50), (2, 50), (1, 0)],
+)
+def test_patient_cancellation_follows_the_policy(clinic, frozen_time, hours_before, refund):
+    start = NOW + timedelta(days=3)
+    start = start.replace(hour=9)
+    appointment = confirmed(clinic, start=start)
+    frozen_time.move_to(start - timedelta(hours=hours_before))
+
+    quote = services.cancellation_quote(appointment=appointment, by_role="patient")
+    cancelled = services.appointment_cancel(appointment=appointment, by=appointment.patient, reason="Feeling better")
+
+    assert quote.refund_percent == refund
+    assert (cancelled.status, cancelled.refund_percent, cancelled.cancelled_by) == ("cancelled", refund, "patient")
+
+
+def test_doctor_cancellation_always_refunds_in_full(clinic, frozen_time):
+    appointment = confirmed(clinic)
+    frozen_time.move_to(SLOT - timedelta(minutes=30))
+
+    cancelled = services.appointment_cancel(appointment=appointment, by=clinic["doctor"].user, reason="Emergency surgery")
+
+    assert (cancelled.refund_percent, cancelled.cancelled_by) == (100, "doctor")
+
+
+def test_cancelling_frees_the_slot_and_cannot_happen_twice(clinic):
+    appointment = confirmed(clinic)
+    services.appointment_cancel(appointment=appointment, by=appointment.patient, reason="Travel")
+
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_cancel(appointment=appointment, by=appointment.patient, reason="Again")
+    rebooked = services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT)
+
+    assert excinfo.value.code == "APPT_004"
+    assert rebooked.status == "held"
+
+
+def test_another_patient_cannot_cancel_or_reschedule(clinic):
+    appointment = confirmed(clinic)
+    intruder = UserFactory()
+
+    for action in (
+        lambda: services.appointment_cancel(appointment=appointment, by=intruder, reason="x"),
+        lambda: services.appointment_reschedule(appointment=appointment, by=intruder, start=SLOT + timedelta(hours=1)),
+        lambda: services.appointment_set_status(appointment=appointment, by=intruder, status="no_show"),
+    ):
+        with pytest.raises(ApplicationError) as excinfo:
+            action()
+        assert excinfo.value.code == "APPT_006"
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.start) == ("confirmed", SLOT)
+
+
+def test_reschedule_moves_atomically_and_respects_limits(clinic):
+    appointment = confirmed(clinic)
+    blocker = confirmed(clinic, start=SLOT + timedelta(hours=1))
+
+    with pytest.raises(ApplicationError) as taken:
+        services.appointment_reschedule(appointment=appointment, by=appointment.patient, start=blocker.start)
+    moved = services.appointment_reschedule(appointment=appointment, by=appointment.patient, start=SLOT + timedelta(days=1))
+    services.appointment_reschedule(appointment=moved, by=moved.patient, start=SLOT + timedelta(days=2))
+    with pytest.raises(ApplicationError) as limit:
+        services.appointment_reschedule(appointment=moved, by=moved.patient, start=SLOT + timedelta(days=3))
+
+    assert taken.value.code == "APPT_002"
+    assert limit.value.code == "APPT_007"
+    moved.refresh_from_db()
+    assert (moved.start, moved.reschedule_count, moved.status) == (SLOT + timedelta(days=2), 2, "confirmed")
+    assert moved.sequence > appointment.sequence - 1
+    # The original time is free again.
+    assert services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT).status == "held"
+
+
+def test_rescheduling_too_close_to_the_appointment_is_refused(clinic, frozen_time):
+    appointment = confirmed(clinic)
+    frozen_time.move_to(SLOT - timedelta(minutes=59))
+
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_reschedule(appointment=appointment, by=appointment.patient, start=SLOT + timedelta(days=1))
+
+    assert excinfo.value.code == "APPT_007"
+
+
+def test_status_lifecycle_has_no_jumps(clinic, frozen_time):
+    appointment = confirmed(clinic)
+    doctor = clinic["doctor"].user
+
+    with pytest.raises(ApplicationError) as early:
+        services.appointment_set_status(appointment=appointment, by=doctor, status="no_show")
+    frozen_time.move_to(SLOT + timedelta(minutes=1))
+    services.appointment_set_status(appointment=appointment, by=doctor, status="in_progress")
+    with pytest.raises(ApplicationError) as backwards:
+        services.appointment_set_status(appointment=appointment, by=doctor, status="no_show")
+    done = services.appointment_set_status(appointment=appointment, by=doctor, status="completed")
+
+    assert early.value.code == "APPT_004" and backwards.value.code == "APPT_004"
+    assert done.status == "completed"
+
+
+# --- Concurrency: PostgreSQL's exclusion constraint and the schedule lock ----------------------
+
+
+def race(target, count: int) -> list:
+    results: list = []
+    barrier = threading.Barrier(count)
+
+    def run(i):
+        try:
+            barrier.wait()
+            results.append(target(i))
+        except ApplicationError as exc:
+            results.append(exc.code)
+        except Exception as exc:  # noqa: BLE001 - a crash is a failed test, recorded as such
+            results.append(f"crash: {exc!r}")
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL: SQLite serialises every writer")
+@pytest.mark.django_db(transaction=True)
+def test_twenty_patients_racing_for_one_slot_exactly_one_wins(clinic):
+    for round_number in range(5):
+        start = SLOT + timedelta(days=round_number)
+        patients = [UserFactory() for _ in range(20)]
+
+        results = race(lambda i: services.appointment_hold(patient=patients[i], service=clinic["service"], start=start).status, 20)
+
+        assert sorted(results) == ["APPT_002"] * 19 + ["held"], results
+        assert Appointment.objects.filter(start=start, status="held").count() == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL: SQLite serialises every writer")
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_slots_of_different_lengths_never_both_win(clinic):
+    long_service = ServiceFactory(doctor=clinic["doctor"], duration_minutes=60, name="Long")
+    patients = [UserFactory() for _ in range(20)]
+
+    # Half ask for 09:00–10:00, half for 09:30–10:00: they overlap, at most one may exist.
+    results = race(
+        lambda i: services.appointment_hold(
+            patient=patients[i], service=long_service if i % 2 else clinic["service"], start=SLOT if i % 2 else SLOT + timedelta(minutes=30)
+        ).status,
+        20,
+    )
+
+    assert results.count("held") == 1, results
+    assert all(r in ("held", "APPT_002") for r in results), results
+    occupied = Appointment.objects.occupying().filter(doctor=clinic["doctor"])
+    assert occupied.count() == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="exclusion constraints are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_the_database_itself_refuses_overlapping_appointments(clinic):
+    from django.db import IntegrityError, transaction
+
+    patient_a, patient_b = UserFactory(), UserFactory()
+    fields = {"doctor": clinic["doctor"], "service": clinic["service"], "status": "confirmed", "price_minor": 1, "currency": "INR"}
+    Appointment.objects.create(patient=patient_a, start=SLOT, end=SLOT + timedelta(minutes=30), blocked_start=SLOT, blocked_end=SLOT + timedelta(minutes=30), **fields)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Appointment.objects.create(patient=patient_b, start=SLOT + timedelta(minutes=10), end=SLOT + timedelta(minutes=40), blocked_start=SLOT + timedelta(minutes=10), blocked_end=SLOT + timedelta(minutes=40), **fields)
+    assert timezone.now()
