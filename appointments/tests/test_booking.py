@@ -321,7 +321,7 @@ def test_twenty_patients_racing_for_one_slot_exactly_one_wins(clinic):
         start = SLOT + timedelta(days=round_number)
         patients = [UserFactory() for _ in range(20)]
 
-        results = race(lambda i: services.appointment_hold(patient=patients[i], service=clinic["service"], start=start).status, 20)
+        results = race(lambda i, patients=patients, start=start: services.appointment_hold(patient=patients[i], service=clinic["service"], start=start).status, 20)
 
         assert sorted(results) == ["APPT_002"] * 19 + ["held"], results
         assert Appointment.objects.filter(start=start, status="held").count() == 1
