@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts import urls as accounts_urls
+from appointments import urls as appointments_urls
 from doctors import urls as doctors_urls
 from medimeet.core import views as core_views
 
@@ -11,6 +12,7 @@ api_v1 = [
     path("auth/", include((accounts_urls.api_patterns, "auth"))),
     path("admin/users/", include((accounts_urls.admin_api_patterns, "admin-users"))),
     path("", include((doctors_urls.api_patterns, "doctors"))),
+    path("", include((appointments_urls.api_patterns, "appointments"))),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="swagger"),
     path("schema/redoc/", SpectacularRedocView.as_view(url_name="api-v1:schema"), name="redoc"),
@@ -23,6 +25,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/", include((accounts_urls.page_patterns, "accounts"))),
     path("", include((doctors_urls.page_patterns, "doctors"))),
+    path("", include((appointments_urls.page_patterns, "appointments"))),
     path("admin/", admin.site.urls),
 ]
 

@@ -357,6 +357,9 @@ SPECTACULAR_SETTINGS = {
         "TransitionTargetEnum": "doctors.models.TRANSITION_TARGET_CHOICES",
         "DocumentKindEnum": "doctors.models.DoctorDocument.Kind",
         "SessionKindEnum": "accounts.api.SESSION_KINDS",
+        "AccountStatusEnum": "accounts.models.User.Status",
+        "AppointmentStatusEnum": "appointments.models.Appointment.Status",
+        "AppointmentStatusChangeEnum": "appointments.api.STATUS_CHANGES",
     },
 }
 

@@ -1,0 +1,344 @@
+"""Appointments API: slots, holds, bookings, cancellation, rescheduling, status, calendar, and
+the doctor's availability rules. Every appointment is visible only to its patient, its doctor
+and staff; anyone else gets APPT_006 (not found), whatever id they try."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import UTC, datetime, time, timedelta
+
+from django.db.models import Q
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User, validate_timezone
+from doctors.api import IsDoctor
+from doctors.models import DoctorProfile, DoctorService
+from medimeet.core.api import StandardPagination, error_responses, valid_input
+from medimeet.core.errors import ApplicationError
+
+from . import selectors, services
+from .calendar import appointment_ics
+from .models import Appointment
+
+MAX_SLOT_DAYS = 31
+
+# --- Serializers ----------------------------------------------------------------------------
+
+
+class SlotOutput(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="UTC")
+    end = serializers.DateTimeField(help_text="UTC")
+    local_start = serializers.DateTimeField(help_text="In the requested time zone, with its offset")
+    local_end = serializers.DateTimeField()
+
+
+class SlotsOutput(serializers.Serializer):
+    timezone = serializers.CharField()
+    doctor_timezone = serializers.CharField()
+    service = serializers.UUIDField()
+    slots = SlotOutput(many=True)
+
+
+class SlotQuery(serializers.Serializer):
+    service = serializers.UUIDField()
+    start_date = serializers.DateField(help_text="First day, in `timezone`.")
+    end_date = serializers.DateField(help_text="Last day (inclusive), in `timezone`; at most 31 days after start_date.")
+    timezone = serializers.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["end_date"] < attrs["start_date"]:
+            raise serializers.ValidationError({"end_date": ["The range ends before it starts."]})
+        if (attrs["end_date"] - attrs["start_date"]).days > MAX_SLOT_DAYS:
+            raise serializers.ValidationError({"end_date": [f"Ask for at most {MAX_SLOT_DAYS} days at a time."]})
+        return attrs
+
+
+class PartyOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.CharField()
+
+
+class AppointmentOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    doctor = serializers.SerializerMethodField()
+    patient = serializers.SerializerMethodField()
+    service = serializers.SerializerMethodField()
+    price = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id", "status", "start", "end", "hold_expires_at", "doctor", "patient", "service", "price", "reason",
+            "reschedule_count", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "created_at",
+        ]
+
+    def get_doctor(self, appointment) -> dict:
+        return {"id": str(appointment.doctor.public_id), "slug": appointment.doctor.slug, "name": appointment.doctor.display_name}
+
+    def get_patient(self, appointment) -> dict:
+        return {"id": str(appointment.patient.public_id), "name": appointment.patient.display_name}
+
+    def get_service(self, appointment) -> dict:
+        service = appointment.service
+        return {"id": str(service.public_id), "name": service.name, "duration_minutes": service.duration_minutes, "mode": service.mode}
+
+    def get_price(self, appointment) -> dict:
+        from doctors.models import format_money
+
+        return {"amount_minor": appointment.price_minor, "currency": appointment.currency, "display": format_money(appointment.price_minor, appointment.currency)}
+
+
+class HoldInput(serializers.Serializer):
+    service = serializers.UUIDField()
+    start = serializers.DateTimeField(help_text="A slot start from the slots endpoint, with its offset (UTC recommended).")
+
+
+class ConfirmInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the patient is booking, for the doctor.")
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class RescheduleInput(serializers.Serializer):
+    start = serializers.DateTimeField()
+
+
+STATUS_CHANGES = [("in_progress", "In progress"), ("completed", "Completed"), ("no_show", "No-show")]
+
+
+class StatusInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=STATUS_CHANGES)
+
+
+class QuoteOutput(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    refund_percent = serializers.IntegerField()
+    hours_before = serializers.FloatField()
+    policy = serializers.ListField(child=serializers.DictField())
+
+
+class ListQuery(serializers.Serializer):
+    role = serializers.ChoiceField(choices=[("patient", "patient"), ("doctor", "doctor")], required=False, allow_blank=True, default="")
+    status = serializers.ChoiceField(choices=Appointment.Status.choices, required=False, allow_blank=True, default="")
+    start_date = serializers.DateField(required=False, allow_null=True, default=None)
+    end_date = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class WeeklyHoursIO(serializers.Serializer):
+    weekday = serializers.IntegerField(min_value=0, max_value=6, help_text="0 = Monday")
+    start = serializers.TimeField()
+    end = serializers.TimeField()
+
+
+class ScheduleIO(serializers.Serializer):
+    timezone = serializers.CharField(max_length=64, validators=[validate_timezone], required=False)
+    default_slot_minutes = serializers.IntegerField(min_value=5, max_value=240, required=False)
+    buffer_before_minutes = serializers.IntegerField(min_value=0, max_value=120, required=False)
+    buffer_after_minutes = serializers.IntegerField(min_value=0, max_value=120, required=False)
+    min_notice_minutes = serializers.IntegerField(min_value=0, max_value=20160, required=False)
+    max_days_ahead = serializers.IntegerField(min_value=1, max_value=365, required=False)
+    daily_cap = serializers.IntegerField(min_value=1, max_value=200, required=False, allow_null=True)
+    max_reschedules = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    reschedule_min_notice_minutes = serializers.IntegerField(min_value=0, max_value=20160, required=False)
+    cancellation_policy = serializers.ListField(child=serializers.DictField(), required=False)
+    weekly_hours = WeeklyHoursIO(many=True, required=False)
+
+
+class OverrideInput(serializers.Serializer):
+    date = serializers.DateField()
+    closed = serializers.BooleanField(default=False)
+    ranges = serializers.ListField(child=serializers.DictField(), required=False, default=list, help_text='[{"start": "10:00", "end": "13:00"}]')
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict) -> dict:
+        parsed = []
+        for item in attrs["ranges"]:
+            try:
+                parsed.append((time.fromisoformat(str(item["start"])), time.fromisoformat(str(item["end"]))))
+            except (KeyError, ValueError):
+                raise serializers.ValidationError({"ranges": ['Each range needs "start" and "end" as HH:MM.']})
+        if not attrs["closed"] and not parsed:
+            raise serializers.ValidationError({"ranges": ["Give special hours, or set closed."]})
+        attrs["parsed"] = [] if attrs["closed"] else parsed
+        return attrs
+
+
+# --- Helpers --------------------------------------------------------------------------------
+
+
+def _appointment_for(request, appointment_id) -> Appointment:
+    """The appointment if the caller is its patient, its doctor or staff; APPT_006 otherwise."""
+    qs = Appointment.objects.select_related("doctor__user", "patient", "service")
+    if not request.user.is_staff:
+        qs = qs.filter(Q(patient=request.user) | Q(doctor__user=request.user))
+    appointment = qs.filter(public_id=appointment_id).first()
+    if appointment is None:
+        raise ApplicationError("APPT_006")
+    return appointment
+
+
+def _output(appointment: Appointment) -> dict:
+    appointment = Appointment.objects.select_related("doctor__user", "patient", "service").get(pk=appointment.pk)
+    return AppointmentOutput(appointment).data
+
+
+def _schedule_output(doctor: DoctorProfile) -> dict:
+    schedule = selectors.schedule_for(doctor)
+    data = {name: getattr(schedule, name) for name in services.SCHEDULE_FIELDS}
+    data["cancellation_policy"] = schedule.cancellation_policy or services.DEFAULT_CANCELLATION_POLICY
+    data["weekly_hours"] = [{"weekday": w.weekday, "start": w.start_time, "end": w.end_time} for w in schedule.weekly_hours.all()]
+    return ScheduleIO(data).data
+
+
+# --- Views ----------------------------------------------------------------------------------
+
+
+class SlotsView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(tags=["appointments"], parameters=[SlotQuery], responses={200: SlotsOutput, **error_responses(400, 404)}, auth=[])
+    def get(self, request, slug: str):
+        params = valid_input(SlotQuery, request.query_params)
+        doctor = DoctorProfile.objects.listed().select_related("user").filter(slug=slug).first()
+        if doctor is None:
+            raise ApplicationError("DOC_001")
+        service = DoctorService.objects.filter(doctor=doctor, public_id=params["service"], is_active=True).first()
+        if service is None:
+            raise ApplicationError("APPT_001", fields={"service": ["This doctor offers no such service."]})
+        tz = zoneinfo.ZoneInfo(params["timezone"])
+        window_start = datetime.combine(params["start_date"], time(0), tzinfo=tz).astimezone(UTC)
+        window_end = datetime.combine(params["end_date"] + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+        slots = selectors.free_slots(doctor=doctor, service=service, window_start=window_start, window_end=window_end)
+        return Response(
+            {
+                "timezone": params["timezone"],
+                "doctor_timezone": selectors.schedule_for(doctor).timezone,
+                "service": str(service.public_id),
+                "slots": [
+                    {"start": s.start, "end": s.end, "local_start": s.start.astimezone(tz), "local_end": s.end.astimezone(tz)} for s in slots
+                ],
+            }
+        )
+
+
+class AppointmentListView(APIView):
+    @extend_schema(tags=["appointments"], parameters=[ListQuery], responses={200: AppointmentOutput(many=True), **error_responses(400, 401)})
+    def get(self, request):
+        params = valid_input(ListQuery, request.query_params)
+        role = params["role"] or ("doctor" if request.user.role == User.Role.DOCTOR else "patient")
+        tz = zoneinfo.ZoneInfo(request.user.timezone or "UTC")
+        start = datetime.combine(params["start_date"], time(0), tzinfo=tz) if params["start_date"] else None
+        end = datetime.combine(params["end_date"] + timedelta(days=1), time(0), tzinfo=tz) if params["end_date"] else None
+        queryset = selectors.appointments_for(user=request.user, role=role, status=params["status"], start=start, end=end)
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(AppointmentOutput(page, many=True).data)
+
+    @extend_schema(
+        tags=["appointments"],
+        request=HoldInput,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="Retrying with the same key never creates a second appointment.")],
+        responses={201: AppointmentOutput, **error_responses(400, 401, 409)},
+    )
+    def post(self, request):
+        data = valid_input(HoldInput, request.data)
+        service = DoctorService.objects.select_related("doctor").filter(public_id=data["service"]).first()
+        if service is None:
+            raise ApplicationError("APPT_001", fields={"service": ["Unknown service."]})
+        key = request.headers.get("Idempotency-Key", "")[:100]
+        appointment = services.appointment_hold(patient=request.user, service=service, start=data["start"], idempotency_key=key, request=request._request)
+        return Response(_output(appointment), status=status.HTTP_201_CREATED)
+
+
+class AppointmentDetailView(APIView):
+    @extend_schema(tags=["appointments"], responses={200: AppointmentOutput, **error_responses(401, 404)})
+    def get(self, request, appointment_id):
+        return Response(AppointmentOutput(_appointment_for(request, appointment_id)).data)
+
+
+class AppointmentConfirmView(APIView):
+    @extend_schema(tags=["appointments"], request=ConfirmInput, responses={200: AppointmentOutput, **error_responses(400, 401, 404, 409)})
+    def post(self, request, appointment_id):
+        appointment = _appointment_for(request, appointment_id)
+        data = valid_input(ConfirmInput, request.data)
+        return Response(_output(services.appointment_confirm_details(appointment=appointment, patient=request.user, reason=data["reason"], request=request._request)))
+
+
+class AppointmentCancellationQuoteView(APIView):
+    @extend_schema(tags=["appointments"], responses={200: QuoteOutput, **error_responses(401, 404)})
+    def get(self, request, appointment_id):
+        appointment = _appointment_for(request, appointment_id)
+        role = "staff" if request.user.is_staff else ("doctor" if appointment.doctor.user_id == request.user.pk else "patient")
+        quote = services.cancellation_quote(appointment=appointment, by_role=role)
+        return Response(QuoteOutput(quote).data)
+
+
+class AppointmentCancelView(APIView):
+    @extend_schema(tags=["appointments"], request=ReasonInput, responses={200: AppointmentOutput, **error_responses(400, 401, 404, 409)})
+    def post(self, request, appointment_id):
+        appointment = _appointment_for(request, appointment_id)
+        data = valid_input(ReasonInput, request.data)
+        return Response(_output(services.appointment_cancel(appointment=appointment, by=request.user, reason=data["reason"], request=request._request)))
+
+
+class AppointmentRescheduleView(APIView):
+    @extend_schema(tags=["appointments"], request=RescheduleInput, responses={200: AppointmentOutput, **error_responses(400, 401, 404, 409)})
+    def post(self, request, appointment_id):
+        appointment = _appointment_for(request, appointment_id)
+        data = valid_input(RescheduleInput, request.data)
+        return Response(_output(services.appointment_reschedule(appointment=appointment, by=request.user, start=data["start"], request=request._request)))
+
+
+class AppointmentStatusView(APIView):
+    @extend_schema(tags=["appointments"], request=StatusInput, responses={200: AppointmentOutput, **error_responses(400, 401, 404, 409)})
+    def post(self, request, appointment_id):
+        appointment = _appointment_for(request, appointment_id)
+        data = valid_input(StatusInput, request.data)
+        return Response(_output(services.appointment_set_status(appointment=appointment, by=request.user, status=data["status"], request=request._request)))
+
+
+class AppointmentCalendarView(APIView):
+    @extend_schema(tags=["appointments"], responses={(200, "text/calendar"): OpenApiResponse(description="iCalendar event"), **error_responses(401, 404)})
+    def get(self, request, appointment_id):
+        appointment = _appointment_for(request, appointment_id)
+        response = HttpResponse(appointment_ics(appointment, viewer_timezone=request.user.timezone or "UTC"), content_type="text/calendar; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="medimeet-{appointment.public_id}.ics"'
+        return response
+
+
+class OwnScheduleView(APIView):
+    permission_classes = [IsDoctor]
+
+    @extend_schema(tags=["doctor portal"], responses={200: ScheduleIO, **error_responses(401, 403)})
+    def get(self, request):
+        return Response(_schedule_output(request.user.doctor_profile))
+
+    @extend_schema(tags=["doctor portal"], request=ScheduleIO, responses={200: ScheduleIO, **error_responses(400, 401, 403)})
+    def put(self, request):
+        data = dict(valid_input(ScheduleIO, request.data))
+        weekly = data.pop("weekly_hours", None)
+        services.schedule_update(
+            doctor=request.user.doctor_profile,
+            data=data,
+            weekly_hours=[(row["weekday"], row["start"], row["end"]) for row in weekly] if weekly is not None else None,
+            by=request.user,
+            request=request._request,
+        )
+        return Response(_schedule_output(request.user.doctor_profile))
+
+
+class OwnOverridesView(APIView):
+    permission_classes = [IsDoctor]
+
+    @extend_schema(tags=["doctor portal"], request=OverrideInput, responses={201: None, **error_responses(400, 401, 403)})
+    def post(self, request):
+        data = valid_input(OverrideInput, request.data)
+        services.override_set(doctor=request.user.doctor_profile, day=data["date"], ranges=data["parsed"], note=data["note"], by=request.user, request=request._request)
+        return Response(status=status.HTTP_201_CREATED)

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from . import api, views
+
+page_patterns = [
+    path("appointments/", views.my_appointments, name="list"),
+    path("appointments/<uuid:appointment_id>/", views.detail, name="detail"),
+]
+
+api_patterns = [
+    path("doctors/<slug:slug>/slots/", api.SlotsView.as_view(), name="doctor-slots"),
+    path("doctors/me/schedule/", api.OwnScheduleView.as_view(), name="doctor-me-schedule"),
+    path("doctors/me/schedule/overrides/", api.OwnOverridesView.as_view(), name="doctor-me-overrides"),
+    path("appointments/", api.AppointmentListView.as_view(), name="appointments"),
+    path("appointments/<uuid:appointment_id>/", api.AppointmentDetailView.as_view(), name="appointment"),
+    path("appointments/<uuid:appointment_id>/confirm/", api.AppointmentConfirmView.as_view(), name="appointment-confirm"),
+    path("appointments/<uuid:appointment_id>/cancellation/", api.AppointmentCancellationQuoteView.as_view(), name="appointment-cancellation"),
+    path("appointments/<uuid:appointment_id>/cancel/", api.AppointmentCancelView.as_view(), name="appointment-cancel"),
+    path("appointments/<uuid:appointment_id>/reschedule/", api.AppointmentRescheduleView.as_view(), name="appointment-reschedule"),
+    path("appointments/<uuid:appointment_id>/status/", api.AppointmentStatusView.as_view(), name="appointment-status"),
+    path("appointments/<uuid:appointment_id>/calendar.ics", api.AppointmentCalendarView.as_view(), name="appointment-calendar"),
+]
