@@ -36,9 +36,17 @@ class DoctorSearch:
 
 
 def available_on_filter(queryset: QuerySet, day: date) -> QuerySet:
-    """Hook for "available on date": Step 3's availability engine narrows this to doctors with
-    a free slot that day. Until availability exists every listed doctor counts as available."""
-    return queryset
+    """Doctors who work on ``day``: weekly hours on that weekday unless the date is closed, or
+    special hours that date, and no platform holiday. Set-based (no per-doctor slot
+    computation), so it stays fast over every listed doctor; a day that turns out fully booked
+    shows no slots on the booking page."""
+    from appointments.models import DateOverride, PlatformHoliday, WeeklyHours
+
+    weekly = WeeklyHours.objects.filter(schedule__doctor_id=OuterRef("pk"), weekday=day.weekday())
+    closed = DateOverride.objects.filter(schedule__doctor_id=OuterRef("pk"), date=day, is_closed=True)
+    special = DateOverride.objects.filter(schedule__doctor_id=OuterRef("pk"), date=day, is_closed=False)
+    holiday = PlatformHoliday.objects.filter(Q(country="") | Q(country=OuterRef("country")), date=day)
+    return queryset.filter((Exists(weekly) & ~Exists(closed)) | Exists(special)).exclude(Exists(holiday))
 
 
 def soonest_availability_order(queryset: QuerySet) -> QuerySet:

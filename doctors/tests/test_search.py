@@ -200,3 +200,26 @@ def test_specialization_tree_endpoint(taxonomy):
 
     assert [node["slug"] for node in tree] == ["medicine", "surgery"]
     assert tree[0]["children"][0]["children"][0]["slug"] == "interventional-cardiology"
+
+
+def test_available_on_date_uses_working_hours_overrides_and_holidays(taxonomy):
+    from datetime import date, time
+
+    from appointments.models import DateOverride, DoctorSchedule, PlatformHoliday, WeeklyHours
+
+    monday, tuesday, wednesday = date(2030, 1, 7), date(2030, 1, 8), date(2030, 1, 9)
+    works_mondays = doctor(taxonomy["medicine"], first="Mon", country="IN")
+    schedule = DoctorSchedule.objects.create(doctor=works_mondays)
+    WeeklyHours.objects.create(schedule=schedule, weekday=0, start_time=time(9), end_time=time(12))
+    WeeklyHours.objects.create(schedule=schedule, weekday=2, start_time=time(9), end_time=time(12))
+    DateOverride.objects.create(schedule=schedule, date=tuesday, start_time=time(15), end_time=time(16))
+    closed_monday = doctor(taxonomy["medicine"], first="Closed", country="IN")
+    other = DoctorSchedule.objects.create(doctor=closed_monday)
+    WeeklyHours.objects.create(schedule=other, weekday=0, start_time=time(9), end_time=time(12))
+    DateOverride.objects.create(schedule=other, date=monday, is_closed=True)
+    doctor(taxonomy["medicine"], first="Nohours")
+    PlatformHoliday.objects.create(date=wednesday, name="Republic Day (moved)", country="IN")
+
+    assert search(available_on=monday.isoformat()) == ["Dr. Mon Rao"]
+    assert search(available_on=tuesday.isoformat()) == ["Dr. Mon Rao"]
+    assert search(available_on=wednesday.isoformat()) == []
