@@ -148,7 +148,9 @@ def login_with_password(*, request: HttpRequest, email: str, password: str, devi
         user = adapter.authenticate(request, email=email.strip().lower(), password=password)
     except ValidationError as exc:  # allauth's "too_many_login_attempts"
         audit_record(action="auth.locked_out", request=request, metadata={"channel": "api"})
-        raise ApplicationError("AUTH_007", extra={"retry_after": settings.LOGIN_LOCKOUT_SECONDS}) from exc
+        # allauth does not say whether the account or the address hit its limit; the address
+        # limit clears within a minute, the account lockout after LOGIN_LOCKOUT_SECONDS.
+        raise ApplicationError("AUTH_007", extra={"retry_after": 60}) from exc
     if user is None:
         audit_record(action="auth.login_failed", request=request, metadata={"channel": "api"})
         raise ApplicationError("AUTH_002")
@@ -200,6 +202,11 @@ def mfa_code_check(*, user: User, code: str) -> bool:
 def api_session_start(*, user: User, request: HttpRequest, device_name: str = "") -> dict[str, str]:
     """Record the device and issue a refresh/access pair bound to it."""
     user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
+    with transaction.atomic():
+        return _api_session_create(user=user, request=request, device_name=device_name, user_agent=user_agent)
+
+
+def _api_session_create(*, user: User, request: HttpRequest, device_name: str, user_agent: str) -> dict[str, str]:
     session = ApiSession.objects.create(
         user=user,
         device_name=(device_name or describe_user_agent(user_agent))[:120],

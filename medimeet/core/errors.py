@@ -31,7 +31,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "AUTH_004": (401, "The token is invalid or has been revoked."),
     "AUTH_005": (403, "This account is blocked."),
     "AUTH_006": (403, "The email address has not been verified yet."),
-    "AUTH_007": (429, "Too many failed sign-in attempts. The account is locked for a while."),
+    "AUTH_007": (429, "Too many sign-in attempts for this account or from this network. Try again later."),
     "AUTH_008": (401, "The two-factor authentication code is not valid."),
     "AUTH_009": (403, "Two-factor authentication must be set up for this account first."),
     "AUTH_010": (403, "You do not have permission to perform this action."),
