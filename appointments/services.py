@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -149,6 +150,7 @@ def appointment_hold(
                     idempotency_key=idempotency_key[:100],
                 )
             _record(appointment, from_status="", by=patient, request=request)
+            next_available_refresh_on_commit(doctor)
     except IntegrityError as exc:
         if idempotency_key and Appointment.objects.filter(patient=patient, idempotency_key=idempotency_key).exists():
             return Appointment.objects.get(patient=patient, idempotency_key=idempotency_key)
@@ -249,6 +251,7 @@ def appointment_cancel(*, appointment: Appointment, by: User, reason: str, reque
         appointment.sequence += 1
         appointment.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "hold_expires_at", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=by, note=reason, request=request)
+        next_available_refresh_on_commit(appointment.doctor)
         if appointment.refund_percent:
             transaction.on_commit(lambda: refund_for_cancellation(appointment_id=appointment.pk, percent=appointment.refund_percent))
     return appointment
@@ -295,6 +298,7 @@ def appointment_reschedule(*, appointment: Appointment, by: User, start: datetim
         except IntegrityError as exc:
             raise _slot_unavailable(appointment.doctor, appointment.service, start) from exc
         _record(appointment, from_status=Status.CONFIRMED, by=by, note=f"Rescheduled to {start.isoformat()}", request=request)
+        next_available_refresh_on_commit(appointment.doctor)
     return appointment
 
 
@@ -314,6 +318,40 @@ def appointment_set_status(*, appointment: Appointment, by: User, status: str, r
         appointment.save(update_fields=["status", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=by, request=request)
     return appointment
+
+
+# --- Soonest availability (for search sorting) ---------------------------------------------
+
+NEXT_AVAILABLE_HORIZON = timedelta(days=30)
+
+
+def next_available_refresh(*, doctor: DoctorProfile) -> datetime | None:
+    """Store the doctor's first free slot (any active service, shortest first) on the profile,
+    for "sort by soonest availability". Called after commit whenever the doctor's time changes,
+    and for everyone by a periodic task (a slot passing by also changes it)."""
+    now = timezone.now()
+    service = DoctorService.objects.filter(doctor=doctor, is_active=True).order_by("duration_minutes").first()
+    first = None
+    if service is not None:
+        slots = selectors.free_slots(doctor=doctor, service=service, window_start=now, window_end=now + NEXT_AVAILABLE_HORIZON)
+        first = slots[0].start if slots else None
+    DoctorProfile.objects.filter(pk=doctor.pk).update(next_available_at=first)
+    return first
+
+
+def next_available_refresh_on_commit(doctor: DoctorProfile) -> None:
+    transaction.on_commit(lambda: next_available_refresh(doctor=doctor))
+
+
+def next_available_refresh_stale() -> int:
+    """Periodic: refresh every listed doctor whose stored first free slot has passed or is
+    unknown while they have working hours. Idempotent."""
+    stale = DoctorProfile.objects.listed().filter(schedule__isnull=False).filter(Q(next_available_at__lte=timezone.now()) | Q(next_available_at__isnull=True))
+    count = 0
+    for doctor in stale.select_related("user").iterator(chunk_size=500):
+        next_available_refresh(doctor=doctor)
+        count += 1
+    return count
 
 
 # --- Availability rules ----------------------------------------------------------------------
@@ -366,6 +404,7 @@ def schedule_update(*, doctor: DoctorProfile, data: dict[str, Any], weekly_hours
             schedule.weekly_hours.all().delete()
             WeeklyHours.objects.bulk_create([WeeklyHours(schedule=schedule, weekday=w, start_time=s, end_time=e) for w, s, e in weekly_hours])
         audit_record(action="schedule.updated", actor=by, target=schedule, request=request, metadata={"fields": sorted(data), "weekly_hours": weekly_hours is not None})
+        next_available_refresh_on_commit(doctor)
     return schedule
 
 
@@ -384,6 +423,7 @@ def override_set(*, doctor: DoctorProfile, day, ranges: list[tuple[time, time]] 
         )
         DateOverride.objects.bulk_create(rows)
         audit_record(action="schedule.override_set", actor=by, target=schedule, request=request, metadata={"date": day.isoformat(), "closed": not ranges})
+        next_available_refresh_on_commit(doctor)
     return rows
 
 

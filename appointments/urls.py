@@ -5,6 +5,13 @@ from . import api, views
 page_patterns = [
     path("appointments/", views.my_appointments, name="list"),
     path("appointments/<uuid:appointment_id>/", views.detail, name="detail"),
+    path("appointments/<uuid:appointment_id>/cancel/", views.cancel, name="cancel"),
+    path("appointments/<uuid:appointment_id>/reschedule/", views.reschedule, name="reschedule"),
+    path("appointments/<uuid:appointment_id>/status/", views.set_status, name="status"),
+    path("doctors/<slug:slug>/book/", views.book, name="book"),
+    path("portal/schedule/", views.schedule, name="schedule"),
+    path("portal/availability/", views.availability, name="availability"),
+    path("portal/availability/overrides/<str:day>/remove/", views.override_remove, name="override-remove"),
 ]
 
 api_patterns = [

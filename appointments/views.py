@@ -1,14 +1,56 @@
-"""Appointment pages of the patient and doctor portals."""
+"""Appointment pages of the patient and doctor portals: booking, the hold and details page,
+cancelling and rescheduling, the lists, and the doctor's week and availability editor.
+
+Every write goes through services.py; a service's ApplicationError comes back as a form error
+next to the field it names (or on top of the form)."""
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
-from . import selectors
+from accounts.models import User
+from doctors.models import DoctorProfile, DoctorService, format_money
+from doctors.views import doctor_required
+from medimeet.core.errors import ApplicationError
+
+from . import selectors, services
+from .forms import (
+    SCHEDULE_FIELD_NAMES,
+    AppointmentFilterForm,
+    BaseWeeklyHoursFormSet,
+    CancelForm,
+    HoldForm,
+    OverrideForm,
+    ReasonForm,
+    RescheduleForm,
+    ScheduleForm,
+    StatusForm,
+    WeeklyHoursFormSet,
+)
 from .models import Appointment
+
+Status = Appointment.Status
+BOOKING_DAYS = 14
+
+
+# --- Helpers --------------------------------------------------------------------------------
 
 
 def _visible_appointment(request: HttpRequest, appointment_id) -> Appointment:
@@ -21,14 +63,561 @@ def _visible_appointment(request: HttpRequest, appointment_id) -> Appointment:
     return appointment
 
 
+def _role(user: User, appointment: Appointment) -> str:
+    """How ``user`` takes part in the appointment: its patient, its doctor, or staff."""
+    if appointment.patient_id == user.pk:
+        return "patient"
+    if appointment.doctor.user_id == user.pk:
+        return "doctor"
+    return "staff"
+
+
+def _viewer_zone(request: HttpRequest) -> ZoneInfo:
+    """The signed-in person's zone; anonymous visitors may name one with ?tz=, else UTC."""
+    name = request.user.timezone if request.user.is_authenticated else request.GET.get("tz", "UTC")
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
+
+
+def _form_errors(form, exc: ApplicationError, names: dict[str, str] | None = None) -> None:
+    """Show a service's field errors next to the form's fields (or on top when it has none)."""
+    names = names or {}
+    for name, field_messages in exc.fields.items():
+        target = names.get(name, name)
+        for message in field_messages if isinstance(field_messages, list) else [field_messages]:
+            form.add_error(target if target in form.fields else None, message)
+    if not exc.fields:
+        form.add_error(None, exc.message)
+
+
+def _zone_label(tz: ZoneInfo, at: datetime) -> str:
+    """"Europe/London (GMT)"; the abbreviation is left out where it is only an offset."""
+    abbreviation = at.astimezone(tz).strftime("%Z")
+    name = str(tz).replace("_", " ")
+    return name if not abbreviation or abbreviation[0] in "+-" or abbreviation == str(tz) else f"{name} ({abbreviation})"
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    """A free slot as the pickers show it."""
+
+    value: str  # ISO 8601 in UTC: what the form posts back
+    start: datetime  # in the viewer's zone
+    label: str  # "09:00"
+    doctor_label: str  # the doctor's local time when it reads differently, else ""
+
+    @property
+    def period(self) -> str:
+        return "Morning" if self.start.hour < 12 else ("Afternoon" if self.start.hour < 17 else "Evening")
+
+
+def _slot_choices(starts: list[datetime], viewer_tz: ZoneInfo, doctor_tz: ZoneInfo) -> list[SlotChoice]:
+    choices = []
+    for start in starts:
+        local, theirs = start.astimezone(viewer_tz), start.astimezone(doctor_tz)
+        doctor_label = f"{theirs:%H:%M}" if (theirs.hour, theirs.minute) != (local.hour, local.minute) else ""
+        choices.append(SlotChoice(start.astimezone(UTC).isoformat(), local, f"{local:%H:%M}", doctor_label))
+    return choices
+
+
+def _by_period(choices: list[SlotChoice]) -> list[tuple[str, list[SlotChoice]]]:
+    groups: dict[str, list[SlotChoice]] = {}
+    for choice in choices:
+        groups.setdefault(choice.period, []).append(choice)
+    return list(groups.items())
+
+
+def _slot_picker(
+    *, request: HttpRequest, doctor: DoctorProfile, service: DoctorService, exclude: Appointment | None = None, ignore_notice: bool = False
+) -> dict:
+    """The day strip (the next two weeks in the viewer's zone, days without a free slot marked)
+    and the free slots of the chosen day (?date=, else the first day with a slot)."""
+    viewer_tz = _viewer_zone(request)
+    doctor_tz = ZoneInfo(selectors.schedule_for(doctor).timezone)
+    now = timezone.now()
+    today = now.astimezone(viewer_tz).date()
+    window_start = datetime.combine(today, time(0), tzinfo=viewer_tz)
+    window_end = datetime.combine(today + timedelta(days=BOOKING_DAYS), time(0), tzinfo=viewer_tz)
+    slots = selectors.free_slots(
+        doctor=doctor, service=service, window_start=window_start.astimezone(UTC), window_end=window_end.astimezone(UTC), exclude=exclude, ignore_notice=ignore_notice
+    )
+    by_day: dict[date, list[datetime]] = defaultdict(list)
+    for slot in slots:
+        by_day[slot.start.astimezone(viewer_tz).date()].append(slot.start)
+    try:
+        chosen = date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        chosen = None
+    days = [today + timedelta(days=offset) for offset in range(BOOKING_DAYS)]
+    if chosen not in days:
+        chosen = next((day for day in days if by_day[day]), today)
+    choices = _slot_choices(by_day[chosen], viewer_tz, doctor_tz)
+    return {
+        "days": [{"date": day, "count": len(by_day[day]), "selected": day == chosen, "is_today": day == today} for day in days],
+        "chosen_day": chosen,
+        "slot_groups": _by_period(choices),
+        "first_free": next((day for day in days if by_day[day]), None),
+        "viewer_zone": _zone_label(viewer_tz, now),
+        "doctor_zone": _zone_label(doctor_tz, now),
+        "zones_differ": any(choice.doctor_label for choice in choices) or now.astimezone(viewer_tz).utcoffset() != now.astimezone(doctor_tz).utcoffset(),
+    }
+
+
+def _suggestions(exc: ApplicationError, viewer_tz: ZoneInfo, doctor_tz: ZoneInfo) -> list[SlotChoice]:
+    """APPT_002 carries the next free slots; show them as one-click choices."""
+    starts = []
+    for item in exc.extra.get("next_free_slots", []):
+        try:
+            starts.append(datetime.fromisoformat(item["start"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return _slot_choices(starts, viewer_tz, doctor_tz)
+
+
+def _policy_sentences(policy: list[dict]) -> list[str]:
+    """Cancellation tiers as sentences: "Cancel 24 h or more before: 100 % refund", …"""
+    tiers = sorted(policy, key=lambda tier: tier["min_hours"], reverse=True)
+    sentences = []
+
+    def refund(percent: int) -> str:
+        return f"{percent} % refund" if percent else "no refund"
+
+    for index, tier in enumerate(tiers):
+        hours = f"{tier['min_hours']:g}"
+        if tier["min_hours"] > 0:
+            sentences.append(f"Cancel {hours} h or more before: {refund(tier['refund_percent'])}")
+        elif index:
+            sentences.append(f"Cancel less than {tiers[index - 1]['min_hours']:g} h before: {refund(tier['refund_percent'])}")
+        else:
+            sentences.append(f"Cancel any time before: {refund(tier['refund_percent'])}")
+    if tiers and tiers[-1]["min_hours"] > 0:
+        sentences.append(f"Cancel less than {tiers[-1]['min_hours']:g} h before: no refund")
+    return sentences
+
+
+def _doctor_local(appointment: Appointment, viewer_tz: ZoneInfo) -> str:
+    """The appointment's start in the doctor's zone ("14:30 on Tue 3 Nov") when it reads
+    differently from the viewer's, else ""."""
+    doctor_tz = ZoneInfo(selectors.schedule_for(appointment.doctor).timezone)
+    theirs, mine = appointment.start.astimezone(doctor_tz), appointment.start.astimezone(viewer_tz)
+    return f"{theirs:%H:%M} on {theirs:%a %-d %b}" if theirs.replace(tzinfo=None) != mine.replace(tzinfo=None) else ""
+
+
+EVENT_LABELS = {
+    "held": "Time held",
+    "pending_payment": "Details sent, awaiting payment",
+    "confirmed": "Confirmed",
+    "in_progress": "Consultation started",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
+    "no_show": "Marked as no-show",
+    "expired": "Hold expired",
+}
+
+
+def _timeline(appointment: Appointment, viewer: User, viewer_tz: ZoneInfo) -> list[dict]:
+    """The appointment's events in words, newest last."""
+    rows = []
+    for event in appointment.events.select_related("by"):
+        label, note = EVENT_LABELS.get(event.to_status, event.to_status), event.note
+        if event.from_status == event.to_status == Status.CONFIRMED and note.startswith("Rescheduled to "):
+            label, note = "Rescheduled", ""
+            try:
+                moved = datetime.fromisoformat(event.note.removeprefix("Rescheduled to "))
+                note = f"New time: {moved.astimezone(viewer_tz):%A %-d %B, %H:%M}"
+            except ValueError:
+                pass
+        elif event.from_status == Status.PENDING_PAYMENT and event.to_status == Status.CONFIRMED:
+            label, note = "Paid and confirmed", ""
+        elif event.to_status == Status.EXPIRED:
+            note = ""
+        who = "you" if event.by_id == viewer.pk else (event.by.display_name if event.by else "MediMeet")
+        rows.append({"status": event.to_status, "label": label, "at": event.created_at, "who": who, "note": note})
+    return rows
+
+
+def _status_choices(appointment: Appointment) -> list[tuple[str, str]]:
+    """The attendance buttons a doctor sees: the moves the appointment allows now."""
+    labels = {"in_progress": "Mark in progress", "completed": "Mark completed", "no_show": "Mark no-show"}
+    started = appointment.start <= timezone.now()
+    return [(status, label) for status, label in labels.items() if appointment.can_transition_to(status) and (status != "no_show" or started)]
+
+
+# --- Patient: booking -----------------------------------------------------------------------
+
+
+@never_cache
 @login_required
-def my_appointments(request: HttpRequest) -> HttpResponse:
-    role = "doctor" if request.user.role == "doctor" else "patient"
-    appointments = selectors.appointments_for(user=request.user, role=role)
-    return render(request, "appointments/list.html", {"appointments": appointments, "role": role})
+def book(request: HttpRequest, slug: str) -> HttpResponse:
+    doctor = DoctorProfile.objects.listed().select_related("user", "primary_specialization").filter(slug=slug).first()
+    if doctor is None:
+        raise Http404
+    if request.user.role != User.Role.PATIENT:
+        messages.info(request, "Appointments are booked from a patient account.")
+        return redirect("doctors:detail", slug=doctor.slug)
+    offered = list(doctor.services.filter(is_active=True).order_by("price_minor", "name"))
+    chosen_id = request.POST.get("service") or request.GET.get("service")
+    service = next((s for s in offered if str(s.public_id) == chosen_id), offered[0] if offered else None)
+    viewer_tz = _viewer_zone(request)
+    doctor_tz = ZoneInfo(selectors.schedule_for(doctor).timezone)
+    error, suggestions = "", []
+    if request.method == "POST" and service is not None:
+        form = HoldForm(request.POST)
+        if form.is_valid() and str(form.cleaned_data["service"]) == str(service.public_id):
+            start = form.cleaned_data["start"]
+            try:
+                # One key per page render and slot: a double click or a resent form holds the
+                # slot once, and choosing another slot after "Back" is a new request.
+                appointment = services.appointment_hold(
+                    patient=request.user, service=service, start=start, idempotency_key=f"{form.cleaned_data['key']}:{start:%Y%m%dT%H%M}", request=request
+                )
+            except ApplicationError as exc:
+                error = exc.message
+                if exc.code == "APPT_002":
+                    suggestions = _suggestions(exc, viewer_tz, doctor_tz)
+            else:
+                return redirect("appointments:detail", appointment_id=appointment.public_id)
+        else:
+            error = "Choose one of the times shown."
+    context = {
+        "doctor": doctor,
+        "offered": offered,
+        "service": service,
+        "key": uuid.uuid4().hex,
+        "hold_minutes": settings.BOOKING_HOLD_MINUTES,
+        "error": error,
+        "suggestions": suggestions,
+        "current_hold": Appointment.objects.filter(patient=request.user, doctor=doctor, status=Status.HELD, hold_expires_at__gt=timezone.now()).select_related("service").first(),
+    }
+    if service is not None:
+        context.update(_slot_picker(request=request, doctor=doctor, service=service), day_query=f"service={service.public_id}&")
+    return render(request, "appointments/book.html", context, status=409 if suggestions else 200)
 
 
+# --- The appointment page -------------------------------------------------------------------
+
+
+def _detail_context(request: HttpRequest, appointment: Appointment, role: str, reason_form: ReasonForm | None = None) -> dict:
+    viewer_tz = _viewer_zone(request)
+    quote = services.cancellation_quote(appointment=appointment, by_role=role)
+    schedule = selectors.schedule_for(appointment.doctor)
+    now = timezone.now()
+    is_confirmed = appointment.status == Status.CONFIRMED
+    reschedule_blocked = ""
+    if role == "patient" and is_confirmed:
+        if appointment.reschedule_count >= schedule.max_reschedules:
+            reschedule_blocked = f"This appointment has been rescheduled {appointment.reschedule_count} of {schedule.max_reschedules} allowed times."
+        elif appointment.start - now < timedelta(minutes=schedule.reschedule_min_notice_minutes):
+            reschedule_blocked = f"Appointments can be moved up to {schedule.reschedule_min_notice_minutes // 60} h before they start; you can still cancel."
+    return {
+        "appointment": appointment,
+        "role": role,
+        "events": _timeline(appointment, request.user, viewer_tz),
+        "hold_live": appointment.is_hold_live,
+        "hold_minutes": settings.BOOKING_HOLD_MINUTES,
+        "hold_expires_iso": appointment.hold_expires_at.isoformat(timespec="milliseconds") if appointment.hold_expires_at else "",
+        "now_iso": now.isoformat(timespec="milliseconds"),
+        "price": format_money(appointment.price_minor, appointment.currency),
+        "quote": quote,
+        "policy": _policy_sentences(quote.policy),
+        "viewer_zone": _zone_label(viewer_tz, appointment.start),
+        "doctor_local": _doctor_local(appointment, viewer_tz),
+        "doctor_zone": _zone_label(ZoneInfo(schedule.timezone), appointment.start),
+        "reason_form": reason_form or ReasonForm(),
+        "can_cancel": quote.allowed and appointment.status in (Status.PENDING_PAYMENT, Status.CONFIRMED),
+        "can_reschedule": is_confirmed and not reschedule_blocked and appointment.start > now,
+        "reschedule_blocked": reschedule_blocked,
+        "max_reschedules": schedule.max_reschedules,
+        "status_choices": _status_choices(appointment) if role in ("doctor", "staff") else [],
+        "has_calendar": appointment.status in (Status.CONFIRMED, Status.IN_PROGRESS, Status.CANCELLED),
+    }
+
+
+@never_cache
 @login_required
 def detail(request: HttpRequest, appointment_id) -> HttpResponse:
+    """The appointment: while held, the patient's last step (reason for the visit); then its
+    details, history and actions."""
     appointment = _visible_appointment(request, appointment_id)
-    return render(request, "appointments/detail.html", {"appointment": appointment, "events": appointment.events.all()})
+    services.holds_release_expired(patient=appointment.patient)  # a lapsed hold reads as expired
+    appointment.refresh_from_db()
+    role = _role(request.user, appointment)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST":
+        if role != "patient":
+            raise Http404
+        if form.is_valid():
+            try:
+                appointment = services.appointment_confirm_details(appointment=appointment, patient=request.user, reason=form.cleaned_data["reason"], request=request)
+            except ApplicationError as exc:
+                _form_errors(form, exc)
+            else:
+                if appointment.status == Status.CONFIRMED:
+                    messages.success(request, "Your appointment is confirmed.")
+                else:
+                    messages.success(request, "Thank you. Your details are saved and the time stays held for you while the booking awaits payment.")
+                return redirect("appointments:detail", appointment_id=appointment.public_id)
+    return render(request, "appointments/detail.html", _detail_context(request, appointment, role, form))
+
+
+@never_cache
+@login_required
+def cancel(request: HttpRequest, appointment_id) -> HttpResponse:
+    """What cancelling would refund, then the cancellation with a reason."""
+    appointment = _visible_appointment(request, appointment_id)
+    role = _role(request.user, appointment)
+    quote = services.cancellation_quote(appointment=appointment, by_role=role)
+    if not quote.allowed or appointment.status == Status.HELD:
+        messages.info(request, f"A {appointment.get_status_display().lower()} appointment cannot be cancelled.")
+        return redirect("appointments:detail", appointment_id=appointment.public_id)
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            appointment = services.appointment_cancel(appointment=appointment, by=request.user, reason=form.cleaned_data["reason"], request=request)
+        except ApplicationError as exc:
+            _form_errors(form, exc)
+        else:
+            refund = f" A refund of {appointment.refund_percent} % is on its way." if appointment.refund_percent else ""
+            messages.success(request, f"The appointment is cancelled.{refund}")
+            return redirect("appointments:detail", appointment_id=appointment.public_id)
+    paid = appointment.status == Status.CONFIRMED
+    return render(
+        request,
+        "appointments/cancel.html",
+        {
+            "appointment": appointment,
+            "role": role,
+            "form": form,
+            "quote": quote,
+            "paid": paid,
+            "price": format_money(appointment.price_minor, appointment.currency),
+            "refund_amount": format_money(appointment.price_minor * quote.refund_percent // 100, appointment.currency) if paid else "",
+            "policy": _policy_sentences(quote.policy),
+        },
+    )
+
+
+@never_cache
+@login_required
+def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
+    """Choose another free slot of the same doctor and service; the old time is kept until the
+    new one is secured (services.appointment_reschedule)."""
+    appointment = _visible_appointment(request, appointment_id)
+    role = _role(request.user, appointment)
+    if appointment.status != Status.CONFIRMED:
+        messages.info(request, "Only confirmed appointments can be rescheduled.")
+        return redirect("appointments:detail", appointment_id=appointment.public_id)
+    viewer_tz = _viewer_zone(request)
+    doctor_tz = ZoneInfo(selectors.schedule_for(appointment.doctor).timezone)
+    error, suggestions = "", []
+    if request.method == "POST":
+        form = RescheduleForm(request.POST)
+        if form.is_valid():
+            try:
+                appointment = services.appointment_reschedule(appointment=appointment, by=request.user, start=form.cleaned_data["start"], request=request)
+            except ApplicationError as exc:
+                error = exc.message
+                if exc.code == "APPT_002":
+                    suggestions = _suggestions(exc, viewer_tz, doctor_tz)
+            else:
+                messages.success(request, f"Your appointment is moved to {timezone.localtime(appointment.start, viewer_tz):%A %-d %B at %H:%M}.")
+                return redirect("appointments:detail", appointment_id=appointment.public_id)
+        else:
+            error = "Choose one of the times shown."
+    context = {
+        "appointment": appointment,
+        "role": role,
+        "doctor": appointment.doctor,
+        "service": appointment.service,
+        "error": error,
+        "suggestions": suggestions,
+        **_slot_picker(request=request, doctor=appointment.doctor, service=appointment.service, exclude=appointment, ignore_notice=role == "doctor"),
+    }
+    return render(request, "appointments/reschedule.html", context, status=409 if suggestions else 200)
+
+
+@require_POST
+@login_required
+def set_status(request: HttpRequest, appointment_id) -> HttpResponse:
+    """The doctor records attendance: in progress, completed or no-show."""
+    appointment = _visible_appointment(request, appointment_id)
+    if _role(request.user, appointment) == "patient":
+        raise Http404
+    form = StatusForm(request.POST)
+    if form.is_valid():
+        try:
+            appointment = services.appointment_set_status(appointment=appointment, by=request.user, status=form.cleaned_data["status"], request=request)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Marked as {appointment.get_status_display().lower()}.")
+    else:
+        messages.error(request, "Choose a status.")
+    return redirect("appointments:detail", appointment_id=appointment.public_id)
+
+
+# --- Lists ----------------------------------------------------------------------------------
+
+
+@login_required
+def my_appointments(request: HttpRequest) -> HttpResponse:
+    role = "doctor" if request.user.role == User.Role.DOCTOR else "patient"
+    if role == "doctor" and hasattr(request.user, "doctor_profile"):
+        services.holds_release_expired(doctor=request.user.doctor_profile)
+    else:
+        services.holds_release_expired(patient=request.user)
+    tab = "past" if request.GET.get("tab") == "past" else "upcoming"
+    form = AppointmentFilterForm(request.GET or None)
+    status, start, end = "", None, None
+    viewer_tz = _viewer_zone(request)
+    if form.is_bound and form.is_valid():
+        status = form.cleaned_data["status"] or ""
+        if form.cleaned_data["start_date"]:
+            start = datetime.combine(form.cleaned_data["start_date"], time(0), tzinfo=viewer_tz)
+        if form.cleaned_data["end_date"]:
+            end = datetime.combine(form.cleaned_data["end_date"] + timedelta(days=1), time(0), tzinfo=viewer_tz)
+    appointments = selectors.appointments_for(user=request.user, role=role, status=status, start=start, end=end)
+    if role == "doctor":
+        appointments = appointments.exclude(status=Status.HELD)  # a patient still choosing is not a booking yet
+    now = timezone.now()
+    appointments = appointments.filter(end__gt=now) if tab == "upcoming" else appointments.filter(end__lte=now).order_by("-start")
+    page = Paginator(appointments, 20).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("tab", None)
+    return render(
+        request,
+        "appointments/list.html",
+        {
+            "page": page,
+            "appointments": page.object_list,
+            "role": role,
+            "tab": tab,
+            "form": form,
+            "filtered": bool(status or start or end),
+            "query": query.urlencode(),
+            "viewer_zone": _zone_label(viewer_tz, now),
+        },
+    )
+
+
+# --- Doctor portal: week and availability ---------------------------------------------------
+
+
+@doctor_required
+def schedule(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
+    """A week of the doctor's appointments (Monday first) in their schedule's zone, with the
+    working hours of each day."""
+    doctor_schedule = selectors.schedule_for(doctor)
+    tz = ZoneInfo(doctor_schedule.timezone)
+    today = timezone.now().astimezone(tz).date()
+    try:
+        week_of = date.fromisoformat(request.GET.get("week", ""))
+    except ValueError:
+        week_of = today
+    monday = week_of - timedelta(days=week_of.weekday())
+    start = datetime.combine(monday, time(0), tzinfo=tz)
+    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
+    appointments = selectors.appointments_for(user=request.user, role="doctor", start=start, end=end).exclude(status=Status.HELD)
+    rules = selectors.load_schedule_data(doctor=doctor, window_start=start.astimezone(UTC), window_end=end.astimezone(UTC))
+    by_day: dict[date, list[Appointment]] = defaultdict(list)
+    for appointment in appointments:
+        by_day[appointment.start.astimezone(tz).date()].append(appointment)
+    days = []
+    for offset in range(7):
+        day = monday + timedelta(days=offset)
+        ranges = selectors.working_ranges(day=day, tz=tz, weekly=rules.weekly, overrides=rules.overrides, holiday=day in rules.holidays)
+        closed = day in rules.holidays or any(o.date == day and o.is_closed for o in rules.overrides)
+        days.append(
+            {
+                "date": day,
+                "is_today": day == today,
+                "hours": [(r.start.astimezone(tz), r.end.astimezone(tz)) for r in ranges],
+                "closed": closed,
+                "special": any(o.date == day and not o.is_closed for o in rules.overrides),
+                "appointments": by_day[day],
+            }
+        )
+    return render(
+        request,
+        "appointments/schedule.html",
+        {
+            "doctor": doctor,
+            "days": days,
+            "monday": monday,
+            "sunday": monday + timedelta(days=6),
+            "previous_week": monday - timedelta(days=7),
+            "next_week": monday + timedelta(days=7),
+            "is_this_week": monday <= today < monday + timedelta(days=7),
+            "schedule_zone": doctor_schedule.timezone,
+            "zone_label": _zone_label(tz, start),
+            "total": sum(len(day["appointments"]) for day in days),
+        },
+    )
+
+
+@doctor_required
+def availability(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
+    """Booking rules and weekly hours (one form), and date overrides (another)."""
+    doctor_schedule = selectors.schedule_for(doctor)
+    today = timezone.now().astimezone(ZoneInfo(doctor_schedule.timezone)).date()
+    action = request.POST.get("form") if request.method == "POST" else None
+    schedule_form = ScheduleForm(request.POST if action == "schedule" else None, initial=ScheduleForm.initial_for(doctor_schedule))
+    hours = WeeklyHoursFormSet(request.POST if action == "schedule" else None, prefix="hours", initial=BaseWeeklyHoursFormSet.initial_for(doctor_schedule))
+    override_form = OverrideForm(request.POST if action == "override" else None, today=today)
+
+    if action == "schedule" and schedule_form.is_valid() and hours.is_valid():
+        try:
+            services.schedule_update(doctor=doctor, data=schedule_form.schedule_data(), weekly_hours=hours.ranges(), by=request.user, request=request)
+        except ApplicationError as exc:
+            for message in exc.fields.pop("weekly_hours", []):
+                hours.non_form_errors().append(message)
+            if exc.fields or not hours.non_form_errors():
+                _form_errors(schedule_form, exc, names=SCHEDULE_FIELD_NAMES)
+        except ValidationError as exc:
+            for name, field_messages in exc.message_dict.items():
+                for message in field_messages:
+                    schedule_form.add_error(SCHEDULE_FIELD_NAMES.get(name, name) if SCHEDULE_FIELD_NAMES.get(name, name) in schedule_form.fields else None, message)
+        else:
+            messages.success(request, "Your availability is saved. Patients see the new times at once.")
+            return redirect("appointments:availability")
+
+    if action == "override" and override_form.is_valid():
+        data = override_form.cleaned_data
+        try:
+            services.override_set(doctor=doctor, day=data["date"], ranges=override_form.ranges(), note=data["note"], by=request.user, request=request)
+        except ApplicationError as exc:
+            _form_errors(override_form, exc, names={"weekly_hours": "end"})
+        else:
+            messages.success(request, f"{data['date']:%A %-d %B %Y} is {'closed' if data['kind'] == 'closed' else 'set to special hours'}.")
+            return redirect("appointments:availability")
+
+    overrides: dict[date, list] = defaultdict(list)
+    for override in doctor_schedule.overrides.filter(date__gte=today).order_by("date", "start_time"):
+        overrides[override.date].append(override)
+    return render(
+        request,
+        "appointments/availability.html",
+        {
+            "doctor": doctor,
+            "schedule_form": schedule_form,
+            "hours": hours,
+            "override_form": override_form,
+            "overrides": [{"date": day, "rows": rows, "closed": any(r.is_closed for r in rows), "note": rows[0].note} for day, rows in overrides.items()],
+            "schedule_errors": action == "schedule" and (schedule_form.errors or hours.total_error_count() or hours.non_form_errors()),
+        },
+    )
+
+
+@require_POST
+@doctor_required
+def override_remove(request: HttpRequest, doctor: DoctorProfile, day: str) -> HttpResponse:
+    try:
+        removed_day = date.fromisoformat(day)
+    except ValueError:
+        raise Http404 from None
+    if services.override_clear(doctor=doctor, day=removed_day, by=request.user):
+        messages.success(request, f"{removed_day:%A %-d %B %Y} follows your weekly hours again.")
+    return redirect(reverse("appointments:availability"))

@@ -161,6 +161,7 @@ class DoctorProfile(TimeStampedModel):
     fee_currency = models.CharField(max_length=3, blank=True)
     rating_average = models.DecimalField(max_digits=4, decimal_places=3, default=0)
     rating_count = models.PositiveIntegerField(default=0)
+    next_available_at = models.DateTimeField(null=True, blank=True, editable=False, help_text=_("First free slot, kept by appointments.services.next_available_refresh."))
     search_document = models.TextField(blank=True, editable=False, help_text=_("Name, specializations, skills and bio, for search."))
     search_vector = SearchVectorField(null=True, editable=False)
 
@@ -178,6 +179,7 @@ class DoctorProfile(TimeStampedModel):
             models.Index(fields=["verification_status", "min_fee_minor"], name="doctor_status_fee_idx"),
             models.Index(fields=["verification_status", "-years_experience"], name="doctor_status_experience_idx"),
             models.Index(fields=["primary_specialization", "verification_status"], name="doctor_spec_status_idx"),
+            models.Index(fields=["verification_status", "next_available_at"], name="doctor_status_next_free_idx"),
         ]
 
     def __str__(self) -> str:

@@ -50,8 +50,9 @@ def available_on_filter(queryset: QuerySet, day: date) -> QuerySet:
 
 
 def soonest_availability_order(queryset: QuerySet) -> QuerySet:
-    """Hook for "sort by soonest availability" (Step 3); until then, best rated first."""
-    return queryset.order_by("-rating_average", "-rating_count", "pk")
+    """Soonest first free slot (kept on the profile by the appointments app), then rating;
+    doctors without a free slot in their booking horizon come last."""
+    return queryset.order_by(F("next_available_at").asc(nulls_last=True), "-rating_average", "pk")
 
 
 def _to_minor(amount: Decimal, currency: str) -> int:

@@ -359,3 +359,16 @@ def test_the_database_itself_refuses_overlapping_appointments(clinic):
     with pytest.raises(IntegrityError), transaction.atomic():
         Appointment.objects.create(patient=patient_b, start=SLOT + timedelta(minutes=10), end=SLOT + timedelta(minutes=40), blocked_start=SLOT + timedelta(minutes=10), blocked_end=SLOT + timedelta(minutes=40), **fields)
     assert timezone.now()
+
+
+def test_next_available_follows_bookings_for_the_soonest_sort(clinic, django_capture_on_commit_callbacks):
+    from doctors.models import DoctorProfile
+
+    services.next_available_refresh(doctor=clinic["doctor"])
+    first = DoctorProfile.objects.get(pk=clinic["doctor"].pk).next_available_at
+    with django_capture_on_commit_callbacks(execute=True):
+        services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=first)
+    after = DoctorProfile.objects.get(pk=clinic["doctor"].pk).next_available_at
+
+    assert first == datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # 08:00 is inside the 60-minute notice
+    assert after == datetime(2026, 11, 2, 9, 30, tzinfo=UTC)

@@ -108,7 +108,7 @@ def test_each_sort(taxonomy):
     assert search(sort="fee") == ["Dr. A Rao", "Dr. B Rao", "Dr. C Rao"]  # no price last
     assert search(sort="-fee") == ["Dr. B Rao", "Dr. A Rao", "Dr. C Rao"]
     assert search(sort="experience") == ["Dr. B Rao", "Dr. C Rao", "Dr. A Rao"]
-    assert search(sort="availability") == ["Dr. B Rao", "Dr. C Rao", "Dr. A Rao"]
+    assert search(sort="availability") == ["Dr. B Rao", "Dr. C Rao", "Dr. A Rao"]  # none has a free slot: by rating
     assert search() == ["Dr. B Rao", "Dr. C Rao", "Dr. A Rao"]
 
 
@@ -223,3 +223,15 @@ def test_available_on_date_uses_working_hours_overrides_and_holidays(taxonomy):
     assert search(available_on=monday.isoformat()) == ["Dr. Mon Rao"]
     assert search(available_on=tuesday.isoformat()) == ["Dr. Mon Rao"]
     assert search(available_on=wednesday.isoformat()) == []
+
+
+def test_sort_by_soonest_availability(taxonomy):
+    from django.utils import timezone as tz
+
+    soon = doctor(taxonomy["medicine"], first="Soon", rating_average=3.0)
+    later = doctor(taxonomy["medicine"], first="Later", rating_average=5.0)
+    doctor(taxonomy["medicine"], first="Never", rating_average=4.0)
+    DoctorProfile.objects.filter(pk=soon.pk).update(next_available_at=tz.now() + timedelta(hours=2))
+    DoctorProfile.objects.filter(pk=later.pk).update(next_available_at=tz.now() + timedelta(days=2))
+
+    assert search(sort="availability") == ["Dr. Soon Rao", "Dr. Later Rao", "Dr. Never Rao"]

@@ -212,6 +212,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "appointments.tasks.release_expired_holds",
         "schedule": timedelta(minutes=1),
     },
+    "refresh-next-available": {
+        "task": "appointments.tasks.refresh_next_available",
+        "schedule": timedelta(minutes=10),
+    },
     "flag-expired-licences": {
         "task": "doctors.tasks.flag_expired_licences",
         "schedule": crontab(hour=2, minute=0),

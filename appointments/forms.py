@@ -1,0 +1,208 @@
+"""Forms of the appointment pages: choosing a slot, the reason for the visit, cancelling, the
+list filters, and the doctor's availability editor. They parse and check input; the rules
+about time (free slots, overlaps, limits) stay in services.py, whose errors the views put back
+onto these forms."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from django import forms
+
+from accounts.forms import TIMEZONE_CHOICES
+from accounts.models import validate_timezone
+
+from .models import Appointment, WeeklyHours
+
+WEEKDAY_CHOICES = [(index, name) for index, name in enumerate(["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"])]
+TIME_INPUT = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+
+
+class SlotStartField(forms.CharField):
+    """A slot start as the booking page renders it: ISO 8601 with its offset."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise forms.ValidationError("Choose one of the times shown.") from None
+        if parsed.tzinfo is None:
+            raise forms.ValidationError("Choose one of the times shown.")
+        return parsed.astimezone(UTC)
+
+
+class HoldForm(forms.Form):
+    """A slot button pressed on the booking page. ``key`` is new on every render of the page, so
+    a double click or a resent form holds the slot once (see views.book)."""
+
+    service = forms.UUIDField(widget=forms.HiddenInput)
+    start = SlotStartField(error_messages={"required": "Choose a time."})
+    key = forms.RegexField(regex=r"^[A-Za-z0-9-]{8,64}$", widget=forms.HiddenInput)
+
+
+class RescheduleForm(forms.Form):
+    start = SlotStartField(error_messages={"required": "Choose a new time."})
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for visit",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "For example: a dry cough for three weeks, worse at night."}),
+        help_text="A sentence or two for the doctor: your symptoms and how long you have had them. Only your doctor sees this.",
+        error_messages={"required": "Tell the doctor briefly why you are booking."},
+    )
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for cancelling",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Give a reason for cancelling."},
+    )
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=[("in_progress", "In progress"), ("completed", "Completed"), ("no_show", "No-show")])
+
+
+class AppointmentFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False,
+        label="Status",
+        choices=[("", "Any status")] + [(value, label) for value, label in Appointment.Status.choices if value != Appointment.Status.EXPIRED],
+    )
+    start_date = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start_date") and data.get("end_date") and data["end_date"] < data["start_date"]:
+            self.add_error("end_date", "The range ends before it starts.")
+        return data
+
+
+# --- Availability ---------------------------------------------------------------------------
+
+
+class ScheduleForm(forms.Form):
+    """Booking rules. Notice periods are edited in hours and stored in minutes."""
+
+    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, label="Time zone", validators=[validate_timezone], help_text="Your working hours below are in this zone.")
+    default_slot_minutes = forms.IntegerField(min_value=5, max_value=240, label="Slot length (minutes)")
+    buffer_before_minutes = forms.IntegerField(min_value=0, max_value=120, label="Buffer before (minutes)", help_text="Free time kept before each appointment.")
+    buffer_after_minutes = forms.IntegerField(min_value=0, max_value=120, label="Buffer after (minutes)", help_text="Free time kept after each appointment.")
+    min_notice_hours = forms.IntegerField(min_value=0, max_value=336, label="Minimum notice (hours)", help_text="How soon before a slot patients can still book it.")
+    max_days_ahead = forms.IntegerField(min_value=1, max_value=365, label="Book up to (days ahead)")
+    daily_cap = forms.IntegerField(min_value=1, max_value=200, required=False, label="Most appointments a day", help_text="Leave empty for no limit.")
+    max_reschedules = forms.IntegerField(min_value=0, max_value=10, label="Reschedules allowed", help_text="How often a patient may move one appointment.")
+    reschedule_notice_hours = forms.IntegerField(min_value=0, max_value=336, label="Reschedule notice (hours)", help_text="Patients cannot move an appointment later than this.")
+
+    @classmethod
+    def initial_for(cls, schedule) -> dict:
+        return {
+            "timezone": schedule.timezone,
+            "default_slot_minutes": schedule.default_slot_minutes,
+            "buffer_before_minutes": schedule.buffer_before_minutes,
+            "buffer_after_minutes": schedule.buffer_after_minutes,
+            "min_notice_hours": schedule.min_notice_minutes // 60,
+            "max_days_ahead": schedule.max_days_ahead,
+            "daily_cap": schedule.daily_cap,
+            "max_reschedules": schedule.max_reschedules,
+            "reschedule_notice_hours": schedule.reschedule_min_notice_minutes // 60,
+        }
+
+    def schedule_data(self) -> dict:
+        """The cleaned form as DoctorSchedule fields (services.schedule_update)."""
+        data = dict(self.cleaned_data)
+        data["min_notice_minutes"] = data.pop("min_notice_hours") * 60
+        data["reschedule_min_notice_minutes"] = data.pop("reschedule_notice_hours") * 60
+        return data
+
+
+# Service field names that belong to a form field with another name.
+SCHEDULE_FIELD_NAMES = {"min_notice_minutes": "min_notice_hours", "reschedule_min_notice_minutes": "reschedule_notice_hours"}
+
+
+class WeeklyHoursForm(forms.Form):
+    # The blank first choice keeps the empty row unchanged, so Django skips it when saving.
+    weekday = forms.TypedChoiceField(choices=[("", "Choose a day")] + WEEKDAY_CHOICES, coerce=int, empty_value=None, label="Day", error_messages={"required": "Choose a day."})
+    start = forms.TimeField(label="From", widget=TIME_INPUT)
+    end = forms.TimeField(label="To", widget=TIME_INPUT)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+            self.add_error("end", "End after the start time.")
+        return data
+
+
+class BaseWeeklyHoursFormSet(forms.BaseFormSet):
+    def clean(self):
+        """Ranges on one weekday must not overlap: say so on the later of the two rows."""
+        if any(form.errors for form in self.forms):
+            return
+        seen: dict[int, list[tuple]] = {}
+        for form in self.forms:
+            data = form.cleaned_data
+            if not data or data.get("DELETE"):
+                continue
+            weekday, new_start, new_end = data["weekday"], data["start"], data["end"]
+            day_ranges = seen.setdefault(weekday, [])
+            for start, end in day_ranges:
+                if new_start < end and start < new_end:
+                    form.add_error("start", f"Overlaps {start:%H:%M}–{end:%H:%M} on {WEEKDAY_CHOICES[weekday][1]}.")
+                    break
+            day_ranges.append((new_start, new_end))
+
+    def ranges(self) -> list[tuple[int, object, object]]:
+        """Filled, not-deleted rows as (weekday, start, end), for services.schedule_update."""
+        rows = [form.cleaned_data for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        return sorted((row["weekday"], row["start"], row["end"]) for row in rows)
+
+    @staticmethod
+    def initial_for(schedule) -> list[dict]:
+        return [{"weekday": row.weekday, "start": row.start_time, "end": row.end_time} for row in WeeklyHours.objects.filter(schedule=schedule)]
+
+
+WeeklyHoursFormSet = forms.formset_factory(WeeklyHoursForm, formset=BaseWeeklyHoursFormSet, extra=1, can_delete=True, max_num=50)
+
+
+class OverrideForm(forms.Form):
+    KIND_CHOICES = [("closed", "Closed all day"), ("hours", "Special hours")]
+
+    date = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
+    kind = forms.ChoiceField(choices=KIND_CHOICES, initial="closed", widget=forms.RadioSelect, label="On that date")
+    start = forms.TimeField(required=False, label="From", widget=TIME_INPUT)
+    end = forms.TimeField(required=False, label="To", widget=TIME_INPUT)
+    note = forms.CharField(required=False, max_length=200, label="Note", help_text="Only you see this, e.g. “Conference”.")
+
+    def __init__(self, *args, today: date, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+        self.fields["date"].widget.attrs["min"] = today.isoformat()
+
+    def clean_date(self):
+        value = self.cleaned_data["date"]
+        if value < self.today:
+            raise forms.ValidationError("Choose today or a later date.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == "hours":
+            if not data.get("start"):
+                self.add_error("start", "Give the start time.")
+            if not data.get("end"):
+                self.add_error("end", "Give the end time.")
+            if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+                self.add_error("end", "End after the start time.")
+        return data
+
+    def ranges(self) -> list[tuple]:
+        data = self.cleaned_data
+        return [(data["start"], data["end"])] if data["kind"] == "hours" else []
