@@ -12,12 +12,21 @@ from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .forms import PictureForm, ProfileForm
+from .models import User
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    from django.utils import timezone
+
+    from appointments.selectors import appointments_for
+
     user = selectors.user_with_profile(user=request.user)
-    return render(request, "accounts/dashboard.html", {"profile_user": user, "profile": getattr(user, "patient_profile", None)})
+    upcoming = []
+    if user.role in (User.Role.PATIENT, User.Role.DOCTOR):
+        role = "doctor" if user.role == User.Role.DOCTOR else "patient"
+        upcoming = list(appointments_for(user=user, role=role, start=timezone.now()).filter(status__in=["pending_payment", "confirmed", "in_progress"])[:5])
+    return render(request, "accounts/dashboard.html", {"profile_user": user, "profile": getattr(user, "patient_profile", None), "upcoming": upcoming})
 
 
 def _profile_initial(user) -> dict:

@@ -79,10 +79,13 @@ def cut_slots(
     busy: list[Interval],
     earliest: datetime,
     latest: datetime,
+    grid: timedelta = timedelta(0),
 ) -> list[Slot]:
     """Candidate slots in ``ranges`` whose blocked time [start - before, end + after) overlaps
-    nothing in ``busy`` and whose start lies in [earliest, latest)."""
-    step = buffer_before + duration + buffer_after
+    nothing in ``busy`` and whose start lies in [earliest, latest). Starts are spaced by the
+    appointment with its buffers, or by ``grid`` (the doctor's default slot length) when that
+    is longer: a 10-minute follow-up on a 20-minute grid starts at :00, :20, :40."""
+    step = max(buffer_before + duration + buffer_after, grid)
     busy = sorted(busy, key=lambda b: b.start)
     slots: list[Slot] = []
     for working in ranges:
@@ -173,6 +176,7 @@ def free_slots(
                 busy=data.busy,
                 earliest=earliest,
                 latest=latest,
+                grid=timedelta(minutes=schedule.default_slot_minutes),
             )
         day += timedelta(days=1)
     return slots

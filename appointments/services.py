@@ -262,6 +262,20 @@ def refund_for_cancellation(*, appointment_id: int, percent: int) -> None:
     paid. Until it exists, the refund due is recorded on the appointment (refund_percent)."""
 
 
+def appointment_reschedule_refusal(*, appointment: Appointment, by: User, schedule: DoctorSchedule | None = None, now: datetime | None = None) -> str:
+    """Why ``by`` may not move this confirmed appointment now, or "" if they may. Doctors and
+    staff are not bound by the patient limits (how often, how late)."""
+    if appointment.doctor.user_id == by.pk or by.is_staff:
+        return ""
+    schedule = schedule or selectors.schedule_for(appointment.doctor)
+    now = now or timezone.now()
+    if appointment.reschedule_count >= schedule.max_reschedules:
+        return f"This appointment has been rescheduled {appointment.reschedule_count} of {schedule.max_reschedules} allowed times."
+    if appointment.start - now < timedelta(minutes=schedule.reschedule_min_notice_minutes):
+        return f"Appointments can be moved up to {schedule.reschedule_min_notice_minutes // 60} h before they start; you can still cancel."
+    return ""
+
+
 def appointment_reschedule(*, appointment: Appointment, by: User, start: datetime, request: HttpRequest | None = None) -> Appointment:
     """Move a booking to another free slot of the same doctor, atomically: the old time is
     given up only once the new one is secured, within the doctor's limits on how often and
@@ -274,11 +288,9 @@ def appointment_reschedule(*, appointment: Appointment, by: User, start: datetim
         if appointment.status != Status.CONFIRMED:
             raise ApplicationError("APPT_004", "Only confirmed appointments can be rescheduled.")
         schedule = _lock_schedule(appointment.doctor)
-        if not is_doctor and not by.is_staff:
-            if appointment.reschedule_count >= schedule.max_reschedules:
-                raise ApplicationError("APPT_007", f"This appointment has already been rescheduled {schedule.max_reschedules} times.")
-            if appointment.start - timezone.now() < timedelta(minutes=schedule.reschedule_min_notice_minutes):
-                raise ApplicationError("APPT_007", "It is too late to reschedule this appointment; cancel it instead.")
+        refusal = appointment_reschedule_refusal(appointment=appointment, by=by, schedule=schedule)
+        if refusal:
+            raise ApplicationError("APPT_007", refusal)
         holds_release_expired(doctor=appointment.doctor)
         slots = selectors.free_slots(
             doctor=appointment.doctor, service=appointment.service, window_start=start - timedelta(hours=1), window_end=start + timedelta(hours=1),
@@ -427,7 +439,12 @@ def override_set(*, doctor: DoctorProfile, day, ranges: list[tuple[time, time]] 
     return rows
 
 
-def override_clear(*, doctor: DoctorProfile, day, by: User) -> int:
-    schedule = selectors.schedule_for(doctor)
-    deleted, _ = schedule.overrides.filter(date=day).delete()
+def override_clear(*, doctor: DoctorProfile, day, by: User, request: HttpRequest | None = None) -> int:
+    """Let a date follow the weekly hours again."""
+    with transaction.atomic():
+        schedule = _lock_schedule(doctor)
+        deleted, _ = schedule.overrides.filter(date=day).delete()
+        if deleted:
+            audit_record(action="schedule.override_cleared", actor=by, target=schedule, request=request, metadata={"date": day.isoformat()})
+            next_available_refresh_on_commit(doctor)
     return deleted

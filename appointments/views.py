@@ -22,6 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as format_date
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -202,7 +203,7 @@ def _doctor_local(appointment: Appointment, viewer_tz: ZoneInfo) -> str:
     differently from the viewer's, else ""."""
     doctor_tz = ZoneInfo(selectors.schedule_for(appointment.doctor).timezone)
     theirs, mine = appointment.start.astimezone(doctor_tz), appointment.start.astimezone(viewer_tz)
-    return f"{theirs:%H:%M} on {theirs:%a %-d %b}" if theirs.replace(tzinfo=None) != mine.replace(tzinfo=None) else ""
+    return format_date(theirs, "H:i \\o\\n D j M") if theirs.replace(tzinfo=None) != mine.replace(tzinfo=None) else ""
 
 
 EVENT_LABELS = {
@@ -226,7 +227,7 @@ def _timeline(appointment: Appointment, viewer: User, viewer_tz: ZoneInfo) -> li
             label, note = "Rescheduled", ""
             try:
                 moved = datetime.fromisoformat(event.note.removeprefix("Rescheduled to "))
-                note = f"New time: {moved.astimezone(viewer_tz):%A %-d %B, %H:%M}"
+                note = f"New time: {format_date(moved.astimezone(viewer_tz), 'l j F, H:i')}"
             except ValueError:
                 pass
         elif event.from_status == Status.PENDING_PAYMENT and event.to_status == Status.CONFIRMED:
@@ -305,12 +306,7 @@ def _detail_context(request: HttpRequest, appointment: Appointment, role: str, r
     schedule = selectors.schedule_for(appointment.doctor)
     now = timezone.now()
     is_confirmed = appointment.status == Status.CONFIRMED
-    reschedule_blocked = ""
-    if role == "patient" and is_confirmed:
-        if appointment.reschedule_count >= schedule.max_reschedules:
-            reschedule_blocked = f"This appointment has been rescheduled {appointment.reschedule_count} of {schedule.max_reschedules} allowed times."
-        elif appointment.start - now < timedelta(minutes=schedule.reschedule_min_notice_minutes):
-            reschedule_blocked = f"Appointments can be moved up to {schedule.reschedule_min_notice_minutes // 60} h before they start; you can still cancel."
+    reschedule_blocked = services.appointment_reschedule_refusal(appointment=appointment, by=request.user, schedule=schedule, now=now) if is_confirmed else ""
     return {
         "appointment": appointment,
         "role": role,
@@ -422,7 +418,7 @@ def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
                 if exc.code == "APPT_002":
                     suggestions = _suggestions(exc, viewer_tz, doctor_tz)
             else:
-                messages.success(request, f"Your appointment is moved to {timezone.localtime(appointment.start, viewer_tz):%A %-d %B at %H:%M}.")
+                messages.success(request, f"Your appointment is moved to {format_date(appointment.start.astimezone(viewer_tz), 'l j F, H:i')}.")
                 return redirect("appointments:detail", appointment_id=appointment.public_id)
         else:
             error = "Choose one of the times shown."
@@ -591,7 +587,7 @@ def availability(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
         except ApplicationError as exc:
             _form_errors(override_form, exc, names={"weekly_hours": "end"})
         else:
-            messages.success(request, f"{data['date']:%A %-d %B %Y} is {'closed' if data['kind'] == 'closed' else 'set to special hours'}.")
+            messages.success(request, f"{format_date(data['date'], 'l j F Y')} is {'closed' if data['kind'] == 'closed' else 'set to special hours'}.")
             return redirect("appointments:availability")
 
     overrides: dict[date, list] = defaultdict(list)
@@ -618,6 +614,6 @@ def override_remove(request: HttpRequest, doctor: DoctorProfile, day: str) -> Ht
         removed_day = date.fromisoformat(day)
     except ValueError:
         raise Http404 from None
-    if services.override_clear(doctor=doctor, day=removed_day, by=request.user):
-        messages.success(request, f"{removed_day:%A %-d %B %Y} follows your weekly hours again.")
+    if services.override_clear(doctor=doctor, day=removed_day, by=request.user, request=request):
+        messages.success(request, f"{format_date(removed_day, 'l j F Y')} follows your weekly hours again.")
     return redirect(reverse("appointments:availability"))

@@ -10,6 +10,7 @@ browser console error (a CSP violation, a missing file).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -339,5 +340,34 @@ def test_doctor_edits_availability_and_patients_see_it(live_server, page: Page, 
     expect(page.get_by_text("No free times on this day")).to_be_visible()
     expect(page.locator("button.mm-slot")).to_have_count(0)
     assert booked[0].start.astimezone(ZoneInfo("Asia/Kolkata")).time() == time(10)
+
+    assert console_errors == []
+
+
+def test_hold_page_says_when_the_hold_expires_and_disables_the_form(live_server, page: Page, console_errors):
+    doctor = cardiologist()
+    patient = UserFactory(email="asha.verma@example.com", password=PASSWORD, timezone="Europe/London")
+    service = doctor.services.get(name="Video consultation")
+    start = selectors.free_slots(doctor=doctor, service=service, window_start=timezone.now() + timedelta(days=2), window_end=timezone.now() + timedelta(days=3))[0].start
+    hold = services.appointment_hold(patient=patient, service=service, start=start)
+    sign_in(page, live_server.url, "asha.verma@example.com")
+
+    # Given the hold page open, with the browser's clock under the test's control
+    page.clock.install()
+    page.goto(f"{live_server.url}/appointments/{hold.public_id}/")
+    expect(page.locator("[data-mm-countdown-value]")).to_have_text(re.compile(r"^(10:00|9:5\d)$"))
+    expect(page.get_by_text("Your hold expired.")).to_be_hidden()
+
+    # When the ten minutes pass without the details being sent
+    page.clock.fast_forward("10:01")
+
+    # Then the page says so, offers another time and no longer accepts the form
+    expect(page.get_by_text("Your hold expired.")).to_be_visible()
+    expect(page.locator("[data-mm-countdown-value]")).to_have_text("0:00")
+    expect(page.get_by_label("Reason for visit")).to_be_disabled()
+    expect(page.get_by_role("button", name="Confirm details")).to_be_disabled()
+    expect(page.locator("[data-mm-hold-expired]").get_by_role("link", name="Choose another time")).to_have_attribute(
+        "href", f"/doctors/{doctor.slug}/book/?service={service.public_id}"
+    )
 
     assert console_errors == []

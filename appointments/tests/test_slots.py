@@ -197,3 +197,13 @@ def test_property_no_slot_overlaps_busy_time_or_leaves_working_hours(ranges, bus
         blocked = Interval(slot.start - timedelta(minutes=before), slot.end + timedelta(minutes=after))
         assert not any(b.start < blocked.end and b.end > blocked.start for b in busy_intervals)
     assert len({s.start for s in slots}) == len(slots)
+
+
+@time_machine.travel(datetime(2026, 11, 1, 8, 0, tzinfo=UTC), tick=False)
+def test_default_slot_length_sets_the_grid_for_shorter_services(doctor):
+    schedule(doctor, hours=((0, "09:00", "10:00"),), default_slot_minutes=20)
+    follow_up = ServiceFactory(doctor=doctor, duration_minutes=10)
+
+    slots = selectors.free_slots(doctor=doctor, service=follow_up, window_start=datetime(2026, 11, 2, tzinfo=UTC), window_end=datetime(2026, 11, 3, tzinfo=UTC))
+
+    assert local_starts(slots, "Europe/London") == ["2026-11-02 09:00", "2026-11-02 09:20", "2026-11-02 09:40"]
