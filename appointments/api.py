@@ -342,3 +342,29 @@ class OwnOverridesView(APIView):
         data = valid_input(OverrideInput, request.data)
         services.override_set(doctor=request.user.doctor_profile, day=data["date"], ranges=data["parsed"], note=data["note"], by=request.user, request=request._request)
         return Response(status=status.HTTP_201_CREATED)
+
+
+class CalendarFeedOutput(serializers.Serializer):
+    url = serializers.URLField()
+    last_fetched_at = serializers.DateTimeField(allow_null=True)
+    rotated_at = serializers.DateTimeField(allow_null=True)
+
+
+def _feed_output(feed) -> dict:
+    from django.conf import settings
+    from django.urls import reverse
+
+    url = settings.SITE_URL + reverse("appointments:calendar-feed", args=[feed.token])
+    return CalendarFeedOutput({"url": url, "last_fetched_at": feed.last_fetched_at, "rotated_at": feed.rotated_at}).data
+
+
+class CalendarFeedView(APIView):
+    @extend_schema(tags=["appointments"], responses={200: CalendarFeedOutput, **error_responses(401)})
+    def get(self, request):
+        return Response(_feed_output(services.calendar_feed_get(user=request.user)))
+
+
+class CalendarFeedRotateView(APIView):
+    @extend_schema(tags=["appointments"], request=None, responses={200: CalendarFeedOutput, **error_responses(401)})
+    def post(self, request):
+        return Response(_feed_output(services.calendar_feed_rotate(user=request.user, request=request._request)))

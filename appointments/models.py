@@ -231,3 +231,24 @@ class AppointmentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '—'} → {self.to_status}"
+
+
+def _feed_token() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
+class CalendarFeed(models.Model):
+    """A private iCalendar feed of one person's appointments, for Google Calendar or Outlook to
+    subscribe to. The token in the URL is the only credential: rotating it revokes old links."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
+    token = models.CharField(max_length=64, unique=True, default=_feed_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True)
+    fetch_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user_id}"

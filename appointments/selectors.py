@@ -199,3 +199,14 @@ def appointments_for(*, user, role: str, status: str = "", start: datetime | Non
     if end is not None:
         qs = qs.filter(start__lt=end)
     return qs.order_by("start")
+
+
+FEED_HISTORY = timedelta(days=90)
+
+
+def feed_appointments(*, user) -> QuerySet[Appointment]:
+    """What a calendar feed lists: the user's bookings from 90 days ago on, cancelled ones too
+    (so subscribed calendars drop them)."""
+    role = "doctor" if getattr(user, "role", "") == "doctor" else "patient"
+    statuses = ["confirmed", "in_progress", "completed", "cancelled", "no_show"]
+    return appointments_for(user=user, role=role, start=timezone.now() - FEED_HISTORY).filter(status__in=statuses)

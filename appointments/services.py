@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -25,7 +25,7 @@ from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 
 from . import selectors
-from .models import Appointment, AppointmentEvent, DateOverride, DoctorSchedule, WeeklyHours
+from .models import Appointment, AppointmentEvent, CalendarFeed, DateOverride, DoctorSchedule, WeeklyHours
 
 Status = Appointment.Status
 
@@ -364,6 +364,34 @@ def next_available_refresh_stale() -> int:
         next_available_refresh(doctor=doctor)
         count += 1
     return count
+
+
+# --- Calendar feeds -------------------------------------------------------------------------
+
+
+def calendar_feed_get(*, user: User) -> CalendarFeed:
+    feed, _ = CalendarFeed.objects.get_or_create(user=user)
+    return feed
+
+
+def calendar_feed_rotate(*, user: User, request: HttpRequest | None = None) -> CalendarFeed:
+    """A new secret URL; calendars subscribed to the old one stop receiving updates at once."""
+    with transaction.atomic():
+        feed, _ = CalendarFeed.objects.select_for_update().get_or_create(user=user)
+        feed.token = CalendarFeed._meta.get_field("token").get_default()
+        feed.rotated_at = timezone.now()
+        feed.save(update_fields=["token", "rotated_at"])
+        audit_record(action="calendar_feed.rotated", actor=user, target=feed, subject_user=user, request=request)
+    return feed
+
+
+def calendar_feed_fetched(*, token: str) -> CalendarFeed | None:
+    """The feed for ``token`` (None if unknown), recording when a calendar last synced."""
+    feed = CalendarFeed.objects.select_related("user").filter(token=token).first()
+    if feed is None or not feed.user.is_active or feed.user.is_blocked:
+        return None
+    CalendarFeed.objects.filter(pk=feed.pk).update(last_fetched_at=timezone.now(), fetch_count=models.F("fetch_count") + 1)
+    return feed
 
 
 # --- Availability rules ----------------------------------------------------------------------

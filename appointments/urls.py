@@ -3,6 +3,8 @@ from django.urls import path
 from . import api, views
 
 page_patterns = [
+    path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),
+    path("appointments/calendar/rotate/", views.calendar_feed_rotate, name="calendar-feed-rotate"),
     path("appointments/", views.my_appointments, name="list"),
     path("appointments/<uuid:appointment_id>/", views.detail, name="detail"),
     path("appointments/<uuid:appointment_id>/cancel/", views.cancel, name="cancel"),
@@ -19,6 +21,8 @@ api_patterns = [
     path("doctors/me/schedule/", api.OwnScheduleView.as_view(), name="doctor-me-schedule"),
     path("doctors/me/schedule/overrides/", api.OwnOverridesView.as_view(), name="doctor-me-overrides"),
     path("appointments/", api.AppointmentListView.as_view(), name="appointments"),
+    path("appointments/calendar-feed/", api.CalendarFeedView.as_view(), name="calendar-feed"),
+    path("appointments/calendar-feed/rotate/", api.CalendarFeedRotateView.as_view(), name="calendar-feed-rotate"),
     path("appointments/<uuid:appointment_id>/", api.AppointmentDetailView.as_view(), name="appointment"),
     path("appointments/<uuid:appointment_id>/confirm/", api.AppointmentConfirmView.as_view(), name="appointment-confirm"),
     path("appointments/<uuid:appointment_id>/cancellation/", api.AppointmentCancellationQuoteView.as_view(), name="appointment-cancellation"),

@@ -32,6 +32,7 @@ from doctors.views import doctor_required
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
+from .calendar import appointments_feed, google_calendar_link, outlook_calendar_link
 from .forms import (
     SCHEDULE_FIELD_NAMES,
     AppointmentFilterForm,
@@ -328,6 +329,8 @@ def _detail_context(request: HttpRequest, appointment: Appointment, role: str, r
         "max_reschedules": schedule.max_reschedules,
         "status_choices": _status_choices(appointment) if role in ("doctor", "staff") else [],
         "has_calendar": appointment.status in (Status.CONFIRMED, Status.IN_PROGRESS, Status.CANCELLED),
+        "google_calendar_url": google_calendar_link(appointment),
+        "outlook_calendar_url": outlook_calendar_link(appointment),
     }
 
 
@@ -495,6 +498,7 @@ def my_appointments(request: HttpRequest) -> HttpResponse:
             "filtered": bool(status or start or end),
             "query": query.urlencode(),
             "viewer_zone": _zone_label(viewer_tz, now),
+            "feed": services.calendar_feed_get(user=request.user),
         },
     )
 
@@ -617,3 +621,23 @@ def override_remove(request: HttpRequest, doctor: DoctorProfile, day: str) -> Ht
     if services.override_clear(doctor=doctor, day=removed_day, by=request.user, request=request):
         messages.success(request, f"{format_date(removed_day, 'l j F Y')} follows your weekly hours again.")
     return redirect(reverse("appointments:availability"))
+
+
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The private subscribable feed. No sign-in: the unguessable token is the credential."""
+    feed = services.calendar_feed_fetched(token=token)
+    if feed is None:
+        raise Http404
+    user = feed.user
+    content = appointments_feed(selectors.feed_appointments(user=user), viewer_timezone=user.timezone or "UTC", for_doctor=user.role == "doctor")
+    response = HttpResponse(content, content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@login_required
+@require_POST
+def calendar_feed_rotate(request: HttpRequest) -> HttpResponse:
+    services.calendar_feed_rotate(user=request.user, request=request)
+    messages.success(request, "Your calendar link has been replaced. Calendars using the old link no longer update.")
+    return redirect("appointments:list")

@@ -235,3 +235,31 @@ def test_schedule_endpoints_are_for_doctors(clinic, who):
     response = as_user(user).put("/api/v1/doctors/me/schedule/", {"buffer_after_minutes": 1}, format="json")
 
     assert response.status_code == (401 if user is None else 403)
+
+
+def test_private_calendar_feed_lists_bookings_tracks_syncs_and_rotates(client, clinic, booked):
+    from appointments.models import CalendarFeed
+
+    feed = services.calendar_feed_get(user=booked.patient)
+    url = f"/calendar/{feed.token}.ics"
+
+    response = client.get(url)
+    rotated = services.calendar_feed_rotate(user=booked.patient)
+    old = client.get(url)
+    new = client.get(f"/calendar/{rotated.token}.ics")
+
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
+    events = list(Calendar.from_ical(response.content).walk("VEVENT"))
+    assert [str(e["uid"]) for e in events] == [f"appointment-{booked.public_id}@medimeet"]
+    assert CalendarFeed.objects.get(user=booked.patient).fetch_count == 2
+    assert CalendarFeed.objects.get(user=booked.patient).last_fetched_at is not None
+    assert old.status_code == 404
+    assert new.status_code == 200
+    assert client.get("/calendar/guess-a-token.ics").status_code == 404
+
+
+def test_google_and_outlook_links_carry_the_utc_times(booked):
+    from appointments.calendar import google_calendar_link, outlook_calendar_link
+
+    assert "dates=20261104T043000Z%2F20261104T050000Z" in google_calendar_link(booked)
+    assert "startdt=2026-11-04T04%3A30%3A00%2B00%3A00" in outlook_calendar_link(booked)
