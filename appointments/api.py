@@ -368,3 +368,38 @@ class CalendarFeedRotateView(APIView):
     @extend_schema(tags=["appointments"], request=None, responses={200: CalendarFeedOutput, **error_responses(401)})
     def post(self, request):
         return Response(_feed_output(services.calendar_feed_rotate(user=request.user, request=request._request)))
+
+
+class EmergencyInput(serializers.Serializer):
+    until = serializers.DateTimeField(required=False, allow_null=True, default=None, help_text="Default: the end of the doctor's day.")
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class VacationInput(serializers.Serializer):
+    first_day = serializers.DateField()
+    last_day = serializers.DateField()
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class AffectedOutput(serializers.Serializer):
+    affected = AppointmentOutput(many=True)
+
+
+class OwnEmergencyView(APIView):
+    permission_classes = [IsDoctor]
+
+    @extend_schema(tags=["doctor portal"], request=EmergencyInput, responses={200: AffectedOutput, **error_responses(400, 401, 403)})
+    def post(self, request):
+        data = valid_input(EmergencyInput, request.data)
+        affected = services.doctor_emergency_unavailable(doctor=request.user.doctor_profile, by=request.user, until=data["until"], reason=data["reason"], request=request._request)
+        return Response({"affected": AppointmentOutput(affected, many=True).data})
+
+
+class OwnVacationView(APIView):
+    permission_classes = [IsDoctor]
+
+    @extend_schema(tags=["doctor portal"], request=VacationInput, responses={200: AffectedOutput, **error_responses(400, 401, 403)})
+    def post(self, request):
+        data = valid_input(VacationInput, request.data)
+        affected = services.doctor_vacation_set(doctor=request.user.doctor_profile, first_day=data["first_day"], last_day=data["last_day"], note=data["note"], by=request.user, request=request._request)
+        return Response({"affected": AppointmentOutput(affected, many=True).data})

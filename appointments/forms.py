@@ -206,3 +206,19 @@ class OverrideForm(forms.Form):
     def ranges(self) -> list[tuple]:
         data = self.cleaned_data
         return [(data["start"], data["end"])] if data["kind"] == "hours" else []
+
+
+class VacationForm(forms.Form):
+    first_day = forms.DateField(label="First day away", widget=forms.DateInput(attrs={"type": "date"}))
+    last_day = forms.DateField(label="Last day away", widget=forms.DateInput(attrs={"type": "date"}))
+    note = forms.CharField(label="Note (only you see it)", max_length=200, required=False)
+
+
+class EmergencyForm(forms.Form):
+    reason = forms.CharField(
+        label="Message to your patients",
+        max_length=500,
+        required=False,
+        initial="Your doctor is unavailable today because of an emergency.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

@@ -211,6 +211,15 @@ class CancellationQuote:
     policy: list[dict]
 
 
+def closed_by_doctor(appointment: Appointment) -> bool:
+    """Whether the doctor has since closed the appointment's date (vacation, emergency)."""
+    from zoneinfo import ZoneInfo
+
+    schedule = selectors.schedule_for(appointment.doctor)
+    local_day = appointment.start.astimezone(ZoneInfo(schedule.timezone)).date()
+    return schedule.overrides.filter(date=local_day, is_closed=True).exists()
+
+
 def cancellation_quote(*, appointment: Appointment, by_role: str, now: datetime | None = None) -> CancellationQuote:
     """What cancelling now would refund, shown before booking and before cancelling. Doctors and
     staff cancelling always refund in full."""
@@ -219,7 +228,9 @@ def cancellation_quote(*, appointment: Appointment, by_role: str, now: datetime 
     policy = schedule.cancellation_policy or DEFAULT_CANCELLATION_POLICY
     hours_before = (appointment.start - now).total_seconds() / 3600
     cancellable = appointment.status in (Status.HELD, Status.PENDING_PAYMENT, Status.CONFIRMED) and appointment.start > now
-    if by_role in ("doctor", "staff") or appointment.status != Status.CONFIRMED:
+    if appointment.status == Status.CONFIRMED and closed_by_doctor(appointment):
+        percent = 100  # the doctor closed that day (vacation): the patient never pays for it
+    elif by_role in ("doctor", "staff") or appointment.status != Status.CONFIRMED:
         percent = 100 if appointment.status == Status.CONFIRMED else 0
     else:
         tiers = sorted(policy, key=lambda tier: tier["min_hours"], reverse=True)
@@ -265,7 +276,7 @@ def refund_for_cancellation(*, appointment_id: int, percent: int) -> None:
 def appointment_reschedule_refusal(*, appointment: Appointment, by: User, schedule: DoctorSchedule | None = None, now: datetime | None = None) -> str:
     """Why ``by`` may not move this confirmed appointment now, or "" if they may. Doctors and
     staff are not bound by the patient limits (how often, how late)."""
-    if appointment.doctor.user_id == by.pk or by.is_staff:
+    if appointment.doctor.user_id == by.pk or by.is_staff or closed_by_doctor(appointment):
         return ""
     schedule = schedule or selectors.schedule_for(appointment.doctor)
     now = now or timezone.now()
@@ -330,6 +341,114 @@ def appointment_set_status(*, appointment: Appointment, by: User, status: str, r
         appointment.save(update_fields=["status", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=by, request=request)
     return appointment
+
+
+# --- Doctor-side control: emergency unavailability and vacations -----------------------------
+
+
+def _notify_patient_cancelled(appointment: Appointment, *, template: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from django.urls import reverse
+
+    from medimeet.core.notifications import email_send_template
+
+    patient_tz = ZoneInfo(appointment.patient.timezone or "UTC")
+    email_send_template(
+        to=[appointment.patient.email],
+        template=template,
+        context={
+            "appointment": appointment,
+            "patient": appointment.patient,
+            "doctor": appointment.doctor,
+            "local_start": appointment.start.astimezone(patient_tz),
+            "timezone_name": str(patient_tz),
+            "search_url": settings.SITE_URL + reverse("doctors:search") + f"?specialization={appointment.doctor.primary_specialization.slug}",
+            "rebook_url": settings.SITE_URL + reverse("doctors:detail", args=[appointment.doctor.slug]),
+            "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[appointment.public_id]),
+        },
+    )
+
+
+def _cancel_for_doctor(appointment: Appointment, *, by: User, reason: str, request: HttpRequest | None) -> Appointment:
+    """Cancel one appointment because of the doctor: always a full refund of what was paid."""
+    from_status = appointment.status
+    appointment.status = Status.CANCELLED
+    appointment.cancelled_by = Appointment.CancelledBy.DOCTOR
+    appointment.cancelled_at = timezone.now()
+    appointment.cancellation_reason = reason[:2000]
+    appointment.refund_percent = 100 if from_status == Status.CONFIRMED else None
+    appointment.hold_expires_at = None
+    appointment.sequence += 1
+    appointment.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "hold_expires_at", "sequence", "updated_at"])
+    _record(appointment, from_status=from_status, by=by, note=reason, request=request)
+    if appointment.refund_percent:
+        transaction.on_commit(lambda: refund_for_cancellation(appointment_id=appointment.pk, percent=100))
+    return appointment
+
+
+def doctor_emergency_unavailable(*, doctor: DoctorProfile, by: User, until: datetime | None = None, reason: str = "", request: HttpRequest | None = None) -> list[Appointment]:
+    """The doctor cannot work from now until ``until`` (default: the end of their day): the rest
+    of today is closed to new bookings and every appointment in that time is cancelled with a
+    full refund, each patient told by email after commit."""
+    now = timezone.now()
+    with transaction.atomic():
+        schedule = _lock_schedule(doctor)
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(schedule.timezone)
+        today = now.astimezone(tz).date()
+        until = until or datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz)
+        if until <= now:
+            raise ApplicationError("REQ_001", fields={"until": ["Give a time in the future."]})
+        day = today
+        while datetime.combine(day, time(0), tzinfo=tz) < until:
+            schedule.overrides.filter(date=day).delete()
+            DateOverride.objects.create(schedule=schedule, date=day, is_closed=True, note="Emergency unavailability")
+            day += timedelta(days=1)
+        affected = list(
+            Appointment.objects.select_for_update()
+            .select_related("patient", "doctor__primary_specialization", "service")
+            .filter(doctor=doctor, status__in=Appointment.CONSTRAINED_STATUSES, start__lt=until, end__gt=now)
+        )
+        message = reason or "Your doctor is unavailable because of an emergency."
+        for appointment in affected:
+            _cancel_for_doctor(appointment, by=by, reason=message, request=request)
+            transaction.on_commit(lambda a=appointment: _notify_patient_cancelled(a, template="appointments/email/cancelled_by_doctor"))
+        audit_record(action="schedule.emergency_unavailable", actor=by, target=schedule, request=request, metadata={"until": until.isoformat(), "cancelled": len(affected)})
+        next_available_refresh_on_commit(doctor)
+    return affected
+
+
+def doctor_vacation_set(*, doctor: DoctorProfile, first_day, last_day, by: User, note: str = "", request: HttpRequest | None = None) -> list[Appointment]:
+    """Close every date from ``first_day`` to ``last_day`` to new bookings and return the
+    appointments already booked in that range; each patient is told by email and offered to
+    rebook (with this doctor after the vacation or with another doctor of the same
+    specialization) or to cancel with a full refund."""
+    if last_day < first_day:
+        raise ApplicationError("REQ_001", fields={"last_day": ["The vacation ends before it starts."]})
+    if (last_day - first_day).days > 120:
+        raise ApplicationError("REQ_001", fields={"last_day": ["Set vacations of at most 120 days."]})
+    with transaction.atomic():
+        schedule = _lock_schedule(doctor)
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(schedule.timezone)
+        schedule.overrides.filter(date__range=(first_day, last_day)).delete()
+        DateOverride.objects.bulk_create(
+            [DateOverride(schedule=schedule, date=first_day + timedelta(days=n), is_closed=True, note=note or "Vacation") for n in range((last_day - first_day).days + 1)]
+        )
+        start = datetime.combine(first_day, time(0), tzinfo=tz)
+        end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz)
+        affected = list(
+            Appointment.objects.select_related("patient", "doctor__primary_specialization", "service")
+            .filter(doctor=doctor, status__in=Appointment.BOOKED_STATUSES + ("pending_payment",), start__lt=end, end__gt=start)
+        )
+        for appointment in affected:
+            transaction.on_commit(lambda a=appointment: _notify_patient_cancelled(a, template="appointments/email/doctor_on_vacation"))
+        audit_record(action="schedule.vacation_set", actor=by, target=schedule, request=request, metadata={"from": first_day.isoformat(), "to": last_day.isoformat(), "affected": len(affected)})
+        next_available_refresh_on_commit(doctor)
+    return affected
 
 
 # --- Soonest availability (for search sorting) ---------------------------------------------

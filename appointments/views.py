@@ -29,7 +29,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from doctors.models import DoctorProfile, DoctorService, format_money
 from doctors.views import doctor_required
-from medimeet.core.errors import ApplicationError
+from medimeet.core.errors import ApplicationError, form_add_service_errors
 
 from . import selectors, services
 from .calendar import appointments_feed, google_calendar_link, outlook_calendar_link
@@ -38,12 +38,14 @@ from .forms import (
     AppointmentFilterForm,
     BaseWeeklyHoursFormSet,
     CancelForm,
+    EmergencyForm,
     HoldForm,
     OverrideForm,
     ReasonForm,
     RescheduleForm,
     ScheduleForm,
     StatusForm,
+    VacationForm,
     WeeklyHoursFormSet,
 )
 from .models import Appointment
@@ -81,17 +83,6 @@ def _viewer_zone(request: HttpRequest) -> ZoneInfo:
         return ZoneInfo(name or "UTC")
     except (ValueError, KeyError):
         return ZoneInfo("UTC")
-
-
-def _form_errors(form, exc: ApplicationError, names: dict[str, str] | None = None) -> None:
-    """Show a service's field errors next to the form's fields (or on top when it has none)."""
-    names = names or {}
-    for name, field_messages in exc.fields.items():
-        target = names.get(name, name)
-        for message in field_messages if isinstance(field_messages, list) else [field_messages]:
-            form.add_error(target if target in form.fields else None, message)
-    if not exc.fields:
-        form.add_error(None, exc.message)
 
 
 def _zone_label(tz: ZoneInfo, at: datetime) -> str:
@@ -351,7 +342,7 @@ def detail(request: HttpRequest, appointment_id) -> HttpResponse:
             try:
                 appointment = services.appointment_confirm_details(appointment=appointment, patient=request.user, reason=form.cleaned_data["reason"], request=request)
             except ApplicationError as exc:
-                _form_errors(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 if appointment.status == Status.CONFIRMED:
                     messages.success(request, "Your appointment is confirmed.")
@@ -376,7 +367,7 @@ def cancel(request: HttpRequest, appointment_id) -> HttpResponse:
         try:
             appointment = services.appointment_cancel(appointment=appointment, by=request.user, reason=form.cleaned_data["reason"], request=request)
         except ApplicationError as exc:
-            _form_errors(form, exc)
+            form_add_service_errors(form, exc)
         else:
             refund = f" A refund of {appointment.refund_percent} % is on its way." if appointment.refund_percent else ""
             messages.success(request, f"The appointment is cancelled.{refund}")
@@ -567,15 +558,32 @@ def availability(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
     schedule_form = ScheduleForm(request.POST if action == "schedule" else None, initial=ScheduleForm.initial_for(doctor_schedule))
     hours = WeeklyHoursFormSet(request.POST if action == "schedule" else None, prefix="hours", initial=BaseWeeklyHoursFormSet.initial_for(doctor_schedule))
     override_form = OverrideForm(request.POST if action == "override" else None, today=today)
+    vacation_form = VacationForm(request.POST if action == "vacation" else None)
+    emergency_form = EmergencyForm(request.POST if action == "emergency" else None)
+
+    if action == "vacation" and vacation_form.is_valid():
+        data = vacation_form.cleaned_data
+        try:
+            affected = services.doctor_vacation_set(doctor=doctor, first_day=data["first_day"], last_day=data["last_day"], note=data["note"], by=request.user, request=request)
+        except ApplicationError as exc:
+            form_add_service_errors(vacation_form, exc)
+        else:
+            messages.success(request, f"Vacation set. {len(affected)} booked patient(s) have been told and can move or cancel for free.")
+            return redirect("appointments:availability")
+
+    if action == "emergency" and emergency_form.is_valid():
+        cancelled = services.doctor_emergency_unavailable(doctor=doctor, by=request.user, reason=emergency_form.cleaned_data["reason"], request=request)
+        messages.success(request, f"The rest of today is closed. {len(cancelled)} appointment(s) cancelled with full refunds; the patients have been told.")
+        return redirect("appointments:availability")
 
     if action == "schedule" and schedule_form.is_valid() and hours.is_valid():
         try:
             services.schedule_update(doctor=doctor, data=schedule_form.schedule_data(), weekly_hours=hours.ranges(), by=request.user, request=request)
         except ApplicationError as exc:
             for message in exc.fields.pop("weekly_hours", []):
-                hours.non_form_errors().append(message)
-            if exc.fields or not hours.non_form_errors():
-                _form_errors(schedule_form, exc, names=SCHEDULE_FIELD_NAMES)
+                hours.nonform_add_service_errors().append(message)
+            if exc.fields or not hours.nonform_add_service_errors():
+                form_add_service_errors(schedule_form, exc, names=SCHEDULE_FIELD_NAMES)
         except ValidationError as exc:
             for name, field_messages in exc.message_dict.items():
                 for message in field_messages:
@@ -589,7 +597,7 @@ def availability(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
         try:
             services.override_set(doctor=doctor, day=data["date"], ranges=override_form.ranges(), note=data["note"], by=request.user, request=request)
         except ApplicationError as exc:
-            _form_errors(override_form, exc, names={"weekly_hours": "end"})
+            form_add_service_errors(override_form, exc, names={"weekly_hours": "end"})
         else:
             messages.success(request, f"{format_date(data['date'], 'l j F Y')} is {'closed' if data['kind'] == 'closed' else 'set to special hours'}.")
             return redirect("appointments:availability")
@@ -605,8 +613,10 @@ def availability(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
             "schedule_form": schedule_form,
             "hours": hours,
             "override_form": override_form,
+            "vacation_form": vacation_form,
+            "emergency_form": emergency_form,
             "overrides": [{"date": day, "rows": rows, "closed": any(r.is_closed for r in rows), "note": rows[0].note} for day, rows in overrides.items()],
-            "schedule_errors": action == "schedule" and (schedule_form.errors or hours.total_error_count() or hours.non_form_errors()),
+            "schedule_errors": action == "schedule" and (schedule_form.errors or hours.total_error_count() or hours.nonform_add_service_errors()),
         },
     )
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from medimeet.core.audit import audit_record
-from medimeet.core.errors import ApplicationError
+from medimeet.core.errors import ApplicationError, form_add_service_errors
 
 from . import selectors, services
 from .forms import (
@@ -31,15 +31,6 @@ from .forms import (
     formset_items,
 )
 from .models import CURRENCY_EXPONENTS, DoctorDocument, DoctorProfile, DoctorService
-
-
-def _form_errors(form, exc: ApplicationError) -> None:
-    """Show a service's field errors next to the form's fields (or on top when it has none)."""
-    for name, messages_ in exc.fields.items():
-        for message in messages_ if isinstance(messages_, list) else [messages_]:
-            form.add_error(name if name in form.fields else None, message)
-    if not exc.fields:
-        form.add_error(None, exc.message)
 
 
 def doctor_required(view):
@@ -103,7 +94,7 @@ def apply(request: HttpRequest) -> HttpResponse:
                 years_experience=data["years_experience"],
             )
         except ApplicationError as exc:
-            _form_errors(form, exc)
+            form_add_service_errors(form, exc)
         else:
             messages.success(request, "Application received. Verify your email address, then sign in to follow your verification.")
             return redirect("account_email_verification_sent")
@@ -120,7 +111,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         try:
             services.invitation_accept(token=token, password=form.cleaned_data["password1"], request=request)
         except ApplicationError as exc:
-            _form_errors(form, exc)
+            form_add_service_errors(form, exc)
             if "password" in exc.fields:
                 for message in exc.fields["password"]:
                     form.add_error("password1", message)
@@ -173,7 +164,7 @@ def portal_profile(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
         try:
             services.doctor_profile_update(doctor=doctor, data=changes, by=request.user, request=request)
         except ApplicationError as exc:
-            _form_errors(form, exc)
+            form_add_service_errors(form, exc)
         else:
             messages.success(request, "Your profile has been saved.")
             return redirect("doctors:portal-profile")
@@ -191,7 +182,7 @@ def portal_services(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse
         try:
             services.service_create(doctor=doctor, data=form.service_data(), request=request)
         except ApplicationError as exc:
-            _form_errors(form, exc)
+            form_add_service_errors(form, exc)
         else:
             messages.success(request, "Service added.")
             return redirect("doctors:portal-services")
@@ -210,7 +201,7 @@ def portal_service_edit(request: HttpRequest, doctor: DoctorProfile, service_id)
         try:
             services.service_update(service=service, data=form.service_data(), request=request)
         except ApplicationError as exc:
-            _form_errors(form, exc)
+            form_add_service_errors(form, exc)
         else:
             messages.success(request, "Service updated.")
             return redirect("doctors:portal-services")
@@ -229,7 +220,7 @@ def portal_documents(request: HttpRequest, doctor: DoctorProfile) -> HttpRespons
             if changed:
                 services.doctor_profile_update(doctor=doctor, data=changed, by=request.user, request=request)
         except ApplicationError as exc:
-            _form_errors(licence_form, exc)
+            form_add_service_errors(licence_form, exc)
         else:
             messages.success(request, "Licence details saved." + (" Your profile is back with our verification team." if changed and doctor.verification_status == DoctorProfile.Status.APPROVED else ""))
             return redirect("doctors:portal-documents")

@@ -263,3 +263,17 @@ def test_google_and_outlook_links_carry_the_utc_times(booked):
 
     assert "dates=20261104T043000Z%2F20261104T050000Z" in google_calendar_link(booked)
     assert "startdt=2026-11-04T04%3A30%3A00%2B00%3A00" in outlook_calendar_link(booked)
+
+
+def test_doctor_declares_a_vacation_and_an_emergency_through_the_api(clinic, booked):
+    api = as_user(clinic["doctor"].user)
+
+    vacation = api.post("/api/v1/doctors/me/schedule/vacation/", {"first_day": "2026-11-04", "last_day": "2026-11-06"}, format="json")
+    backwards = api.post("/api/v1/doctors/me/schedule/vacation/", {"first_day": "2026-11-06", "last_day": "2026-11-04"}, format="json")
+    emergency = api.post("/api/v1/doctors/me/schedule/emergency/", {"reason": "Unwell"}, format="json")
+    by_patient = as_user(booked.patient).post("/api/v1/doctors/me/schedule/emergency/", {}, format="json")
+
+    assert vacation.status_code == 200 and [a["id"] for a in vacation.json()["affected"]] == [str(booked.public_id)]
+    assert backwards.status_code == 400 and "last_day" in backwards.json()["error"]["fields"]
+    assert emergency.status_code == 200 and emergency.json()["affected"] == []
+    assert by_patient.status_code == 403

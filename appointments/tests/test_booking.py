@@ -372,3 +372,45 @@ def test_next_available_follows_bookings_for_the_soonest_sort(clinic, django_cap
 
     assert first == datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # 08:00 is inside the 60-minute notice
     assert after == datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+def test_emergency_unavailability_cancels_today_with_full_refunds_and_tells_patients(clinic, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    today = confirmed(clinic)
+    later_today = confirmed(clinic, start=SLOT + timedelta(hours=2))
+    tomorrow = confirmed(clinic, start=SLOT + timedelta(days=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        affected = services.doctor_emergency_unavailable(doctor=clinic["doctor"], by=clinic["doctor"].user, reason="Called into surgery.")
+
+    assert sorted(a.pk for a in affected) == sorted([today.pk, later_today.pk])
+    for appointment in (today, later_today):
+        appointment.refresh_from_db()
+        assert (appointment.status, appointment.cancelled_by, appointment.refund_percent) == ("cancelled", "doctor", 100)
+    tomorrow.refresh_from_db()
+    assert tomorrow.status == "confirmed"
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([today.patient.email, later_today.patient.email])
+    assert "Called into surgery." in mail.outbox[0].body
+    with pytest.raises(ApplicationError) as excinfo:  # today is closed to new bookings now
+        services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT + timedelta(hours=1))
+    assert excinfo.value.code == "APPT_002"
+
+
+def test_vacation_closes_dates_and_affected_patients_may_cancel_for_free_or_move(clinic, frozen_time, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    appointment = confirmed(clinic, start=SLOT + timedelta(days=3))
+    first_day = (SLOT + timedelta(days=2)).date()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        affected = services.doctor_vacation_set(doctor=clinic["doctor"], first_day=first_day, last_day=first_day + timedelta(days=4), by=clinic["doctor"].user)
+    frozen_time.move_to(appointment.start - timedelta(hours=1))  # late: normally no refund, no reschedule
+    quote = services.cancellation_quote(appointment=appointment, by_role="patient")
+
+    assert [a.pk for a in affected] == [appointment.pk]
+    assert mail.outbox[0].to == [appointment.patient.email]
+    assert quote.refund_percent == 100
+    assert services.appointment_reschedule_refusal(appointment=appointment, by=appointment.patient) == ""
+    with pytest.raises(ApplicationError):
+        services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT + timedelta(days=3, hours=1))

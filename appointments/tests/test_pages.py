@@ -586,3 +586,20 @@ def test_portal_tabs_and_main_nav_link_the_new_pages(client, clinic, patient):
     assert 'href="/portal/availability/"' in portal
     assert 'href="/appointments/"' in portal
     assert 'href="/appointments/"' in dashboard
+
+
+def test_doctor_sets_a_vacation_and_declares_an_emergency_from_the_availability_page(client, clinic, patient):
+    booked = confirmed(clinic, patient)
+    later = confirmed(clinic, UserFactory(), start=SLOT + timedelta(days=3))
+    client.force_login(clinic["doctor"].user)
+
+    bad = client.post("/portal/availability/", {"form": "vacation", "first_day": "2026-11-08", "last_day": "2026-11-06"})
+    vacation = client.post("/portal/availability/", {"form": "vacation", "first_day": "2026-11-05", "last_day": "2026-11-06"})
+    emergency = client.post("/portal/availability/", {"form": "emergency", "reason": "Family emergency."})
+
+    assert bad.status_code == 200 and "last_day" in bad.context["vacation_form"].errors
+    assert vacation.status_code == 302 and emergency.status_code == 302
+    assert snapshot(booked)[0] == "cancelled" and booked.refund_percent == 100
+    later.refresh_from_db()
+    assert later.status == "confirmed"
+    assert services.cancellation_quote(appointment=later, by_role="patient").refund_percent == 100

@@ -174,3 +174,15 @@ def _auth_headers(exc: drf_exceptions.APIException, context: dict) -> dict:
         if header:
             return {"WWW-Authenticate": header}
     return {}
+
+
+def form_add_service_errors(form, exc: ApplicationError, names: dict[str, str] | None = None) -> None:
+    """Show a service's ApplicationError on a page form: each field message next to its field
+    (``names`` maps service field names to form field names), the rest on top of the form."""
+    names = names or {}
+    for name, field_messages in exc.fields.items():
+        target = names.get(name, name)
+        for message in field_messages if isinstance(field_messages, list) else [field_messages]:
+            form.add_error(target if target in form.fields else None, message)
+    if not exc.fields:
+        form.add_error(None, exc.message)
