@@ -18,6 +18,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from accounts.models import User
 from doctors.models import DoctorProfile, DoctorService
@@ -55,6 +56,55 @@ def _record(appointment: Appointment, *, from_status: str, by: User | None, note
         request=request,
         metadata={"from": from_status, "to": appointment.status},
     )
+
+
+HEADLINES = {
+    "confirmed": "Your appointment is confirmed",
+    "pending_payment": "Your appointment is reserved and waits for payment",
+    "rescheduled": "Your appointment has moved to a new time",
+    "cancelled": "Your appointment is cancelled",
+}
+
+
+def appointment_notify(*, appointment: Appointment, change: str) -> None:
+    """Email the patient and the doctor about a booking, a new time or a cancellation, each
+    with the time in their own zone (and the other party's when it differs); after commit."""
+
+    def send() -> None:
+        from zoneinfo import ZoneInfo
+
+        from django.urls import reverse
+
+        from medimeet.core.notifications import email_send_template
+
+        fresh = Appointment.objects.select_related("doctor__user", "patient", "service").get(pk=appointment.pk)
+        doctor_tz = ZoneInfo(selectors.schedule_for(fresh.doctor).timezone)
+        patient_tz = ZoneInfo(fresh.patient.timezone or "UTC")
+        for recipient, tz, other_tz, to_doctor in ((fresh.patient, patient_tz, doctor_tz, False), (fresh.doctor.user, doctor_tz, patient_tz, True)):
+            headline = HEADLINES[change] if not to_doctor else {
+                "confirmed": "A patient booked an appointment with you",
+                "pending_payment": "A patient reserved a time with you",
+                "rescheduled": "An appointment with you has moved",
+                "cancelled": "An appointment with you is cancelled",
+            }[change]
+            email_send_template(
+                to=[recipient.email],
+                template="appointments/email/update",
+                context={
+                    "recipient": recipient,
+                    "appointment": fresh,
+                    "headline": headline,
+                    "to_doctor": to_doctor,
+                    # Formatted here: the |date filter would convert back to the active zone.
+                    "local_start": date_format(fresh.start.astimezone(tz), "l j F Y, H:i"),
+                    "timezone_name": str(tz),
+                    "other_local_start": date_format(fresh.start.astimezone(other_tz), "H:i") if str(other_tz) != str(tz) else None,
+                    "other_timezone_name": str(other_tz),
+                    "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[fresh.public_id]),
+                },
+            )
+
+    transaction.on_commit(send)
 
 
 def _lock_schedule(doctor: DoctorProfile) -> DoctorSchedule:
@@ -182,6 +232,8 @@ def appointment_confirm_details(*, appointment: Appointment, patient: User, reas
         appointment.sequence += 1
         appointment.save(update_fields=["reason", "status", "hold_expires_at", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=patient, request=request)
+        if appointment.status == Status.CONFIRMED:
+            appointment_notify(appointment=appointment, change="confirmed")
     return appointment
 
 
@@ -200,6 +252,7 @@ def appointment_mark_paid(*, appointment: Appointment, by: User | None = None, r
         appointment.sequence += 1
         appointment.save(update_fields=["status", "hold_expires_at", "sequence", "updated_at"])
         _record(appointment, from_status=Status.PENDING_PAYMENT, by=by, note="Payment verified", request=request)
+        appointment_notify(appointment=appointment, change="confirmed")
     return appointment
 
 
@@ -263,6 +316,8 @@ def appointment_cancel(*, appointment: Appointment, by: User, reason: str, reque
         appointment.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "hold_expires_at", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=by, note=reason, request=request)
         next_available_refresh_on_commit(appointment.doctor)
+        if from_status in (Status.PENDING_PAYMENT, Status.CONFIRMED):
+            appointment_notify(appointment=appointment, change="cancelled")
         if appointment.refund_percent:
             transaction.on_commit(lambda: refund_for_cancellation(appointment_id=appointment.pk, percent=appointment.refund_percent))
     return appointment
@@ -322,6 +377,7 @@ def appointment_reschedule(*, appointment: Appointment, by: User, start: datetim
             raise _slot_unavailable(appointment.doctor, appointment.service, start) from exc
         _record(appointment, from_status=Status.CONFIRMED, by=by, note=f"Rescheduled to {start.isoformat()}", request=request)
         next_available_refresh_on_commit(appointment.doctor)
+        appointment_notify(appointment=appointment, change="rescheduled")
     return appointment
 
 
@@ -361,7 +417,8 @@ def _notify_patient_cancelled(appointment: Appointment, *, template: str) -> Non
             "appointment": appointment,
             "patient": appointment.patient,
             "doctor": appointment.doctor,
-            "local_start": appointment.start.astimezone(patient_tz),
+            "local_day": date_format(appointment.start.astimezone(patient_tz), "l j F Y"),
+            "local_time": date_format(appointment.start.astimezone(patient_tz), "H:i"),
             "timezone_name": str(patient_tz),
             "search_url": settings.SITE_URL + reverse("doctors:search") + f"?specialization={appointment.doctor.primary_specialization.slug}",
             "rebook_url": settings.SITE_URL + reverse("doctors:detail", args=[appointment.doctor.slug]),

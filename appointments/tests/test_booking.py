@@ -414,3 +414,28 @@ def test_vacation_closes_dates_and_affected_patients_may_cancel_for_free_or_move
     assert services.appointment_reschedule_refusal(appointment=appointment, by=appointment.patient) == ""
     with pytest.raises(ApplicationError):
         services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT + timedelta(days=3, hours=1))
+
+
+def test_booking_rescheduling_and_cancelling_email_both_parties_in_their_own_zones(clinic, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    patient = UserFactory(timezone="Asia/Kolkata")
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment = services.appointment_mark_paid(
+            appointment=services.appointment_confirm_details(appointment=services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT), patient=patient, reason="Cough")
+        )
+    booked_mail = list(mail.outbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.appointment_reschedule(appointment=appointment, by=patient, start=SLOT + timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.appointment_cancel(appointment=appointment, by=patient, reason="Better now")
+
+    assert sorted(m.to[0] for m in booked_mail) == sorted([patient.email, clinic["doctor"].user.email])
+    to_patient = next(m for m in booked_mail if m.to == [patient.email])
+    assert to_patient.subject == "MediMeet: Your appointment is confirmed"
+    assert "Monday 2 November 2026, 14:30 (Asia/Kolkata)" in to_patient.body
+    assert "(09:00 in UTC for the doctor)" in to_patient.body
+    subjects = [m.subject for m in mail.outbox[len(booked_mail):]]
+    assert "MediMeet: Your appointment has moved to a new time" in subjects
+    assert "MediMeet: Your appointment is cancelled" in subjects
+    assert "Refund: 100 %" in mail.outbox[-1].body or "Refund: 100 %" in mail.outbox[-2].body
