@@ -195,7 +195,7 @@ def appointment_hold(
                     blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
                     status=Status.HELD,
                     hold_expires_at=timezone.now() + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
-                    price_minor=service.price_minor,
+                    price_minor=appointment_price(patient=patient, service=service, start=start),
                     currency=service.currency,
                     idempotency_key=idempotency_key[:100],
                 )
@@ -206,6 +206,19 @@ def appointment_hold(
             return Appointment.objects.get(patient=patient, idempotency_key=idempotency_key)
         raise _slot_unavailable(doctor, service, start) from exc
     return appointment
+
+
+def appointment_price(*, patient: User, service: DoctorService, start: datetime) -> int:
+    """The price taken from the server-side service, never from the client: zero for a follow-up
+    inside the service's free window after a completed consultation with the same doctor."""
+    if service.free_follow_up_days:
+        window_start = start - timedelta(days=service.free_follow_up_days)
+        had_consultation = Appointment.objects.filter(
+            patient=patient, doctor_id=service.doctor_id, status=Status.COMPLETED, start__gte=window_start, start__lt=start
+        ).exists()
+        if had_consultation:
+            return 0
+    return service.price_minor
 
 
 def appointment_confirm_details(*, appointment: Appointment, patient: User, reason: str, request: HttpRequest | None = None) -> Appointment:

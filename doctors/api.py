@@ -61,7 +61,7 @@ class ServiceOutput(serializers.ModelSerializer):
         model = DoctorService
         fields = [
             "id", "name", "description", "price_minor", "currency", "price", "duration_minutes", "mode",
-            "preparation_instructions", "procedure_type", "equipment_required", "is_active",
+            "preparation_instructions", "procedure_type", "equipment_required", "free_follow_up_days", "is_active",
         ]
 
     @extend_schema_field(MoneySerializer)
@@ -323,6 +323,7 @@ class ServiceInput(serializers.Serializer):
     preparation_instructions = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     procedure_type = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     equipment_required = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    free_follow_up_days = serializers.IntegerField(min_value=0, max_value=60, required=False, default=0, help_text="Follow-ups within this many days of a completed consultation are free.")
     is_active = serializers.BooleanField(required=False, default=True)
 
     def validate_duration_minutes(self, value: int) -> int:

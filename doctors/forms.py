@@ -201,6 +201,7 @@ class ServiceForm(forms.Form):
     preparation_instructions = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
     procedure_type = forms.CharField(max_length=120, required=False)
     equipment_required = forms.CharField(max_length=200, required=False)
+    free_follow_up_days = forms.IntegerField(min_value=0, max_value=60, initial=0, required=False, label="Free follow-up window (days)", help_text="A follow-up booked within this many days of a completed consultation costs nothing. 0 for never.")
     is_active = forms.BooleanField(required=False, initial=True, label="Offered (visible to patients)")
 
     def clean_duration_minutes(self):
@@ -221,6 +222,7 @@ class ServiceForm(forms.Form):
     def service_data(self) -> dict:
         """The cleaned form as service fields, with the price in minor units."""
         data = dict(self.cleaned_data)
+        data["free_follow_up_days"] = data.get("free_follow_up_days") or 0
         price = data.pop("price")
         data["price_minor"] = int(price * 10 ** CURRENCY_EXPONENTS[data["currency"]])
         return data

@@ -332,6 +332,9 @@ class DoctorService(TimeStampedModel):
     preparation_instructions = models.TextField(blank=True)
     procedure_type = models.CharField(max_length=120, blank=True)
     equipment_required = models.CharField(max_length=200, blank=True)
+    free_follow_up_days = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(60)], help_text=_("A follow-up booked within this many days of a completed consultation costs nothing (0: never).")
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

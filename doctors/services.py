@@ -434,7 +434,7 @@ def doctor_document_add(*, doctor: DoctorProfile, kind: str, upload: UploadedFil
     return document
 
 
-SERVICE_FIELDS = {"name", "description", "price_minor", "currency", "duration_minutes", "mode", "preparation_instructions", "procedure_type", "equipment_required", "is_active"}
+SERVICE_FIELDS = {"name", "description", "price_minor", "currency", "duration_minutes", "mode", "preparation_instructions", "procedure_type", "equipment_required", "free_follow_up_days", "is_active"}
 
 
 def _service_check(doctor: DoctorProfile, fields: dict[str, Any]) -> None:

@@ -193,7 +193,7 @@ def portal_services(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse
 def portal_service_edit(request: HttpRequest, doctor: DoctorProfile, service_id) -> HttpResponse:
     service = get_object_or_404(DoctorService, public_id=service_id, doctor=doctor)
     initial = {
-        **{name: getattr(service, name) for name in ("name", "description", "currency", "duration_minutes", "mode", "preparation_instructions", "procedure_type", "equipment_required", "is_active")},
+        **{name: getattr(service, name) for name in ("name", "description", "currency", "duration_minutes", "mode", "preparation_instructions", "procedure_type", "equipment_required", "free_follow_up_days", "is_active")},
         "price": service.price_minor / 10 ** CURRENCY_EXPONENTS[service.currency],
     }
     form = ServiceForm(request.POST or None, initial=initial)

@@ -439,3 +439,22 @@ def test_booking_rescheduling_and_cancelling_email_both_parties_in_their_own_zon
     assert "MediMeet: Your appointment has moved to a new time" in subjects
     assert "MediMeet: Your appointment is cancelled" in subjects
     assert "Refund: 100 %" in mail.outbox[-1].body or "Refund: 100 %" in mail.outbox[-2].body
+
+
+def test_a_follow_up_inside_the_free_window_costs_nothing(clinic, frozen_time):
+    from doctors.models import DoctorService
+
+    DoctorService.objects.filter(pk=clinic["service"].pk).update(free_follow_up_days=7)
+    clinic["service"].refresh_from_db()
+    patient = UserFactory()
+    first = confirmed(clinic, patient=patient)
+    Appointment.objects.filter(pk=first.pk).update(status="completed")
+    stranger = UserFactory()
+
+    follow_up = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT + timedelta(days=3))
+    stranger_hold = services.appointment_hold(patient=stranger, service=clinic["service"], start=SLOT + timedelta(days=4))
+    late = services.appointment_price(patient=patient, service=clinic["service"], start=SLOT + timedelta(days=8))
+    booked = services.appointment_confirm_details(appointment=follow_up, patient=patient, reason="Follow-up")
+
+    assert (follow_up.price_minor, stranger_hold.price_minor, late) == (0, 50000, 50000)
+    assert booked.status == "confirmed"  # nothing to pay
