@@ -23,7 +23,7 @@ from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .calendar import appointment_ics
-from .models import Appointment
+from .models import Appointment, WaitlistEntry
 
 MAX_SLOT_DAYS = 31
 
@@ -403,3 +403,47 @@ class OwnVacationView(APIView):
         data = valid_input(VacationInput, request.data)
         affected = services.doctor_vacation_set(doctor=request.user.doctor_profile, first_day=data["first_day"], last_day=data["last_day"], note=data["note"], by=request.user, request=request._request)
         return Response({"affected": AppointmentOutput(affected, many=True).data})
+
+
+class WaitlistInput(serializers.Serializer):
+    service = serializers.UUIDField()
+    first_day = serializers.DateField()
+    last_day = serializers.DateField()
+
+
+class WaitlistOutput(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="pk")
+    doctor = serializers.CharField(source="doctor.slug")
+    service = serializers.UUIDField(source="service.public_id")
+    offer = serializers.UUIDField(source="offer.public_id", allow_null=True, default=None)
+
+    class Meta:
+        model = WaitlistEntry
+        fields = ["id", "doctor", "service", "first_day", "last_day", "status", "offer", "created_at"]
+
+
+class WaitlistView(APIView):
+    @extend_schema(tags=["appointments"], responses={200: WaitlistOutput(many=True), **error_responses(401)})
+    def get(self, request):
+        entries = WaitlistEntry.objects.select_related("doctor", "service", "offer").filter(patient=request.user).order_by("-created_at")[:50]
+        return Response(WaitlistOutput(entries, many=True).data)
+
+    @extend_schema(tags=["appointments"], request=WaitlistInput, responses={201: WaitlistOutput, **error_responses(400, 401, 409)})
+    def post(self, request):
+        data = valid_input(WaitlistInput, request.data)
+        service = DoctorService.objects.select_related("doctor").filter(public_id=data["service"]).first()
+        if service is None:
+            raise ApplicationError("APPT_001", fields={"service": ["Unknown service."]})
+        entry = services.waitlist_join(patient=request.user, service=service, first_day=data["first_day"], last_day=data["last_day"], request=request._request)
+        entry.refresh_from_db()
+        return Response(WaitlistOutput(entry).data, status=status.HTTP_201_CREATED)
+
+
+class WaitlistEntryView(APIView):
+    @extend_schema(tags=["appointments"], responses={204: None, **error_responses(401, 404)})
+    def delete(self, request, entry_id: int):
+        entry = WaitlistEntry.objects.filter(pk=entry_id, patient=request.user).first()
+        if entry is None:
+            raise ApplicationError("APPT_006", "Waitlist entry not found.")
+        services.waitlist_leave(entry=entry, patient=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

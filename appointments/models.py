@@ -252,3 +252,34 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed of {self.user_id}"
+
+
+class WaitlistEntry(TimeStampedModel):
+    """A patient waiting for a slot with a doctor between two dates. When a slot frees up the
+    first waiting patient is offered it as a hold; if they let it lapse, the next one is."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        OFFERED = "offered", _("Offered a slot")
+        BOOKED = "booked", _("Booked")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="waitlist_entries")
+    doctor = models.ForeignKey(DoctorProfile, on_delete=models.CASCADE, related_name="waitlist_entries")
+    service = models.ForeignKey(DoctorService, on_delete=models.CASCADE, related_name="waitlist_entries")
+    first_day = models.DateField()
+    last_day = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING, db_index=True)
+    offer = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="waitlist_offers")
+    declined_offers = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["doctor", "status", "first_day", "last_day"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(first_day__lte=models.F("last_day")), name="waitlist_range_ordered"),
+            models.UniqueConstraint(fields=["patient", "doctor"], condition=Q(status__in=["waiting", "offered"]), name="waitlist_one_active_entry_per_doctor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} waits for {self.doctor} {self.first_day}–{self.last_day}"

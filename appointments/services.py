@@ -26,7 +26,7 @@ from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 
 from . import selectors
-from .models import Appointment, AppointmentEvent, CalendarFeed, DateOverride, DoctorSchedule, WeeklyHours
+from .models import Appointment, AppointmentEvent, CalendarFeed, DateOverride, DoctorSchedule, WaitlistEntry, WeeklyHours
 
 Status = Appointment.Status
 
@@ -129,6 +129,9 @@ def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User 
             from_status = appointment.status
             appointment.status = Status.EXPIRED
             AppointmentEvent.objects.create(appointment=appointment, from_status=from_status, to_status=Status.EXPIRED, note="Hold expired")
+            # A waitlist offer that lapsed goes to the next patient waiting.
+            WaitlistEntry.objects.filter(offer=appointment, status=WaitlistEntry.Status.OFFERED).update(status=WaitlistEntry.Status.CANCELLED)
+            waitlist_offer_on_commit(appointment.doctor_id)
             released += 1
     return released
 
@@ -147,8 +150,9 @@ def appointment_hold(
     start: datetime,
     idempotency_key: str = "",
     request: HttpRequest | None = None,
+    hold_minutes: int | None = None,
 ) -> Appointment:
-    """Hold a free slot for the patient for BOOKING_HOLD_MINUTES while they fill in details and
+    """Hold a free slot for the patient for BOOKING_HOLD_MINUTES (or ``hold_minutes``) while they fill in details and
     pay. A retried request with the same Idempotency-Key returns the same appointment. A new hold
     replaces the patient's previous hold with this doctor (one live hold per doctor)."""
     if idempotency_key:
@@ -194,7 +198,7 @@ def appointment_hold(
                     blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
                     blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
                     status=Status.HELD,
-                    hold_expires_at=timezone.now() + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
+                    hold_expires_at=timezone.now() + timedelta(minutes=hold_minutes or settings.BOOKING_HOLD_MINUTES),
                     price_minor=appointment_price(patient=patient, service=service, start=start),
                     currency=service.currency,
                     idempotency_key=idempotency_key[:100],
@@ -245,6 +249,7 @@ def appointment_confirm_details(*, appointment: Appointment, patient: User, reas
         appointment.sequence += 1
         appointment.save(update_fields=["reason", "status", "hold_expires_at", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=patient, request=request)
+        WaitlistEntry.objects.filter(offer=appointment).update(status=WaitlistEntry.Status.BOOKED)
         if appointment.status == Status.CONFIRMED:
             appointment_notify(appointment=appointment, change="confirmed")
     return appointment
@@ -329,6 +334,7 @@ def appointment_cancel(*, appointment: Appointment, by: User, reason: str, reque
         appointment.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "hold_expires_at", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=by, note=reason, request=request)
         next_available_refresh_on_commit(appointment.doctor)
+        waitlist_offer_on_commit(appointment.doctor_id)
         if from_status in (Status.PENDING_PAYMENT, Status.CONFIRMED):
             appointment_notify(appointment=appointment, change="cancelled")
         if appointment.refund_percent:
@@ -390,6 +396,7 @@ def appointment_reschedule(*, appointment: Appointment, by: User, start: datetim
             raise _slot_unavailable(appointment.doctor, appointment.service, start) from exc
         _record(appointment, from_status=Status.CONFIRMED, by=by, note=f"Rescheduled to {start.isoformat()}", request=request)
         next_available_refresh_on_commit(appointment.doctor)
+        waitlist_offer_on_commit(appointment.doctor_id)
         appointment_notify(appointment=appointment, change="rescheduled")
     return appointment
 
@@ -410,6 +417,86 @@ def appointment_set_status(*, appointment: Appointment, by: User, status: str, r
         appointment.save(update_fields=["status", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=by, request=request)
     return appointment
+
+
+# --- Waitlist -------------------------------------------------------------------------------
+
+
+def waitlist_join(*, patient: User, service: DoctorService, first_day, last_day, request: HttpRequest | None = None) -> WaitlistEntry:
+    """Wait for a slot of ``service`` between two dates; the first freed slot is offered."""
+    _check_patient(patient)
+    doctor = service.doctor
+    if not service.is_active or not DoctorProfile.objects.listed().filter(pk=doctor.pk).exists():
+        raise ApplicationError("APPT_001", fields={"service": ["Not available for booking."]})
+    today = timezone.localdate()
+    horizon = today + timedelta(days=selectors.schedule_for(doctor).max_days_ahead)
+    if first_day < today or last_day < first_day or last_day > horizon:
+        raise ApplicationError("REQ_001", fields={"last_day": [f"Choose dates from today to {horizon:%d %b %Y}, the last not before the first."]})
+    try:
+        with transaction.atomic():
+            entry = WaitlistEntry.objects.create(patient=patient, doctor=doctor, service=service, first_day=first_day, last_day=last_day)
+    except IntegrityError as exc:
+        raise ApplicationError("APPT_008") from exc
+    audit_record(action="waitlist.joined", actor=patient, target=entry, subject_user=patient, request=request)
+    waitlist_offer_on_commit(doctor.pk)  # a slot may be free already
+    return entry
+
+
+def waitlist_leave(*, entry: WaitlistEntry, patient: User) -> None:
+    if entry.patient_id != patient.pk:
+        raise ApplicationError("APPT_006")
+    WaitlistEntry.objects.filter(pk=entry.pk, status__in=[WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]).update(status=WaitlistEntry.Status.CANCELLED)
+
+
+def waitlist_offer_on_commit(doctor_id: int) -> None:
+    transaction.on_commit(lambda: waitlist_offer_freed_time(doctor_id=doctor_id))
+
+
+def waitlist_offer_freed_time(*, doctor_id: int) -> int:
+    """Offer free slots to the doctor's waiting patients, first come first served: each gets
+    the first free slot in their dates as a hold of WAITLIST_OFFER_MINUTES and an email.
+    Idempotent: patients already holding an offer are skipped."""
+    from zoneinfo import ZoneInfo
+
+    offered = 0
+    waiting = WaitlistEntry.objects.select_related("patient", "service__doctor", "doctor").filter(doctor_id=doctor_id, status=WaitlistEntry.Status.WAITING, last_day__gte=timezone.localdate())
+    for entry in waiting:
+        tz = ZoneInfo(selectors.schedule_for(entry.doctor).timezone)
+        window_start = max(timezone.now(), datetime.combine(entry.first_day, time(0), tzinfo=tz))
+        window_end = datetime.combine(entry.last_day + timedelta(days=1), time(0), tzinfo=tz)
+        for slot in selectors.free_slots(doctor=entry.doctor, service=entry.service, window_start=window_start, window_end=window_end)[:3]:
+            try:
+                hold = appointment_hold(patient=entry.patient, service=entry.service, start=slot.start, hold_minutes=settings.WAITLIST_OFFER_MINUTES)
+            except ApplicationError:
+                continue  # taken meanwhile, or the patient is busy then: try the next slot
+            claimed = WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistEntry.Status.WAITING).update(status=WaitlistEntry.Status.OFFERED, offer=hold)
+            if claimed:
+                _notify_waitlist_offer(hold)
+                offered += 1
+            break
+    return offered
+
+
+def _notify_waitlist_offer(hold: Appointment) -> None:
+    from zoneinfo import ZoneInfo
+
+    from django.urls import reverse
+
+    from medimeet.core.notifications import email_send_template
+
+    tz = ZoneInfo(hold.patient.timezone or "UTC")
+    email_send_template(
+        to=[hold.patient.email],
+        template="appointments/email/waitlist_offer",
+        context={
+            "patient": hold.patient,
+            "doctor": hold.doctor,
+            "local_start": date_format(hold.start.astimezone(tz), "l j F Y, H:i"),
+            "timezone_name": str(tz),
+            "minutes": settings.WAITLIST_OFFER_MINUTES,
+            "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[hold.public_id]),
+        },
+    )
 
 
 # --- Doctor-side control: emergency unavailability and vacations -----------------------------

@@ -277,3 +277,24 @@ def test_doctor_declares_a_vacation_and_an_emergency_through_the_api(clinic, boo
     assert backwards.status_code == 400 and "last_day" in backwards.json()["error"]["fields"]
     assert emergency.status_code == 200 and emergency.json()["affected"] == []
     assert by_patient.status_code == 403
+
+
+def test_waitlist_api_join_list_leave_and_others_cannot_touch_it(clinic):
+    patient, other = UserFactory(), UserFactory()
+    api = as_user(patient)
+
+    joined = api.post("/api/v1/appointments/waitlist/", {"service": str(clinic["service"].public_id), "first_day": "2026-11-10", "last_day": "2026-11-12"}, format="json")
+    again = api.post("/api/v1/appointments/waitlist/", {"service": str(clinic["service"].public_id), "first_day": "2026-11-10", "last_day": "2026-11-12"}, format="json")
+    past = as_user(other).post("/api/v1/appointments/waitlist/", {"service": str(clinic["service"].public_id), "first_day": "2026-10-01", "last_day": "2026-10-02"}, format="json")
+    entry_id = joined.json()["id"]
+    stolen = as_user(other).delete(f"/api/v1/appointments/waitlist/{entry_id}/")
+    listed = api.get("/api/v1/appointments/waitlist/").json()
+    left = api.delete(f"/api/v1/appointments/waitlist/{entry_id}/")
+
+    # The doctor has free slots on those days, so joining offers one at once.
+    assert joined.status_code == 201 and joined.json()["status"] in ("waiting", "offered")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "APPT_008"
+    assert past.status_code == 400
+    assert stolen.status_code == 404
+    assert [e["id"] for e in listed] == [entry_id]
+    assert left.status_code == 204

@@ -458,3 +458,45 @@ def test_a_follow_up_inside_the_free_window_costs_nothing(clinic, frozen_time):
 
     assert (follow_up.price_minor, stranger_hold.price_minor, late) == (0, 50000, 50000)
     assert booked.status == "confirmed"  # nothing to pay
+
+
+def test_waitlist_offers_a_freed_slot_first_come_first_served(clinic, frozen_time, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from appointments.models import WaitlistEntry
+
+    # Fill the whole day for the doctor (09:00–12:00, six 30-minute slots).
+    day_patients = [UserFactory() for _ in range(6)]
+    booked = [confirmed(clinic, patient=p, start=SLOT + timedelta(minutes=30 * i)) for i, p in enumerate(day_patients)]
+    first, second = UserFactory(), UserFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        entry_one = services.waitlist_join(patient=first, service=clinic["service"], first_day=SLOT.date(), last_day=SLOT.date())
+    with django_capture_on_commit_callbacks(execute=True):
+        entry_two = services.waitlist_join(patient=second, service=clinic["service"], first_day=SLOT.date(), last_day=SLOT.date())
+    assert mail.outbox == []  # nothing free yet
+    with pytest.raises(ApplicationError) as duplicate:
+        services.waitlist_join(patient=first, service=clinic["service"], first_day=SLOT.date(), last_day=SLOT.date())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.appointment_cancel(appointment=booked[2], by=day_patients[2], reason="Cannot come")
+    entry_one.refresh_from_db()
+    offer = entry_one.offer
+
+    assert duplicate.value.code == "APPT_008"
+    assert entry_one.status == "offered" and offer.patient == first and offer.start == booked[2].start
+    assert offer.hold_expires_at == NOW + timedelta(minutes=30)
+    assert [m.to for m in mail.outbox if "is free for you" in m.subject] == [[first.email]]
+
+    # The first patient lets the offer lapse: the second is offered the same time.
+    frozen_time.shift(timedelta(minutes=31))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.holds_release_expired()
+    entry_one.refresh_from_db()
+    entry_two.refresh_from_db()
+    assert entry_one.status == "cancelled"
+    assert entry_two.status == "offered" and entry_two.offer.start == booked[2].start
+
+    booked_offer = services.appointment_confirm_details(appointment=entry_two.offer, patient=second, reason="Was waiting")
+    entry_two.refresh_from_db()
+    assert booked_offer.status == "pending_payment" and entry_two.status == "booked"
+    assert WaitlistEntry.objects.filter(status__in=["waiting", "offered"]).count() == 0

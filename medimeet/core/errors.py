@@ -57,6 +57,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "APPT_005": (409, "You already have an appointment at that time."),
     "APPT_006": (404, "Appointment not found."),
     "APPT_007": (409, "Rescheduling is no longer allowed for this appointment."),
+    "APPT_008": (409, "You are already on this doctor's waitlist."),
     "REQ_001": (400, "The request is not valid."),
     "REQ_002": (429, "Too many requests. Try again later."),
     "REQ_003": (405, "Method not allowed."),

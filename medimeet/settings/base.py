@@ -445,6 +445,7 @@ PROFILE_PICTURE_MAX_BYTES = env.int("PROFILE_PICTURE_MAX_BYTES", default=5 * 102
 DOCTOR_DOCUMENT_MAX_BYTES = env.int("DOCTOR_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 DOCTOR_INVITATION_DAYS = env.int("DOCTOR_INVITATION_DAYS", default=7)
 BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
+WAITLIST_OFFER_MINUTES = env.int("WAITLIST_OFFER_MINUTES", default=30)
 
 # --- Payments (used from Step 4) ----------------------------------------------------------
 
