@@ -74,7 +74,7 @@ class AppointmentOutput(serializers.ModelSerializer):
         model = Appointment
         fields = [
             "id", "status", "start", "end", "hold_expires_at", "doctor", "patient", "service", "price", "reason",
-            "reschedule_count", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "created_at",
+            "series_id", "reschedule_count", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "created_at",
         ]
 
     def get_doctor(self, appointment) -> dict:
@@ -447,3 +447,26 @@ class WaitlistEntryView(APIView):
             raise ApplicationError("APPT_006", "Waitlist entry not found.")
         services.waitlist_leave(entry=entry, patient=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SeriesInput(serializers.Serializer):
+    service = serializers.UUIDField()
+    first_start = serializers.DateTimeField()
+    occurrences = serializers.IntegerField(min_value=2, max_value=services.MAX_SERIES_OCCURRENCES)
+    interval_days = serializers.ChoiceField(choices=[(7, "weekly"), (14, "fortnightly"), (28, "every four weeks")], default=7)
+    reason = serializers.CharField(max_length=2000)
+
+
+class SeriesView(APIView):
+    @extend_schema(tags=["appointments"], request=SeriesInput, responses={201: AppointmentOutput(many=True), **error_responses(400, 401, 409)})
+    def post(self, request):
+        data = valid_input(SeriesInput, request.data)
+        service = DoctorService.objects.select_related("doctor").filter(public_id=data["service"]).first()
+        if service is None:
+            raise ApplicationError("APPT_001", fields={"service": ["Unknown service."]})
+        booked = services.appointment_series_book(
+            patient=request.user, service=service, first_start=data["first_start"], occurrences=data["occurrences"],
+            interval_days=int(data["interval_days"]), reason=data["reason"], request=request._request,
+        )
+        queryset = Appointment.objects.select_related("doctor__user", "patient", "service").filter(pk__in=[a.pk for a in booked]).order_by("start")
+        return Response(AppointmentOutput(queryset, many=True).data, status=status.HTTP_201_CREATED)

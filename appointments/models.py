@@ -173,6 +173,7 @@ class Appointment(TimeStampedModel):
     price_minor = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     idempotency_key = models.CharField(max_length=100, blank=True)
+    series_id = models.UUIDField(null=True, blank=True, db_index=True, help_text=_("Occurrences of one recurring booking share this id."))
     reschedule_count = models.PositiveSmallIntegerField(default=0)
     sequence = models.PositiveIntegerField(default=0, help_text=_("iCalendar SEQUENCE: bumped on every change of time or status."))
     cancelled_by = models.CharField(max_length=10, choices=CancelledBy.choices, blank=True)

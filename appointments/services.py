@@ -212,6 +212,64 @@ def appointment_hold(
     return appointment
 
 
+MAX_SERIES_OCCURRENCES = 12
+
+
+def appointment_series_book(
+    *,
+    patient: User,
+    service: DoctorService,
+    first_start: datetime,
+    occurrences: int,
+    interval_days: int = 7,
+    reason: str,
+    request: HttpRequest | None = None,
+) -> list[Appointment]:
+    """Book a recurring series (e.g. weekly for 6 weeks) all or nothing: every occurrence must
+    be a free slot, or none is booked (APPT_002 names the first that is not). Each occurrence is
+    then an ordinary appointment, waiting for payment or confirmed when it costs nothing."""
+    import uuid as uuid_module
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("REQ_001", fields={"reason": ["Tell the doctor briefly why you are booking."]})
+    if not 2 <= occurrences <= MAX_SERIES_OCCURRENCES or interval_days not in (7, 14, 28):
+        raise ApplicationError("REQ_001", fields={"occurrences": [f"Book 2 to {MAX_SERIES_OCCURRENCES} occurrences, weekly, fortnightly or every four weeks."]})
+    if first_start.tzinfo is None:
+        raise ApplicationError("REQ_001", fields={"first_start": ["Give the time with its offset."]})
+    _check_patient(patient)
+    doctor = service.doctor
+    if not service.is_active or not DoctorProfile.objects.listed().filter(pk=doctor.pk).exists():
+        raise ApplicationError("APPT_001", fields={"service": ["Not available for booking."]})
+    series_id = uuid_module.uuid4()
+    starts = [first_start.astimezone(UTC) + timedelta(days=interval_days * n) for n in range(occurrences)]
+    created: list[Appointment] = []
+    try:
+        with transaction.atomic():
+            schedule = _lock_schedule(doctor)
+            holds_release_expired(doctor=doctor)
+            for number, start in enumerate(starts, start=1):
+                slots = selectors.free_slots(doctor=doctor, service=service, window_start=start - timedelta(hours=1), window_end=start + timedelta(hours=1))
+                if not any(slot.start == start for slot in slots):
+                    raise ApplicationError("APPT_002", f"Occurrence {number} ({start:%Y-%m-%d %H:%M} UTC) is not available; nothing was booked.", extra={"occurrence": number})
+                end = start + timedelta(minutes=service.duration_minutes)
+                price = appointment_price(patient=patient, service=service, start=start)
+                appointment = Appointment.objects.create(
+                    doctor=doctor, patient=patient, service=service, start=start, end=end,
+                    blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
+                    blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
+                    status=Status.CONFIRMED if price == 0 else Status.PENDING_PAYMENT,
+                    hold_expires_at=None if price == 0 else timezone.now() + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
+                    price_minor=price, currency=service.currency, reason=reason, series_id=series_id,
+                )
+                _record(appointment, from_status="", by=patient, note=f"Series {number}/{occurrences}", request=request)
+                created.append(appointment)
+            next_available_refresh_on_commit(doctor)
+    except IntegrityError as exc:  # a concurrent booking won one of the slots: all or nothing
+        raise ApplicationError("APPT_002", "One of the occurrences was just taken; nothing was booked.") from exc
+    return created
+
+
 def appointment_price(*, patient: User, service: DoctorService, start: datetime) -> int:
     """The price taken from the server-side service, never from the client: zero for a follow-up
     inside the service's free window after a completed consultation with the same doctor."""

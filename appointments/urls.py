@@ -24,6 +24,7 @@ api_patterns = [
     path("doctors/me/schedule/vacation/", api.OwnVacationView.as_view(), name="doctor-me-vacation"),
     path("appointments/", api.AppointmentListView.as_view(), name="appointments"),
     path("appointments/calendar-feed/", api.CalendarFeedView.as_view(), name="calendar-feed"),
+    path("appointments/series/", api.SeriesView.as_view(), name="appointment-series"),
     path("appointments/waitlist/", api.WaitlistView.as_view(), name="waitlist"),
     path("appointments/waitlist/<int:entry_id>/", api.WaitlistEntryView.as_view(), name="waitlist-entry"),
     path("appointments/calendar-feed/rotate/", api.CalendarFeedRotateView.as_view(), name="calendar-feed-rotate"),

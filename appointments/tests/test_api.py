@@ -298,3 +298,19 @@ def test_waitlist_api_join_list_leave_and_others_cannot_touch_it(clinic):
     assert stolen.status_code == 404
     assert [e["id"] for e in listed] == [entry_id]
     assert left.status_code == 204
+
+
+def test_series_api_books_weekly_occurrences(clinic):
+    api = as_user(UserFactory())
+
+    response = api.post(
+        "/api/v1/appointments/series/",
+        {"service": str(clinic["service"].public_id), "first_start": "2026-11-03T04:30:00Z", "occurrences": 3, "reason": "Weekly review"},
+        format="json",
+    )
+    bad = api.post("/api/v1/appointments/series/", {"service": str(clinic["service"].public_id), "first_start": "2026-11-03T04:30:00Z", "occurrences": 30, "reason": "x"}, format="json")
+
+    assert response.status_code == 201
+    assert [a["start"] for a in response.json()] == ["2026-11-03T04:30:00Z", "2026-11-10T04:30:00Z", "2026-11-17T04:30:00Z"]
+    assert len({a["series_id"] for a in response.json()}) == 1
+    assert bad.status_code == 400 and "occurrences" in bad.json()["error"]["fields"]

@@ -500,3 +500,31 @@ def test_waitlist_offers_a_freed_slot_first_come_first_served(clinic, frozen_tim
     entry_two.refresh_from_db()
     assert booked_offer.status == "pending_payment" and entry_two.status == "booked"
     assert WaitlistEntry.objects.filter(status__in=["waiting", "offered"]).count() == 0
+
+
+def test_a_recurring_series_is_booked_all_or_nothing(clinic):
+    patient = UserFactory()
+    taken_week_three = confirmed(clinic, start=SLOT + timedelta(days=14, hours=1))
+
+    series = services.appointment_series_book(patient=patient, service=clinic["service"], first_start=SLOT, occurrences=5, reason="Weekly physiotherapy review")
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_series_book(patient=UserFactory(), service=clinic["service"], first_start=taken_week_three.start - timedelta(days=14), occurrences=4, reason="x")
+
+    assert [a.start for a in series] == [SLOT + timedelta(days=7 * n) for n in range(5)]
+    assert {a.series_id for a in series} == {series[0].series_id}
+    assert {a.status for a in series} == {"pending_payment"}
+    assert excinfo.value.code == "APPT_002" and excinfo.value.extra == {"occurrence": 3}
+    # Nothing of the failed series was written.
+    assert Appointment.objects.filter(start=taken_week_three.start - timedelta(days=14)).count() == 0
+    # Each occurrence is then its own appointment.
+    services.appointment_cancel(appointment=series[1], by=patient, reason="Away that week")
+    assert [a.status for a in Appointment.objects.filter(series_id=series[0].series_id).order_by("start")][:3] == ["pending_payment", "cancelled", "pending_payment"]
+
+
+@pytest.mark.parametrize(("occurrences", "interval"), [(1, 7), (13, 7), (4, 3)])
+def test_series_limits(clinic, occurrences, interval):
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_series_book(patient=UserFactory(), service=clinic["service"], first_start=SLOT, occurrences=occurrences, interval_days=interval, reason="x")
+
+    assert excinfo.value.code == "REQ_001"
+    assert Appointment.objects.count() == 0
