@@ -121,7 +121,9 @@ def schedule_for(doctor: DoctorProfile) -> DoctorSchedule:
 
 
 def load_schedule_data(*, doctor: DoctorProfile, window_start: datetime, window_end: datetime, exclude: Appointment | None = None) -> ScheduleData:
-    schedule = schedule_for(doctor)
+    # Read the rules fresh (not a schedule cached on the doctor object): a booking decision
+    # must see the rules as they are now.
+    schedule = DoctorSchedule.objects.filter(doctor=doctor).first() or schedule_for(doctor)
     tz = ZoneInfo(schedule.timezone)
     first_day = window_start.astimezone(tz).date() - timedelta(days=1)
     last_day = window_end.astimezone(tz).date() + timedelta(days=1)

@@ -212,6 +212,48 @@ def appointment_hold(
     return appointment
 
 
+def appointment_book_by_doctor(
+    *, doctor_user: User, patient: User, service: DoctorService, start: datetime, reason: str, request: HttpRequest | None = None
+) -> Appointment:
+    """A doctor books one of their patients, e.g. a same-day follow-up: the doctor's own minimum
+    notice does not apply to them. The patient is emailed and pays before the appointment (the
+    booking waits until the start, or until it costs nothing)."""
+    if service.doctor.user_id != doctor_user.pk:
+        raise ApplicationError("APPT_001", fields={"service": ["Choose one of your own services."]})
+    _check_patient(patient)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("REQ_001", fields={"reason": ["Note why the patient should come."]})
+    if start.tzinfo is None:
+        raise ApplicationError("REQ_001", fields={"start": ["Give the time with its offset."]})
+    start = start.astimezone(UTC)
+    doctor = service.doctor
+    try:
+        with transaction.atomic():
+            schedule = _lock_schedule(doctor)
+            holds_release_expired(doctor=doctor)
+            slots = selectors.free_slots(doctor=doctor, service=service, window_start=start - timedelta(hours=1), window_end=start + timedelta(hours=1), ignore_notice=True)
+            if not any(slot.start == start for slot in slots):
+                raise _slot_unavailable(doctor, service, start)
+            end = start + timedelta(minutes=service.duration_minutes)
+            price = appointment_price(patient=patient, service=service, start=start)
+            with transaction.atomic():
+                appointment = Appointment.objects.create(
+                    doctor=doctor, patient=patient, service=service, start=start, end=end,
+                    blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
+                    blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
+                    status=Status.CONFIRMED if price == 0 else Status.PENDING_PAYMENT,
+                    hold_expires_at=None if price == 0 else start,
+                    price_minor=price, currency=service.currency, reason=reason,
+                )
+            _record(appointment, from_status="", by=doctor_user, note="Booked by the doctor", request=request)
+            next_available_refresh_on_commit(doctor)
+            appointment_notify(appointment=appointment, change="confirmed" if price == 0 else "pending_payment")
+    except IntegrityError as exc:
+        raise _slot_unavailable(doctor, service, start) from exc
+    return appointment
+
+
 MAX_SERIES_OCCURRENCES = 12
 
 

@@ -314,3 +314,16 @@ def test_series_api_books_weekly_occurrences(clinic):
     assert [a["start"] for a in response.json()] == ["2026-11-03T04:30:00Z", "2026-11-10T04:30:00Z", "2026-11-17T04:30:00Z"]
     assert len({a["series_id"] for a in response.json()}) == 1
     assert bad.status_code == 400 and "occurrences" in bad.json()["error"]["fields"]
+
+
+def test_slot_query_count_does_not_grow_with_the_range_or_bookings(clinic, django_assert_max_num_queries):
+    for day in (3, 4, 5):
+        hold = services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=datetime(2026, 11, day, 4, 30, tzinfo=UTC))
+        Appointment.objects.filter(pk=hold.pk).update(status="confirmed", hold_expires_at=None)
+
+    with django_assert_max_num_queries(8):
+        one_day = slots(clinic, start_date="2026-11-03", end_date="2026-11-03")
+    with django_assert_max_num_queries(8):
+        month = slots(clinic, start_date="2026-11-03", end_date="2026-12-02")
+
+    assert len(month.json()["slots"]) > len(one_day.json()["slots"]) > 0

@@ -528,3 +528,22 @@ def test_series_limits(clinic, occurrences, interval):
 
     assert excinfo.value.code == "REQ_001"
     assert Appointment.objects.count() == 0
+
+
+def test_a_doctor_may_book_a_patient_inside_their_own_minimum_notice(clinic, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    patient = UserFactory()
+    soon = SLOT  # two hours from now, inside a three-hour minimum notice
+    DoctorSchedule.objects.filter(doctor=clinic["doctor"]).update(min_notice_minutes=180)
+
+    with pytest.raises(ApplicationError):
+        services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=soon)  # patients respect the notice
+    with django_capture_on_commit_callbacks(execute=True):
+        booked = services.appointment_book_by_doctor(doctor_user=clinic["doctor"].user, patient=patient, service=clinic["service"], start=soon, reason="Review results today")
+    with pytest.raises(ApplicationError) as other_doctor:
+        services.appointment_book_by_doctor(doctor_user=DoctorProfileFactory().user, patient=patient, service=clinic["service"], start=soon + timedelta(minutes=30), reason="x")
+
+    assert (booked.status, booked.hold_expires_at) == ("pending_payment", soon)
+    assert patient.email in [m.to[0] for m in mail.outbox]
+    assert other_doctor.value.code == "APPT_001"
