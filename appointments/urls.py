@@ -4,6 +4,7 @@ from . import api, views
 
 page_patterns = [
     path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),
+    path("doctors/<slug:slug>/waitlist/", views.waitlist_join, name="waitlist-join"),
     path("appointments/calendar/rotate/", views.calendar_feed_rotate, name="calendar-feed-rotate"),
     path("appointments/", views.my_appointments, name="list"),
     path("appointments/<uuid:appointment_id>/", views.detail, name="detail"),

@@ -280,6 +280,7 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         "service": service,
         "key": uuid.uuid4().hex,
         "hold_minutes": settings.BOOKING_HOLD_MINUTES,
+        "waitlist_minutes": settings.WAITLIST_OFFER_MINUTES,
         "error": error,
         "suggestions": suggestions,
         "current_hold": Appointment.objects.filter(patient=request.user, doctor=doctor, status=Status.HELD, hold_expires_at__gt=timezone.now()).select_related("service").first(),
@@ -287,6 +288,26 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     if service is not None:
         context.update(_slot_picker(request=request, doctor=doctor, service=service), day_query=f"service={service.public_id}&")
     return render(request, "appointments/book.html", context, status=409 if suggestions else 200)
+
+
+@login_required
+@require_POST
+def waitlist_join(request: HttpRequest, slug: str) -> HttpResponse:
+    doctor = DoctorProfile.objects.listed().filter(slug=slug).first()
+    service = DoctorService.objects.filter(doctor=doctor, public_id=request.POST.get("service"), is_active=True).first() if doctor else None
+    if service is None:
+        raise Http404
+    try:
+        first_day = date.fromisoformat(request.POST.get("first_day", ""))
+        last_day = date.fromisoformat(request.POST.get("last_day", ""))
+        services.waitlist_join(patient=request.user, service=service, first_day=first_day, last_day=last_day, request=request)
+    except ValueError:
+        messages.error(request, "Choose the first and last day you could come.")
+    except ApplicationError as exc:
+        messages.error(request, next(iter(exc.fields.values()), [exc.message])[0] if exc.fields else exc.message)
+    else:
+        messages.success(request, "You are on the waitlist. We will email you as soon as a time frees up.")
+    return redirect(f"{reverse('appointments:book', args=[slug])}?service={service.public_id}")
 
 
 # --- The appointment page -------------------------------------------------------------------

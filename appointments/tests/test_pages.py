@@ -603,3 +603,18 @@ def test_doctor_sets_a_vacation_and_declares_an_emergency_from_the_availability_
     later.refresh_from_db()
     assert later.status == "confirmed"
     assert services.cancellation_quote(appointment=later, by_role="patient").refund_percent == 100
+
+
+def test_patient_joins_the_waitlist_from_the_booking_page(client, clinic, patient):
+    from appointments.models import WaitlistEntry
+
+    client.force_login(patient)
+
+    page = client.get(book_url(clinic))
+    joined = client.post(f"/doctors/{clinic['doctor'].slug}/waitlist/", {"service": str(clinic["service"].public_id), "first_day": "2026-11-05", "last_day": "2026-11-07"})
+    twice = client.post(f"/doctors/{clinic['doctor'].slug}/waitlist/", {"service": str(clinic["service"].public_id), "first_day": "2026-11-05", "last_day": "2026-11-07"}, follow=True)
+
+    assert b"Join the waitlist" in page.content
+    assert joined.status_code == 302
+    assert WaitlistEntry.objects.filter(patient=patient, doctor=clinic["doctor"]).count() == 1
+    assert "already on this doctor" in twice.content.decode()
