@@ -8,6 +8,7 @@ next request, for access tokens as well as refresh tokens.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from django.utils import timezone
@@ -70,13 +71,12 @@ class SessionBoundJWTAuthentication(JWTAuthentication):
             raise token_error(exc) from exc
 
     def get_user(self, validated_token) -> User:
-        sid = validated_token.get(SESSION_CLAIM)
-        uid = validated_token.get("uid")
-        session = (
-            ApiSession.objects.select_related("user").filter(pk=sid, user__public_id=uid).first()
-            if sid and uid
-            else None
-        )
+        try:
+            sid = uuid.UUID(str(validated_token.get(SESSION_CLAIM)))
+            uid = uuid.UUID(str(validated_token.get("uid")))
+        except ValueError:
+            sid = uid = None
+        session = ApiSession.objects.select_related("user").filter(pk=sid, user__public_id=uid).first() if sid and uid else None
         user = session_user_check(session)
         session_touch(session)
         user.api_session = session  # type: ignore[attr-defined]

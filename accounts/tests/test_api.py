@@ -698,3 +698,16 @@ def test_me_costs_a_constant_number_of_queries(client, django_assert_max_num_que
         response = api.get("/api/v1/auth/me/")
 
     assert response.status_code == 200
+
+
+def test_a_validly_signed_token_with_a_malformed_session_claim_is_auth_004(client):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    user = UserFactory(email="p@example.com")
+    token = AccessToken.for_user(user)
+    token["sid"] = "not-a-uuid"
+
+    response = bearer(str(token)).get("/api/v1/auth/me/")
+
+    assert response.status_code == 401
+    assert error_code(response) == "AUTH_004"
