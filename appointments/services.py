@@ -37,6 +37,12 @@ DEFAULT_CANCELLATION_POLICY = [
 ]
 
 
+class SlotTaken(Exception):
+    """Raised inside a booking transaction when the slot is gone; turned into APPT_002 (with
+    suggestions) only after the transaction, so the doctor's schedule lock is not held while
+    the next free slots are computed."""
+
+
 def _slot_unavailable(doctor: DoctorProfile, service: DoctorService, after: datetime) -> ApplicationError:
     suggestions = selectors.next_free_slots(doctor=doctor, service=service, after=after)
     return ApplicationError(
@@ -176,7 +182,7 @@ def appointment_hold(
             day_window = (start - timedelta(hours=1), start + timedelta(hours=1))
             slots = selectors.free_slots(doctor=doctor, service=service, window_start=day_window[0], window_end=day_window[1])
             if not any(slot.start == start for slot in slots):
-                raise _slot_unavailable(doctor, service, start)
+                raise SlotTaken
             end = start + timedelta(minutes=service.duration_minutes)
             if Appointment.objects.occupying().filter(patient=patient).overlapping(start, end).exclude(doctor=doctor, status=Status.HELD).exists():
                 raise ApplicationError("APPT_005", "You already have an appointment at that time.")
@@ -205,6 +211,8 @@ def appointment_hold(
                 )
             _record(appointment, from_status="", by=patient, request=request)
             next_available_refresh_on_commit(doctor)
+    except SlotTaken:
+        raise _slot_unavailable(doctor, service, start) from None
     except IntegrityError as exc:
         if idempotency_key and Appointment.objects.filter(patient=patient, idempotency_key=idempotency_key).exists():
             return Appointment.objects.get(patient=patient, idempotency_key=idempotency_key)
@@ -234,7 +242,7 @@ def appointment_book_by_doctor(
             holds_release_expired(doctor=doctor)
             slots = selectors.free_slots(doctor=doctor, service=service, window_start=start - timedelta(hours=1), window_end=start + timedelta(hours=1), ignore_notice=True)
             if not any(slot.start == start for slot in slots):
-                raise _slot_unavailable(doctor, service, start)
+                raise SlotTaken
             end = start + timedelta(minutes=service.duration_minutes)
             price = appointment_price(patient=patient, service=service, start=start)
             with transaction.atomic():
@@ -249,6 +257,8 @@ def appointment_book_by_doctor(
             _record(appointment, from_status="", by=doctor_user, note="Booked by the doctor", request=request)
             next_available_refresh_on_commit(doctor)
             appointment_notify(appointment=appointment, change="confirmed" if price == 0 else "pending_payment")
+    except SlotTaken:
+        raise _slot_unavailable(doctor, service, start) from None
     except IntegrityError as exc:
         raise _slot_unavailable(doctor, service, start) from exc
     return appointment
@@ -465,6 +475,13 @@ def appointment_reschedule(*, appointment: Appointment, by: User, start: datetim
     """Move a booking to another free slot of the same doctor, atomically: the old time is
     given up only once the new one is secured, within the doctor's limits on how often and
     how late. A paid booking is never asked to pay again."""
+    try:
+        return _reschedule(appointment=appointment, by=by, start=start, request=request)
+    except SlotTaken:
+        raise _slot_unavailable(appointment.doctor, appointment.service, start) from None
+
+
+def _reschedule(*, appointment: Appointment, by: User, start: datetime, request: HttpRequest | None) -> Appointment:
     with transaction.atomic():
         appointment = Appointment.objects.select_for_update().select_related("doctor", "service").get(pk=appointment.pk)
         is_doctor = appointment.doctor.user_id == by.pk
@@ -482,7 +499,7 @@ def appointment_reschedule(*, appointment: Appointment, by: User, start: datetim
             exclude=appointment, ignore_notice=is_doctor,
         )
         if not any(slot.start == start for slot in slots):
-            raise _slot_unavailable(appointment.doctor, appointment.service, start)
+            raise SlotTaken
         duration = appointment.end - appointment.start
         appointment.start, appointment.end = start, start + duration
         appointment.blocked_start = start - timedelta(minutes=schedule.buffer_before_minutes)
@@ -493,7 +510,7 @@ def appointment_reschedule(*, appointment: Appointment, by: User, start: datetim
             with transaction.atomic():
                 appointment.save(update_fields=["start", "end", "blocked_start", "blocked_end", "reschedule_count", "sequence", "updated_at"])
         except IntegrityError as exc:
-            raise _slot_unavailable(appointment.doctor, appointment.service, start) from exc
+            raise SlotTaken from exc
         _record(appointment, from_status=Status.CONFIRMED, by=by, note=f"Rescheduled to {start.isoformat()}", request=request)
         next_available_refresh_on_commit(appointment.doctor)
         waitlist_offer_on_commit(appointment.doctor_id)
