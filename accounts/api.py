@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
@@ -18,7 +17,7 @@ from medimeet.core.api import IsStaffMember, ScopedRateThrottle, error_responses
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
-from .models import PatientProfile, User, validate_phone_number
+from .models import PatientProfile, User, validate_phone_number, validate_timezone
 
 # --- Serializers ----------------------------------------------------------------------------
 
@@ -28,17 +27,8 @@ class RegisterInput(serializers.Serializer):
     password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    timezone = serializers.CharField(max_length=64, required=False, default="UTC")
+    timezone = serializers.CharField(max_length=64, required=False, default="UTC", validators=[validate_timezone])
     language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False, default="en")
-
-    def validate_timezone(self, value: str) -> str:
-        return _validate_timezone(value)
-
-
-def _validate_timezone(value: str) -> str:
-    if value not in zoneinfo.available_timezones():
-        raise serializers.ValidationError("Not a known time zone (e.g. Europe/London).")
-    return value
 
 
 class LoginInput(serializers.Serializer):
@@ -122,7 +112,7 @@ class MeOutput(serializers.ModelSerializer):
 class MeUpdateInput(serializers.Serializer):
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    timezone = serializers.CharField(max_length=64, required=False)
+    timezone = serializers.CharField(max_length=64, required=False, validators=[validate_timezone])
     language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
     date_of_birth = serializers.DateField(required=False, allow_null=True)
     sex = serializers.ChoiceField(choices=PatientProfile.Sex.choices, required=False, allow_blank=True)
@@ -133,9 +123,6 @@ class MeUpdateInput(serializers.Serializer):
     chronic_conditions = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     emergency_contact_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     emergency_contact_phone = serializers.CharField(max_length=32, required=False, allow_blank=True, validators=[validate_phone_number])
-
-    def validate_timezone(self, value: str) -> str:
-        return _validate_timezone(value)
 
     def validate_date_of_birth(self, value: datetime.date | None) -> datetime.date | None:
         if value is not None and (value > datetime.date.today() or value.year < 1900):
