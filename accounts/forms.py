@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 
 from django import forms
 from django.conf import settings
 
-from .models import PatientProfile, User, validate_phone_number
+from .models import PatientProfile, User, known_timezones, validate_phone_number
 
-TIMEZONE_CHOICES = [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones()) if "/" in name and not name.startswith(("Etc/", "SystemV/"))] + [("UTC", "UTC")]
+TIMEZONE_CHOICES = [(name, name.replace("_", " ")) for name in sorted(known_timezones()) if "/" in name and not name.startswith(("Etc/", "SystemV/"))] + [("UTC", "UTC")]
 
 
 class SignupDetailsForm(forms.Form):

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User, validate_timezone
-from medimeet.core.api import IsStaffMember, ScopedRateThrottle, StandardPagination, error_responses, valid_input
+from medimeet.core.api import IsStaffMember, KnownCountPagination, ScopedRateThrottle, StandardPagination, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -376,8 +376,9 @@ class DoctorSearchView(APIView):
     @extend_schema(tags=["doctors"], parameters=[SearchInput], responses={200: DoctorCardOutput(many=True), **error_responses(400)}, auth=[])
     def get(self, request):
         params = valid_input(SearchInput, request.query_params)
-        queryset = selectors.doctor_search(selectors.DoctorSearch(**params))
-        paginator = StandardPagination()
+        search = selectors.DoctorSearch(**params)
+        queryset = selectors.doctor_search(search)
+        paginator = KnownCountPagination(lambda: selectors.doctor_search_count(search, queryset))
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(DoctorCardOutput(page, many=True, context={"request": request}).data)
 

@@ -131,7 +131,7 @@ def bulk_doctors(count: int, *, seed: int = 7, batch: int = 2000) -> int:
     """Benchmark data: ``count`` approved doctors with services, languages and education.
     Existing bench doctors are kept; only the missing ones are added (idempotent)."""
     rng = random.Random(seed)
-    existing = User.objects.filter(email__endswith="@bench.medimeet.local").count()
+    existing = User.objects.filter(email__endswith="@bench.medimeet.local", role=User.Role.DOCTOR).count()
     if existing >= count:
         return 0
     password_hash = make_password("medimeet-bench-2026")

@@ -177,6 +177,7 @@ class DoctorProfile(TimeStampedModel):
             GinIndex(fields=["search_vector"], name="doctor_search_vector_gin"),
             models.Index(fields=["verification_status", "-rating_average"], name="doctor_status_rating_idx"),
             models.Index(fields=["verification_status", "min_fee_minor"], name="doctor_status_fee_idx"),
+            models.Index(fields=["verification_status", "fee_currency", "min_fee_minor"], name="doctor_status_currency_fee_idx"),
             models.Index(fields=["verification_status", "-years_experience"], name="doctor_status_experience_idx"),
             models.Index(fields=["primary_specialization", "verification_status"], name="doctor_spec_status_idx"),
             models.Index(fields=["verification_status", "next_available_at"], name="doctor_status_next_free_idx"),

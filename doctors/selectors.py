@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
@@ -66,18 +68,18 @@ def doctor_search(params: DoctorSearch) -> QuerySet[DoctorProfile]:
     if params.q:
         qs = _text_filter(qs, params.q)
     if params.specialization is not None:
-        path = params.specialization.path
-        secondary = DoctorProfile.secondary_specializations.through.objects.filter(
-            doctorprofile_id=OuterRef("pk"), specialization__path__startswith=path
-        )
-        qs = qs.filter(Q(primary_specialization__path__startswith=path) | Exists(secondary))
+        # Resolve the subtree to ids first: an OR over an EXISTS forced a per-row subplan.
+        subtree = list(Specialization.objects.filter(path__startswith=params.specialization.path).values_list("pk", flat=True))
+        secondary = DoctorProfile.secondary_specializations.through.objects.filter(specialization_id__in=subtree).values("doctorprofile_id")
+        qs = qs.filter(Q(primary_specialization_id__in=subtree) | Q(pk__in=secondary))
     if params.fee_min is not None or params.fee_max is not None:
-        services = DoctorService.objects.filter(doctor_id=OuterRef("pk"), is_active=True, currency=params.currency)
+        # The consultation fee a patient compares is the cheapest active service ("from ₹500"),
+        # kept on the profile: an indexed range instead of a per-doctor EXISTS over services.
+        qs = qs.filter(fee_currency=params.currency)
         if params.fee_min is not None:
-            services = services.filter(price_minor__gte=_to_minor(params.fee_min, params.currency))
+            qs = qs.filter(min_fee_minor__gte=_to_minor(params.fee_min, params.currency))
         if params.fee_max is not None:
-            services = services.filter(price_minor__lte=_to_minor(params.fee_max, params.currency))
-        qs = qs.filter(Exists(services))
+            qs = qs.filter(min_fee_minor__lte=_to_minor(params.fee_max, params.currency))
     if params.experience_min is not None:
         qs = qs.filter(years_experience__gte=params.experience_min)
     if params.rating_min is not None:
@@ -96,10 +98,25 @@ def doctor_search(params: DoctorSearch) -> QuerySet[DoctorProfile]:
     if params.available_on is not None:
         qs = available_on_filter(qs, params.available_on)
     qs = _order(qs, params)
-    return qs.select_related("user", "primary_specialization").prefetch_related(
-        "languages",
-        Prefetch("services", queryset=DoctorService.objects.filter(is_active=True).order_by("price_minor"), to_attr="active_services"),
-    )
+    # Result cards show the fee from the profile, so services are not loaded here.
+    return qs.select_related("user", "primary_specialization").prefetch_related("languages")
+
+
+SEARCH_COUNT_SECONDS = 60
+
+
+def doctor_search_count(params: DoctorSearch, queryset: QuerySet) -> int:
+    """The number of results, cached for a minute per filter combination (Redis in production):
+    counting every listed doctor is the most expensive query of a search page (see
+    docs/performance.md), while a "1,234 doctors found" a minute old misleads no one. The results
+    themselves are always live."""
+    key_parts = [
+        params.q.strip().lower(), params.specialization.pk if params.specialization else "", params.fee_min, params.fee_max,
+        params.currency, params.experience_min, params.rating_min, params.language, params.mode, params.city.lower(),
+        params.country.upper(), params.available_on,
+    ]
+    key = "doctor-search-count:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
+    return cache.get_or_set(key, queryset.count, SEARCH_COUNT_SECONDS)
 
 
 def _text_filter(qs: QuerySet, q: str) -> QuerySet:

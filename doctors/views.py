@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from medimeet.core.api import KnownCountPaginator
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError, form_add_service_errors
 
@@ -50,11 +51,12 @@ def doctor_required(view):
 
 def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None)
-    if form.is_bound and form.is_valid():
-        queryset = selectors.doctor_search(form.search_params())
+    if form.is_bound and not form.is_valid():
+        page = Paginator(DoctorProfile.objects.none(), 12).get_page(1)
     else:
-        queryset = selectors.doctor_search(selectors.DoctorSearch()) if not form.is_bound else DoctorProfile.objects.none()
-    page = Paginator(queryset, 12).get_page(request.GET.get("page"))
+        params = form.search_params() if form.is_bound else selectors.DoctorSearch()
+        queryset = selectors.doctor_search(params)
+        page = KnownCountPaginator(queryset, 12, count=lambda: selectors.doctor_search_count(params, queryset)).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "doctors/search.html", {"form": form, "page": page, "query": query.urlencode()})

@@ -4,6 +4,8 @@ pagination and throttles that tell the client its limit."""
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, throttling
 from rest_framework.pagination import PageNumberPagination
@@ -65,6 +67,27 @@ class StandardPagination(PageNumberPagination):
                 "results": schema,
             },
         }
+
+
+class KnownCountPaginator(Paginator):
+    """A Django paginator whose total comes from ``count`` (e.g. a cached count) instead of a
+    COUNT(*) on every page; used by the API and the pages alike."""
+
+    def __init__(self, object_list, per_page, *, count, **kwargs) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        self._count_source = count
+
+    @cached_property
+    def count(self) -> int:
+        return self._count_source()
+
+
+class KnownCountPagination(StandardPagination):
+    def __init__(self, count) -> None:
+        self._count = count
+
+    def django_paginator_class(self, object_list, per_page):
+        return KnownCountPaginator(object_list, per_page, count=self._count)
 
 
 class RateLimitHeadersMixin:
