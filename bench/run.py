@@ -1,33 +1,50 @@
 """MediMeet benchmark harness (`make bench`).
 
-Creates a throw-away PostgreSQL database, seeds users, starts the ASGI server (Daphne) as a
-child process with the production password hasher and relaxed throttles, then drives it with
-an asyncio + httpx closed-loop client: each of C workers sends one request, waits for the
-answer, sends the next, for a fixed duration per concurrency level. Reports throughput,
-latency percentiles, error rate and CPU use of the server, PostgreSQL, Redis and the client,
-prints a markdown table and updates its section of docs/performance.md.
+Sets up a PostgreSQL database of its own, seeds users (and, for the search, slots and booking
+areas, 20,000 doctors and 500,000 appointments: bench/dataset.py), starts the ASGI server
+(Daphne) as a child process with the production password hasher and relaxed throttles, then
+drives it with an asyncio + httpx closed-loop client: each of C workers sends one request,
+waits for the answer, sends the next, for a fixed duration per concurrency level. Reports
+throughput, latency percentiles, error rate and CPU use of the server, PostgreSQL, Redis and the
+client, prints markdown tables and updates each area's section of docs/performance.md.
 
-Step 1 scenarios:
-  login   POST /api/v1/auth/login/ with rotating users (password check + session + tokens)
-  me      GET  /api/v1/auth/me/ with pre-issued access tokens, rotating users
-  health  GET  /health/: the middleware stack and `SELECT 1`, the floor under every request
+Areas and scenarios (`--scenarios` takes either):
+  auth     login    POST /api/v1/auth/login/ with rotating users (password check + session + tokens)
+           me       GET  /api/v1/auth/me/ with pre-issued access tokens, rotating users
+           health   GET  /health/: the middleware stack and `SELECT 1`, the floor under every request
+  search   search   GET  /api/v1/doctors/ cycling through typical filter combinations (SEARCH_COMBOS)
+           search-<combination>   one combination each, at concurrency 1 and 8
+  slots    slots    GET  /api/v1/doctors/<slug>/slots/, 30 days, a different scheduled doctor each time
+           slots-popular          the same, doctors with 60% of their slots booked
+  booking  book     hold + confirm of distinct free slots, one patient per worker (bookings/s)
+           book-contention        all workers race for the same slots: one hold each, APPT_002
+                                  for the rest; the database is checked for double bookings after
+  Search, slots and booking also record EXPLAIN (ANALYZE, BUFFERS) of their queries (captured
+  from one request each with the test client); full plans in var/bench-explain.txt.
 
     .venv/bin/python bench/run.py                 # full run (`make bench`), writes docs/performance.md
     .venv/bin/python bench/run.py --quick         # CI smoke, < 60 s (`make bench BENCH_ARGS=--quick`)
     .venv/bin/python bench/run.py --scenarios me --concurrency 1,8 --duration 5 --no-write
-    .venv/bin/python bench/run.py --ref HEAD      # serve a clean export of a commit, not the work tree
+    .venv/bin/python bench/run.py --scenarios search,slots --ref HEAD   # two areas, from a clean export
     .venv/bin/python bench/run.py --server-env DB_POOL=false --no-write   # try a setting
+    .venv/bin/python bench/run.py --scenarios booking --no-write --py-spy /path/to/py-spy   # where the CPU goes
 
-Exit status: 0 when every response was 2xx, 1 when some were not, 2 when the run could not be
-made (service down, server did not start), 130 when interrupted. The server is stopped in
-every case.
+Data: the first run seeds the data set (about 2 minutes for the full one: seed_demo for the
+doctors, COPY for the appointments; timings are reported); later runs reuse the database when
+it holds a complete data set and no migration the served tree lacks, and only reset what runs
+change (the bench patients' bookings, sessions and tokens). `--fresh-data` starts over.
+
+Exit status: 0 when every response was 2xx (or an expected answer: APPT_002 under contention)
+and no double booking was found, 1 otherwise, 2 when the run could not be made (service down,
+server did not start), 130 when interrupted. The server is stopped in every case.
 
 Environment:
   BENCH_PG_ADMIN_URL  a superuser connection (default postgres://postgres@127.0.0.1:5432/postgres)
   BENCH_DATABASE_URL  what the server uses (default postgres://medimeet_bench@127.0.0.1:5432/medimeet_bench):
-                      the database is dropped and re-created on every run, owned by that role, which is
-                      created if missing as a non-superuser with a CONNECTION LIMIT (--pg-connection-limit),
-                      so that a connection leak under load cannot starve other users of a shared PostgreSQL
+                      the database is re-created when it cannot be reused (see Data), owned by that role,
+                      which is created if missing as a non-superuser with a CONNECTION LIMIT
+                      (--pg-connection-limit), so that a connection leak under load cannot starve other
+                      users of a shared PostgreSQL
   BENCH_REDIS_URL     default redis://127.0.0.1:6379/3, flushed on every run: a Redis database nothing
                       else uses
 """
@@ -154,7 +171,8 @@ def db_role() -> str:
     return urlsplit(DATABASE_URL).username or "postgres"
 
 
-def recreate_database(connection_limit: int) -> None:
+def recreate_database(connection_limit: int, *, drop: bool = True) -> None:
+    """Drop and re-create the bench database (``drop=False``: keep it, only set up the role)."""
     import psycopg
     from psycopg import sql
 
@@ -162,7 +180,8 @@ def recreate_database(connection_limit: int) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_]*bench[A-Za-z0-9_]*", name):
         raise BenchError(f"Refusing to drop database {name!r}: the bench database name must contain 'bench'.")
     with psycopg.connect(admin_dsn(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if drop:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         if role != "postgres":
             row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", [role]).fetchone()
             if row is None:
@@ -170,7 +189,43 @@ def recreate_database(connection_limit: int) -> None:
             elif row[0]:
                 raise BenchError(f"Role {role!r} is a superuser: its connection limit would not apply.")
             conn.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(sql.Identifier(role), sql.Literal(connection_limit)))
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
+        if drop:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
+
+
+def project_migrations() -> dict[str, set[str]]:
+    """Migration names on disk in the served tree, by app label (the directory name)."""
+    found: dict[str, set[str]] = {}
+    for top in PROJECT.iterdir():
+        if top.is_dir() and not top.name.startswith(".") and top.name not in {"var", "node_modules", "static", "media"}:
+            for path in top.glob("**/migrations/[0-9]*.py"):
+                found.setdefault(path.parent.parent.name, set()).add(path.stem)
+    return found
+
+
+def database_state() -> dict:
+    """Whether the bench database exists, the data set it holds (bench_dataset) and the
+    project migrations it has applied that the served tree does not have (then it cannot be
+    reused: e.g. benchmarking an older commit)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    state: dict = {"exists": False, "marker": None, "unknown_migrations": []}
+    try:
+        conn = psycopg.connect(make_conninfo(admin_dsn(), dbname=db_name()), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError:
+        return state
+    with conn:
+        state["exists"] = True
+        if conn.execute("SELECT to_regclass('bench_dataset')").fetchone()[0]:
+            row = conn.execute("SELECT value FROM bench_dataset WHERE key = 'dataset'").fetchone()
+            state["marker"] = row[0] if row else None
+        if conn.execute("SELECT to_regclass('django_migrations')").fetchone()[0]:
+            disk = project_migrations()
+            for app, name in conn.execute("SELECT app, name FROM django_migrations"):
+                if app in disk and name not in disk[app]:
+                    state["unknown_migrations"].append(f"{app}.{name}")
+    return state
 
 
 def pg_sessions() -> int | None:
@@ -201,10 +256,12 @@ def flush_redis() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
-def run_checked(args: list[str], what: str, timeout: float = 600) -> str:
-    proc = subprocess.run(args, cwd=PROJECT, env=server_env(), capture_output=True, text=True, timeout=timeout)
+def run_checked(args: list[str], what: str, timeout: float = 600, stream: bool = False) -> str:
+    """Run a helper in the served tree; ``stream``: its stderr (progress) goes to ours."""
+    proc = subprocess.run(args, cwd=PROJECT, env=server_env(), stdout=subprocess.PIPE, stderr=None if stream else subprocess.PIPE,
+                          text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise BenchError(f"{what} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise BenchError(f"{what} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{(proc.stderr or '')[-3000:]}")
     return proc.stdout
 
 
@@ -440,6 +497,9 @@ class Result:
     pg_connections: int | None = None  # PostgreSQL sessions opened during the level
     redis_connections: int | None = None  # Redis connections accepted during the level
     waited: float = 0.0  # seconds spent waiting for a quiet machine before the level
+    expected: frozenset = frozenset()  # non-2xx statuses that are the right answer (contention: APPT_002)
+    tags: dict[str, list[float]] = field(default_factory=dict)  # seconds by tag (filter combination, step)
+    exhausted: int = 0  # workers that ran out of targets before the end of the level
 
     @property
     def count(self) -> int:
@@ -447,7 +507,13 @@ class Result:
 
     @property
     def errors(self) -> int:
-        return sum(n for status, n in self.statuses.items() if not status.startswith("2"))
+        return sum(n for status, n in self.statuses.items() if not status.startswith("2") and status not in self.expected)
+
+    def tag_pct(self, tag: str, p: float) -> float:
+        values = sorted(self.tags.get(tag, []))
+        if not values:
+            return float("nan")
+        return values[max(0, min(len(values) - 1, int(round(p / 100 * len(values) + 0.5)) - 1))] * 1000
 
     @property
     def rps(self) -> float:
@@ -475,9 +541,18 @@ class Result:
         return n / self.count if self.count and n is not None else float("nan")
 
 
+class Exhausted(Exception):
+    """A worker has no targets left (booking scenarios): it stops for the rest of the level."""
+
+
 class Scenario:
     name = ""
     description = ""
+    area = "auth"
+    levels: tuple[int, ...] | None = None  # default concurrency levels (None: --concurrency's)
+    quick_levels: tuple[int, ...] | None = None
+    duration_factor = 1.0  # share of --duration per level
+    expected: frozenset = frozenset()
 
     def __init__(self, seed: dict) -> None:
         self.users: list[str] = seed["users"]
@@ -488,8 +563,12 @@ class Scenario:
         self.counter += 1
         return self.counter % len(self.users)
 
-    async def request(self, client: httpx.AsyncClient) -> tuple[str, httpx.Response]:
-        """Send one request; return its status as a string ("200", "429", "200-no-token", ...)."""
+    def begin_level(self, concurrency: int) -> None:
+        """Called before each level (and the warm-up) starts."""
+
+    async def request(self, client: httpx.AsyncClient, worker: int = 0) -> tuple:
+        """Send one request; return its status as a string ("200", "429", "200-no-token", ...)
+        and the response, optionally with a dict of tag -> seconds (None: the whole request)."""
         raise NotImplementedError
 
 
@@ -497,7 +576,7 @@ class LoginScenario(Scenario):
     name = "login"
     description = "POST /api/v1/auth/login/, a different user each request"
 
-    async def request(self, client):
+    async def request(self, client, worker=0):
         email = self.users[self.next_index()]
         r = await client.post("/api/v1/auth/login/", json={"email": email, "password": PASSWORD, "device_name": "bench"})
         if r.status_code == 200 and "access" not in r.json():
@@ -509,7 +588,7 @@ class MeScenario(Scenario):
     name = "me"
     description = "GET /api/v1/auth/me/ with a pre-issued access token, a different user each request"
 
-    async def request(self, client):
+    async def request(self, client, worker=0):
         token = self.tokens[self.next_index()]
         r = await client.get("/api/v1/auth/me/", headers={"Authorization": f"Bearer {token}"})
         return str(r.status_code), r
@@ -519,12 +598,258 @@ class HealthScenario(Scenario):
     name = "health"
     description = "GET /health/: the whole middleware stack and `SELECT 1`, the floor under every request"
 
-    async def request(self, client):
+    async def request(self, client, worker=0):
         r = await client.get("/health/")
         return str(r.status_code), r
 
 
-SCENARIOS = {s.name: s for s in (LoginScenario, MeScenario, HealthScenario)}
+# --- Step 2: doctor search ------------------------------------------------------------------
+
+# Typical filter combinations of GET /api/v1/doctors/ (doctors/api.py SearchInput), 20 a page.
+# "pages" walks pages 2..5 of a broad filtered listing ({page} is filled in per request).
+SEARCH_COMBOS = {
+    "all": "sort=rating&page_size=20",
+    "specialization": "specialization=medicine&page_size=20",
+    "text": "q=cardiology&page_size=20",
+    "name-language": "q=Priya&language=hi&page_size=20",
+    "fee": "fee_min=300&fee_max=700&currency=INR&sort=fee&page_size=20",
+    "experience-rating-mode": "experience_min=10&rating_min=4.5&mode=video&page_size=20",
+    "city": "city=Mumbai&sort=experience&page_size=20",
+    "pages": "specialization=medicine&sort=rating&page_size=20&page={page}",
+}
+SEARCH_PAGES = (2, 3, 4, 5)
+# What each combination means, for the report.
+SEARCH_LABELS = {
+    "all": "no filter, `sort=rating`",
+    "specialization": "`specialization=medicine` (a parent node: all its descendants)",
+    "text": "`q=cardiology` (full text, ranked)",
+    "name-language": "`q=Priya&language=hi` (a first name + a language)",
+    "fee": "`fee_min=300&fee_max=700&currency=INR&sort=fee`",
+    "experience-rating-mode": "`experience_min=10&rating_min=4.5&mode=video`",
+    "city": "`city=Mumbai&sort=experience`",
+    "pages": "`specialization=medicine&sort=rating`, pages 2–5",
+}
+
+
+def search_query(combo: str, n: int = 0) -> str:
+    return SEARCH_COMBOS[combo].format(page=SEARCH_PAGES[n % len(SEARCH_PAGES)])
+
+
+class SearchScenario(Scenario):
+    """One filter combination (subclasses below), or all of them in turn (``search``)."""
+
+    area = "search"
+    combo = ""
+
+    async def request(self, client, worker=0):
+        n = self.counter = self.counter + 1
+        combo = self.combo or list(SEARCH_COMBOS)[n % len(SEARCH_COMBOS)]
+        r = await client.get("/api/v1/doctors/?" + search_query(combo, n if self.combo else n // len(SEARCH_COMBOS)))
+        status = str(r.status_code)
+        if r.status_code == 200 and "results" not in r.json():
+            status = "200-no-results"
+        return status, r, {combo: None}
+
+
+class SearchMixScenario(SearchScenario):
+    name = "search"
+    description = "GET /api/v1/doctors/ cycling through the filter combinations below"
+    quick_levels = (4,)
+
+
+def _search_combo_scenario(combo: str) -> type[SearchScenario]:
+    return type(
+        f"Search_{combo}",
+        (SearchScenario,),
+        {
+            "name": f"search-{combo}",
+            "combo": combo,
+            "description": f"GET /api/v1/doctors/?{SEARCH_COMBOS[combo].format(page='2..5')}",
+            "levels": (1, 8),
+            "quick_levels": (1,),
+            "duration_factor": 0.5,
+        },
+    )
+
+
+SEARCH_COMBO_SCENARIOS = [_search_combo_scenario(c) for c in SEARCH_COMBOS]
+
+
+# --- Step 3: slots and booking --------------------------------------------------------------
+
+SLOTS_TZ = "Asia/Kolkata"
+SLOTS_DAYS = 30
+
+
+def slots_window() -> tuple[str, str]:
+    """A 30-day window starting tomorrow in SLOTS_TZ: (start_date, end_date), end inclusive."""
+    from zoneinfo import ZoneInfo
+
+    first = datetime.datetime.now(ZoneInfo(SLOTS_TZ)).date() + datetime.timedelta(days=1)
+    return first.isoformat(), (first + datetime.timedelta(days=SLOTS_DAYS - 1)).isoformat()
+
+
+class SlotsScenario(Scenario):
+    name = "slots"
+    area = "slots"
+    description = (
+        f"GET /api/v1/doctors/<slug>/slots/ for a {SLOTS_DAYS}-day window from tomorrow, timezone={SLOTS_TZ}, "
+        "a different scheduled doctor each request (10% of them popular)"
+    )
+    popular_only = False
+    quick_levels = (4,)
+
+    def __init__(self, seed: dict) -> None:
+        super().__init__(seed)
+        targets = seed["targets"]["slots"]
+        self.doctors = [t for t in targets if t[2]] if self.popular_only else targets
+        self.start_date, self.end_date = slots_window()
+
+    async def request(self, client, worker=0):
+        self.counter += 1
+        slug, service, _ = self.doctors[(self.counter * 7919) % len(self.doctors)]  # a stride through all of them
+        r = await client.get(
+            f"/api/v1/doctors/{slug}/slots/",
+            params={"service": service, "start_date": self.start_date, "end_date": self.end_date, "timezone": SLOTS_TZ},
+        )
+        return str(r.status_code), r
+
+
+class SlotsPopularScenario(SlotsScenario):
+    name = "slots-popular"
+    description = "the same for the popular doctors only (60% of their slots booked in the full data set)"
+    popular_only = True
+
+
+def _iso(epoch: int) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _error_code(r: httpx.Response) -> str:
+    try:
+        return r.json().get("error", {}).get("code", "")
+    except (ValueError, AttributeError):
+        return ""
+
+
+RUN_ID = f"{int(time.time()):x}"
+
+
+class BookScenario(Scenario):
+    name = "book"
+    area = "booking"
+    description = (
+        "POST /api/v1/appointments/ (hold, with an Idempotency-Key) then POST /api/v1/appointments/<id>/confirm/: each "
+        "worker is one patient booking its own list of free slots (different doctors, never two at once)"
+    )
+    quick_levels = (4,)
+
+    def __init__(self, seed: dict) -> None:
+        super().__init__(seed)
+        booking = seed["targets"]["booking"]
+        self.doctors, self.plans = booking["doctors"], booking["plans"]
+        self.cursor = [0] * len(self.plans)
+
+    async def request(self, client, worker=0):
+        if worker >= len(self.plans) or self.cursor[worker] >= len(self.plans[worker]):
+            raise Exhausted
+        i = self.cursor[worker]
+        self.cursor[worker] += 1
+        doctor, epoch = self.plans[worker][i]
+        slug, service = self.doctors[doctor]
+        auth = {"Authorization": f"Bearer {self.tokens[worker]}"}
+        t0 = time.perf_counter()
+        r = await client.post(
+            "/api/v1/appointments/", json={"service": service, "start": _iso(epoch)},
+            headers={**auth, "Idempotency-Key": f"bench-{RUN_ID}-{worker}-{i}"},
+        )
+        t1 = time.perf_counter()
+        if r.status_code != 201:
+            return f"hold {r.status_code} {_error_code(r)}".strip(), r, {"hold": t1 - t0}
+        r2 = await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm/", json={"reason": "Benchmark booking"}, headers=auth)
+        t2 = time.perf_counter()
+        status = "200" if r2.status_code == 200 else f"confirm {r2.status_code} {_error_code(r2)}".strip()
+        return status, r2, {"hold": t1 - t0, "confirm": t2 - t1}
+
+
+class ContentionScenario(Scenario):
+    name = "book-contention"
+    area = "booking"
+    description = (
+        "every worker (a different patient each) tries the same slots in the same order: hold, and confirm when the "
+        "hold was granted; exactly one hold per slot may succeed, the others must get 409 APPT_002"
+    )
+    levels = (8, 32)
+    quick_levels = (8,)
+    expected = frozenset({"409 APPT_002"})
+
+    def __init__(self, seed: dict) -> None:
+        super().__init__(seed)
+        self.items = seed["targets"]["contention"]
+        self.offset = len(self.tokens) // 2  # patients of their own: not the `book` workers'
+        self.base = self.next_base = 0
+        self.position: dict[int, int] = {}
+        self.outcomes: dict[int, dict[str, int]] = {}  # slot index -> status -> count
+        self.level_items: list[tuple[int, int, int]] = []  # (concurrency, first slot, last slot) of each level
+
+    def begin_level(self, concurrency: int) -> None:
+        self.base = self.next_base
+        self.position = {}
+        self.level_items.append((concurrency, self.base, self.base))
+
+    async def request(self, client, worker=0):
+        k = self.position.get(worker, 0)
+        self.position[worker] = k + 1
+        index = self.base + k
+        if index >= len(self.items) or self.offset + worker >= len(self.tokens):
+            raise Exhausted
+        self.next_base = max(self.next_base, index + 1)
+        c, first, last = self.level_items[-1]
+        self.level_items[-1] = (c, first, max(last, index))
+        slug, service, epoch = self.items[index]
+        auth = {"Authorization": f"Bearer {self.tokens[self.offset + worker]}"}
+        t0 = time.perf_counter()
+        r = await client.post("/api/v1/appointments/", json={"service": service, "start": _iso(epoch)}, headers=auth)
+        t1 = time.perf_counter()
+        tags = {"hold": t1 - t0}
+        if r.status_code == 201:
+            r2 = await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm/", json={"reason": "Benchmark booking"}, headers=auth)
+            tags["confirm"] = time.perf_counter() - t1
+            status = "201" if r2.status_code == 200 else f"confirm {r2.status_code} {_error_code(r2)}".strip()
+            tags["won"] = None
+            r = r2
+        else:
+            status = f"{r.status_code} {_error_code(r)}".strip()
+            tags["lost"] = None
+        counts = self.outcomes.setdefault(index, {})
+        counts[status] = counts.get(status, 0) + 1
+        return status, r, tags
+
+    def invariant(self) -> dict:
+        """Per contested slot: how many holds were granted (must be exactly one)."""
+        granted = {i: sum(n for s, n in c.items() if s == "201" or s.startswith("confirm")) for i, c in self.outcomes.items()}
+        attempts = sum(sum(c.values()) for c in self.outcomes.values())
+        return {
+            "slots": len(self.outcomes),
+            "attempts": attempts,
+            "granted": sum(granted.values()),
+            "appt_002": sum(c.get("409 APPT_002", 0) for c in self.outcomes.values()),
+            "other": attempts - sum(granted.values()) - sum(c.get("409 APPT_002", 0) for c in self.outcomes.values()),
+            "slots_not_one": sorted(i for i, g in granted.items() if g != 1),
+        }
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        LoginScenario, MeScenario, HealthScenario, SearchMixScenario, *SEARCH_COMBO_SCENARIOS,
+        SlotsScenario, SlotsPopularScenario, BookScenario, ContentionScenario,
+    )
+}
+AREAS = {area: [n for n, s in SCENARIOS.items() if s.area == area] for area in ("auth", "search", "slots", "booking")}
+NEEDS_DATASET = {"search", "slots", "booking"}
+# --quick: one smoke level of each area (CI, < 60 s with the small data set)
+QUICK_SCENARIOS = ["me", "health", "login", "search", "slots", "book", "book-contention"]
 
 # Source address of worker i when each worker is its own client (the default): 127.0.0.2 + i.
 # Linux answers on the whole 127.0.0.0/8, and the server sees one client IP per worker, as it
@@ -546,7 +871,8 @@ def make_client(base_url: str, connections: int, local_address: str | None) -> h
 async def run_level(
     base_url: str, scenario: Scenario, concurrency: int, duration: float, server_pid: int | None, single_ip: bool = False
 ) -> Result:
-    result = Result(scenario.name, concurrency)
+    result = Result(scenario.name, concurrency, expected=scenario.expected)
+    scenario.begin_level(concurrency)
     if single_ip:  # one client, `concurrency` connections, all from 127.0.0.1
         shared = make_client(base_url, concurrency, None)
         clients = [shared] * concurrency
@@ -561,20 +887,27 @@ async def run_level(
         start = time.perf_counter()
         deadline = start + duration
 
-        async def worker(client: httpx.AsyncClient) -> None:
+        async def worker(client: httpx.AsyncClient, index: int) -> None:
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
-                response = None
+                response, tags = None, None
                 try:
-                    status, response = await scenario.request(client)
+                    status, response, *rest = await scenario.request(client, index)
+                    tags = rest[0] if rest else None
+                except Exhausted:
+                    result.exhausted += 1
+                    return
                 except httpx.HTTPError as exc:
                     status = type(exc).__name__
-                result.latencies.append(time.perf_counter() - t0)
+                elapsed = time.perf_counter() - t0
+                result.latencies.append(elapsed)
                 result.statuses[status] = result.statuses.get(status, 0) + 1
+                for tag, seconds in (tags or {}).items():
+                    result.tags.setdefault(tag, []).append(elapsed if seconds is None else seconds)
                 if not status.startswith("2") and status not in result.samples:
                     result.samples[status] = response.text[:300] if response is not None else status
 
-        await asyncio.gather(*(worker(c) for c in clients))
+        await asyncio.gather(*(worker(c, i) for i, c in enumerate(clients)))
         # Requests started before the deadline are waited for and counted: elapsed runs until
         # the last one answered, so req/s stays completed/elapsed even when a request takes
         # longer than the window (login at high concurrency).
@@ -807,12 +1140,20 @@ harness in `bench/`; run it with:
     .venv/bin/python bench/run.py --help         # --scenarios, --concurrency, --duration, --ref, --server-env, ...
 
 The harness needs PostgreSQL and Redis running (it says how to start them if they are not).
-It drops and re-creates the database `medimeet_bench`, owned by a non-superuser role
-`medimeet_bench` limited to 50 connections (so that a connection leak under load cannot starve
-other users of a shared PostgreSQL), flushes Redis database 3, seeds its own users, starts the
-server itself (Daphne; its output goes to `var/bench-server.log`) and stops it at the end, also
-on Ctrl-C or an error. `--ref HEAD` serves a clean `git archive` export of a commit instead of
-the working tree.
+It uses its own database `medimeet_bench`, owned by a non-superuser role `medimeet_bench`
+limited to 50 connections (so that a connection leak under load cannot starve other users of a
+shared PostgreSQL), flushes Redis database 3, seeds its own users, starts the server itself
+(Daphne; its output goes to `var/bench-server.log`) and stops it at the end, also on Ctrl-C or
+an error. `--ref HEAD` serves a clean `git archive` export of a commit instead of the working
+tree. The search, slots and booking areas need 20,000 doctors and 500,000 appointments
+(`bench/dataset.py`): the first run seeds them (about 2 minutes), later runs reuse the
+database when it holds them and has no migration the served tree lacks (`--fresh-data` drops
+and re-creates it). `--quick` uses a tenth of that data set.
+
+Areas (`--scenarios` takes an area or scenario names): `auth` (login, me, health), `search`
+(the mix and one scenario per filter combination), `slots` (slots, slots-popular), `booking`
+(book, book-contention). `--py-spy PATH` profiles the server during the highest level of each
+scenario (diagnosis only; use with `--no-write`).
 
 Rules:
 
@@ -832,11 +1173,19 @@ go in *History* at the end, each with its commit and command.
 """
 
 
-def render_section(results, probe, info, command, server_cmd, started, commit, args, speed) -> str:
-    hr = probe.get("hash_rate", {})
-    scen = ", ".join(f"`{n}` ({SCENARIOS[n].description})" for n in args.scenarios)
+def section_header(title, results, info, command, server_cmd, started, commit, args, speed, names, load_extra="") -> str:
+    """The lines every section starts with: when, what, where, how."""
+    scen = ", ".join(f"`{n}` ({SCENARIOS[n].description})" for n in names)
+    levels = {n: levels_of(args, n) for n in names}
+    distinct = {tuple(v) for v in levels.values()}
+    level_text = (
+        "concurrency " + ", ".join(map(str, next(iter(distinct))))
+        if len(distinct) == 1
+        else "concurrency " + "; ".join(f"{n} {','.join(map(str, v))}" for n, v in levels.items())
+    )
+    durations = {args.duration * SCENARIOS[n].duration_factor for n in names}
     return (
-        "## Auth: API login and `GET /api/v1/auth/me/` (Step 1)\n\n"
+        f"## {title}\n\n"
         f"- **Date:** {started:%Y-%m-%d %H:%M} UTC\n"
         f"- **Commit:** {commit}\n"
         f"- **Machine:** {info['nproc']} cores ({info['cpu']}), load average before the run {info['loadavg']}; "
@@ -849,11 +1198,8 @@ def render_section(results, probe, info, command, server_cmd, started, commit, a
         "- **Load:** closed loop, asyncio + httpx (HTTP/1.1 keep-alive, one connection per worker, "
         + ("all workers from 127.0.0.1" if args.single_ip else "each worker its own client address 127.0.0.N")
         + "), "
-        f"{args.duration:g} s per level after a {args.warmup:g} s warm-up, {args.users} seeded patients; scenarios: {scen}\n"
-        f"- **Password hash ceiling (same run, before the server starts):** "
-        f"{1000 / hr['cpu_per_hash_ms'] if hr.get('cpu_per_hash_ms') else float('nan'):.2f} "
-        f"`{hr.get('algorithm', '?')}` hashes per CPU-second on one core ({hr.get('iterations', 0):,} iterations; "
-        f"{hr.get('per_second', float('nan')):.2f}/s of wall-clock time)\n"
+        + "/".join(f"{d:g}" for d in sorted(durations))
+        + f" s per level after a {args.warmup:g} s warm-up, {level_text}; {load_extra}scenarios: {scen}\n"
         + (
             f"- **Quiet machine:** before each level the harness waited up to {args.idle_wait:g} s for other load "
             f"to drop below a third of a core (waited {sum(r.waited for r in results):.0f} s in all"
@@ -866,13 +1212,31 @@ def render_section(results, probe, info, command, server_cmd, started, commit, a
         f"before the run and {speed['after']:.2f} after"
         + (" — **the machine got slower or busier during the run: compare with care**"
            if min(speed.values()) < 0.85 * max(speed.values()) else "")
-        + "\n\n"
+        + "\n"
+    )
+
+
+TABLE_NOTE = (
+    "Errors are non-2xx responses and transport errors. CPU % is of one core over the level "
+    "(server = the Daphne process; pg = all postgres processes, including backends that exited; client = the "
+    "load generator; other = everything else on the machine, i.e. disturbance from other load). New conns/req = connections the server opened to PostgreSQL (pg_stat_database.sessions) and "
+    "to Redis (INFO total_connections_received) during the level, per request. "
+    "Latency is measured in the client, so it includes client-side queueing on the shared cores.\n"
+)
+
+
+def render_section(results, probe, info, command, server_cmd, started, commit, args, speed) -> str:
+    hr = probe.get("hash_rate", {})
+    names = [n for n in args.scenarios if SCENARIOS[n].area == "auth"]
+    return (
+        section_header("Auth: API login and `GET /api/v1/auth/me/` (Step 1)", results, info, command, server_cmd, started,
+                       commit, args, speed, names, load_extra=f"{args.users} seeded patients; ")
+        + f"- **Password hash ceiling (same run, before the server starts):** "
+        f"{1000 / hr['cpu_per_hash_ms'] if hr.get('cpu_per_hash_ms') else float('nan'):.2f} "
+        f"`{hr.get('algorithm', '?')}` hashes per CPU-second on one core ({hr.get('iterations', 0):,} iterations; "
+        f"{hr.get('per_second', float('nan')):.2f}/s of wall-clock time)\n\n"
         + table(results)
-        + "\nErrors are non-2xx responses and transport errors. CPU % is of one core over the level "
-        "(server = the Daphne process; pg = all postgres processes, including backends that exited; client = the "
-        "load generator; other = everything else on the machine, i.e. disturbance from other load). New conns/req = connections the server opened to PostgreSQL (pg_stat_database.sessions) and "
-        "to Redis (INFO total_connections_received) during the level, per request. "
-        "Latency is measured in the client, so it includes client-side queueing on the shared cores.\n\n"
+        + "\n" + TABLE_NOTE + "\n"
         "**Interpretation**\n\n"
         + interpretation(results, probe)
         + "\n**Setup notes.** Settings are `medimeet.settings.local` with `DEBUG=false`: `production.py` requires real "
@@ -882,15 +1246,382 @@ def render_section(results, probe, info, command, server_cmd, started, commit, a
         "Throttles are raised so that the code is measured, not the limits; the access-token "
         "lifetime is raised because tokens are issued before the run. Seeded users share one password hash "
         "(hashing each user's password at ~5/s would dominate the setup; verifying costs the same). "
-        "Each level starts with an empty Redis cache (throttle histories).\n"
+        "Each level starts with an empty Redis cache (throttle histories). The database is kept between runs when it "
+        "holds the search/booking data set (`--fresh-data` re-creates it); the seeded patients are then reused and "
+        "get fresh sessions and tokens.\n"
     )
+
+
+# --- Step 2/3 sections -------------------------------------------------------------------
+
+
+def data_line(data: dict | None) -> str:
+    if not data:
+        return ""
+    c = data.get("counts", {})
+    t = data.get("seed_timings", {})
+    took = sum(t.values())
+    return (
+        f"- **Data:** {c.get('approved_doctors', 0):,} approved doctors ({c.get('services', 0):,} services, "
+        f"{c.get('doctor_languages', 0):,} doctor–language links), {c.get('schedules', 0):,} schedules, "
+        f"{c.get('appointments', 0):,} confirmed appointments from {DAYS_TEXT} around {data.get('anchor')} "
+        f"({len(data.get('popular_doctors', []))} popular doctors with {100 * data.get('popular_occupancy', 0):.0f}% of their "
+        f"slots booked, the others {100 * data.get('other_occupancy', 0):.1f}%), database {c.get('database_bytes', 0) / 2**20:,.0f} MB. "
+        f"Seeded {data.get('seeded_at', '?')} in {took:,.0f} s ("
+        + ", ".join(f"{k.replace('_', ' ')} {v:,.1f} s" for k, v in t.items())
+        + "; see bench/dataset.py)"
+        + ("; **this run reused it**" if data.get("reused") else "; **seeded by this run**")
+        + "\n"
+    )
+
+
+DAYS_TEXT = "60 days before to 60 days after"
+
+
+def pct_cell(r: Result | None, p: float) -> str:
+    return fmt_ms(r.pct(p)) if r else "–"
+
+
+def row_at(results: list[Result], scenario: str, c: int) -> Result | None:
+    return next((r for r in results if r.scenario == scenario and r.concurrency == c and r.count), None)
+
+
+def explain_cell(e: dict | None) -> str:
+    if not e:
+        return "–"
+    return f"{e['planning_ms']:.2f} / {e['execution_ms']:.2f}"
+
+
+def scans_text(e: dict, limit: int = 4) -> str:
+    scans = e.get("scans", [])
+    text = "; ".join(scans[:limit]) + (f"; … {len(scans) - limit} more" if len(scans) > limit else "")
+    if e.get("sort"):
+        text += f"; sort: {', '.join(e['sort'])}"
+    return text
+
+
+def knee(rows: list[Result]) -> tuple[Result | None, Result | None]:
+    """(the lowest level reaching 90% of the best throughput, the highest level with p95 < 50 ms)."""
+    rows = sorted((r for r in rows if r.count), key=lambda r: r.concurrency)
+    if not rows:
+        return None, None
+    top = max(r.rps for r in rows)
+    saturated = next(r for r in rows if r.rps >= 0.9 * top)
+    fast = [r for r in rows if r.pct(95) < 50]
+    return saturated, (fast[-1] if fast else None)
+
+
+def cpu_split(r: Result) -> str:
+    return f"server {r.cpu_pct('server'):.0f}% / pg {r.cpu_pct('postgres'):.0f}% / client {r.cpu_pct('client'):.0f}%"
+
+
+def render_search(results, probe, data, header) -> str:
+    explains = (probe.get("requests") or {}).get("search", {})
+    combos = [c for c in SEARCH_COMBOS if any(r.scenario == f"search-{c}" for r in results)]
+    mid = max((r.concurrency for r in results if r.scenario.startswith("search-")), default=None)
+    out = header + data_line(data) + "\n" + table(results) + "\n" + TABLE_NOTE + "\n"
+    if combos:
+        lo = min(r.concurrency for r in results if r.scenario.startswith("search-"))
+        out += (
+            f"**Per filter combination** (each its own scenario, {lo} and {mid} concurrent clients; p95 target 50 ms):\n\n"
+            f"| Combination | Req/s @{lo} | p50 / p95 / p99 ms @{lo} | Req/s @{mid} | p50 / p95 / p99 ms @{mid} | Results (count) | SQL per request | p95 < 50 ms @{lo} |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---|\n"
+        )
+        for c in combos:
+            a, b = row_at(results, f"search-{c}", lo), row_at(results, f"search-{c}", mid) if mid != lo else None
+            e = explains.get(c, {})
+            count = e.get("count")
+            out += (
+                f"| {SEARCH_LABELS[c]} | {a.rps:,.1f} | {pct_cell(a, 50)} / {pct_cell(a, 95)} / {pct_cell(a, 99)} "
+                + (f"| {b.rps:,.1f} | {pct_cell(b, 50)} / {pct_cell(b, 95)} / {pct_cell(b, 99)} " if b else "| – | – ")
+                + f"| {f'{count:,}' if count is not None else '–'} | {e.get('queries', '–')} | "
+                + ("yes" if a and a.pct(95) < 50 else "**no**")
+                + " |\n"
+            )
+        out += "\n"
+    mix = [r for r in results if r.scenario == "search"]
+    if mix:
+        out += "**The mix (`search`) by combination** — p50 / p95 ms of each combination's requests within each level:\n\n"
+        levels = [r.concurrency for r in mix]
+        out += "| Combination | " + " | ".join(f"@{c}" for c in levels) + " |\n|---|" + "---:|" * len(levels) + "\n"
+        for c in SEARCH_COMBOS:
+            out += f"| {c} | " + " | ".join(f"{fmt_ms(r.tag_pct(c, 50))} / {fmt_ms(r.tag_pct(c, 95))}" for r in mix) + " |\n"
+        out += "\n"
+    if explains:
+        out += (
+            "**`EXPLAIN (ANALYZE, BUFFERS)`** of the SQL of one request per combination (captured with the test client "
+            "in the same settings, on the same data, after a warm-up request; times in ms, planning / execution):\n\n"
+            "| Combination | Request ms (test client) | count(*) | page | prefetches | Plan of the count / page queries |\n"
+            "|---|---:|---:|---:|---:|---|\n"
+        )
+        for c, e in explains.items():
+            qs = {x["label"]: x for x in e.get("explain", [])}
+            others = [x for x in e.get("explain", []) if x["label"] not in ("count", "page")]
+            plan = " · ".join(f"**{label}:** {scans_text(qs[label])}" for label in ("count", "page") if label in qs)
+            out += (
+                f"| {c} | {e.get('ms', 0):.1f} | {explain_cell(qs.get('count'))} | {explain_cell(qs.get('page'))} | "
+                f"{sum(x['execution_ms'] for x in others):.2f} ({len(others)}) | {plan} |\n"
+            )
+        out += f"\nFull plans: `{EXPLAIN_FILE.relative_to(ROOT)}` (written by each run).\n\n"
+    out += "**Interpretation**\n\n" + search_interpretation(results, explains) + "\n"
+    return out
+
+
+def search_interpretation(results: list[Result], explains: dict) -> str:
+    lines = []
+    singles = [r for r in results if r.scenario.startswith("search-") and r.count]
+    if singles:
+        lo = min(r.concurrency for r in singles)
+        at1 = [r for r in singles if r.concurrency == lo]
+        ok = [r for r in at1 if r.pct(95) < 50]
+        worst = max(at1, key=lambda r: r.pct(95))
+        lines.append(
+            f"- **Target (p95 < 50 ms for a filtered, paginated search at {lo} client{'s' if lo > 1 else ''}):** met by "
+            f"{len(ok)} of {len(at1)} combinations"
+            + (f"; not by {', '.join(f'`{r.scenario[7:]}` ({fmt_ms(r.pct(95))} ms)' for r in at1 if r not in ok)}" if len(ok) < len(at1) else "")
+            + f". The slowest is `{worst.scenario[7:]}`: p95 {fmt_ms(worst.pct(95))} ms, {worst.server_ms_per_request():.1f} ms of "
+            f"server CPU per request."
+        )
+    mix = [r for r in results if r.scenario == "search" and r.count]
+    if mix:
+        sat, fast = knee(mix)
+        best_r = max(mix, key=lambda r: r.rps)
+        lines.append(
+            f"- **Knee (the mix):** throughput reaches {sat.rps:,.0f} req/s at concurrency {sat.concurrency} "
+            f"(best {best_r.rps:,.0f} req/s at {best_r.concurrency}; {cpu_split(best_r)}); beyond that, more clients only queue "
+            f"(p50 ≈ concurrency / throughput). p95 stays under 50 ms up to concurrency "
+            + (f"{fast.concurrency} ({fmt_ms(fast.pct(95))} ms)" if fast else "– (not even at the lowest level)")
+            + "."
+        )
+        lines.append(
+            f"- **Where the time goes:** at the best level the server uses {best_r.server_ms_per_request():.1f} ms of CPU per "
+            f"request and PostgreSQL {1000 * best_r.cpu.get('postgres', 0) / best_r.count:.1f} ms; one Daphne process "
+            f"is held to about one core by the GIL, so its ceiling is ≈ {1000 / best_r.server_ms_per_request():,.0f} req/s."
+        )
+    if explains:
+        db = {c: sum(x["execution_ms"] + x["planning_ms"] for x in e.get("explain", [])) for c, e in explains.items()}
+        slow = max(db, key=db.get)
+        lines.append(
+            f"- **SQL:** the queries of one request take {min(db.values()):.1f}–{max(db.values()):.1f} ms in PostgreSQL "
+            f"(planning + execution, slowest `{slow}`), out of {min(e.get('ms', 0) for e in explains.values()):.0f}–"
+            f"{max(e.get('ms', 0) for e in explains.values()):.0f} ms per request in the test client: "
+            + ("the database is not where most of the time goes." if max(db.values()) < 0.5 * max(e.get('ms', 1) for e in explains.values())
+               else "the database is a large part of the request.")
+        )
+        counts = {c: next((x["execution_ms"] for x in e.get("explain", []) if x["label"] == "count"), 0.0) for c, e in explains.items()}
+        share = {c: counts[c] / db[c] for c in db if db[c]}
+        lines.append(
+            f"- **The count is the costliest query:** `SELECT COUNT(*)` (the paginator's total) takes "
+            f"{min(counts.values()):.1f}–{max(counts.values()):.1f} ms, {100 * min(share.values()):.0f}–{100 * max(share.values()):.0f}% "
+            "of each request's SQL time; for broad filters it scans every listed doctor joined with its user "
+            "(`listed()` filters on accounts_user), however few rows the page shows."
+        )
+        seq = sorted({c for c, e in explains.items() for x in e.get("explain", []) if any(s.startswith("Seq Scan doctors_doctorprofile") for s in x.get("scans", []))})
+        if seq:
+            lines.append(f"- Sequential scans of `doctors_doctorprofile` in: {', '.join(f'`{c}`' for c in seq)} (see the plans).")
+    errors = [r for r in results if r.errors]
+    lines.append(
+        "- **Errors:** " + "; ".join(f"{r.scenario}@{r.concurrency}: {r.errors}/{r.count} ({', '.join(r.samples)})" for r in errors)
+        if errors else "- No errors: every response was 2xx."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_slots(results, probe, data, header) -> str:
+    requests = (probe.get("requests") or {}).get("slots") or []
+    out = header + data_line(data) + "\n" + table(results) + "\n" + TABLE_NOTE + "\n"
+    for label, e in zip(("an ordinary doctor", "a popular doctor"), requests, strict=False):
+        if not e:
+            continue
+        out += (
+            f"**SQL of one slots request for {label}** ({e['queries']} statements, {e['ms']:.1f} ms in the test client; "
+            "`EXPLAIN (ANALYZE, BUFFERS)`, planning / execution ms):\n\n| Query | ms | Rows | Plan |\n|---|---:|---:|---|\n"
+        )
+        for x in e.get("explain", []):
+            out += f"| {x['label']} | {explain_cell(x)} | {x.get('rows', '–')} | {scans_text(x)} |\n"
+        out += "\n"
+    out += "**Interpretation**\n\n" + slots_interpretation(results, requests, data or {}) + "\n"
+    return out
+
+
+def slots_interpretation(results: list[Result], requests: list, data: dict) -> str:
+    lines = []
+    for name in ("slots", "slots-popular"):
+        rows = [r for r in results if r.scenario == name and r.count]
+        if not rows:
+            continue
+        one = min(rows, key=lambda r: r.concurrency)
+        sat, fast = knee(rows)
+        lines.append(
+            f"- **`{name}`:** p95 {fmt_ms(one.pct(95))} ms at concurrency {one.concurrency} — target (< 50 ms) "
+            + ("**met**" if one.pct(95) < 50 else "**not met**")
+            + f"; {one.server_ms_per_request():.1f} ms of server CPU and "
+            f"{1000 * one.cpu.get('postgres', 0) / one.count:.1f} ms of PostgreSQL CPU per request. Throughput levels off at "
+            f"{sat.rps:,.0f} req/s from concurrency {sat.concurrency}; p95 < 50 ms up to concurrency "
+            + (f"{fast.concurrency}." if fast else "– (not at any level).")
+        )
+    a, b = (next((r for r in results if r.scenario == n and r.count), None) for n in ("slots", "slots-popular"))
+    if a and b:
+        rows = [next((x.get("rows") for x in e.get("explain", []) if x["label"] == "appointments_appointment"), None) for e in requests]
+        lines.append(
+            f"- A popular doctor ({100 * data.get('popular_occupancy', 0):.0f}% booked) costs "
+            f"{b.server_ms_per_request() / a.server_ms_per_request():.1f}× the server CPU of the average one"
+            + (f" ({rows[1]} appointments in the window against {rows[0]})" if len(rows) == 2 and None not in rows else "")
+            + ": every busy interval is loaded (three timestamps a row) and then checked against every candidate slot "
+            "(appointments/selectors.py `load_schedule_data`, `cut_slots`)."
+        )
+    if requests:
+        e = requests[-1]
+        appt = next((x for x in e.get("explain", []) if x["label"] == "appointments_appointment"), None)
+        if appt:
+            lines.append(
+                f"- The appointments query takes {appt['execution_ms']:.2f} ms ({appt.get('rows')} rows) via {scans_text(appt, 2)}; "
+                f"all {e['queries']} queries of the request {sum(x['execution_ms'] for x in e.get('explain', [])):.1f} ms of "
+                f"{e['ms']:.0f} ms: the rest is Python (slot arithmetic and serialising the slots)."
+            )
+    errors = [r for r in results if r.errors]
+    lines.append(
+        "- **Errors:** " + "; ".join(f"{r.scenario}@{r.concurrency}: {r.errors}/{r.count} ({', '.join(r.samples)})" for r in errors)
+        if errors else "- No errors: every response was 2xx."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_booking(results, probe, data, header, contention: dict, verify: dict | None) -> str:
+    hold = (probe.get("requests") or {}).get("hold")
+    out = header + data_line(data) + "\n" + table(results) + "\n" + TABLE_NOTE
+    out += (
+        "For `book` a request is one booking (hold + confirm, two HTTP requests; Req/s = bookings/s); for "
+        "`book-contention` it is one attempt (a hold that loses is one HTTP request, a hold that wins is followed by "
+        "its confirm), and `409 APPT_002` is the expected answer, not an error.\n\n"
+    )
+    steps = [r for r in results if r.tags.get("hold")]
+    if steps:
+        out += (
+            "**Per step** (ms, p50 / p95; contention: holds that won and lost separately):\n\n"
+            "| Scenario | Conc. | Successful bookings/s | hold | confirm | hold, won | hold, lost |\n|---|---:|---:|---:|---:|---:|---:|\n"
+        )
+        for r in steps:
+            ok = r.statuses.get("200", 0) + r.statuses.get("201", 0)
+            out += (
+                f"| {r.scenario} | {r.concurrency} | {ok / r.elapsed:,.1f} | {fmt_ms(r.tag_pct('hold', 50))} / {fmt_ms(r.tag_pct('hold', 95))} "
+                f"| {fmt_ms(r.tag_pct('confirm', 50))} / {fmt_ms(r.tag_pct('confirm', 95))} "
+                f"| {fmt_ms(r.tag_pct('won', 50))} / {fmt_ms(r.tag_pct('won', 95))} | {fmt_ms(r.tag_pct('lost', 50))} / {fmt_ms(r.tag_pct('lost', 95))} |\n"
+            )
+        out += "\n"
+    if contention:
+        out += (
+            "**Contention invariant** (client side, every attempt of every worker):\n\n"
+            "| Contested slots | Attempts | Holds granted | 409 APPT_002 | Other answers | Slots with ≠ 1 granted hold |\n"
+            "|---:|---:|---:|---:|---:|---:|\n"
+            f"| {contention['slots']:,} | {contention['attempts']:,} | {contention['granted']:,} | {contention['appt_002']:,} "
+            f"| {contention['other']:,} | {len(contention['slots_not_one'])} |\n\n"
+        )
+    if verify:
+        out += (
+            "**Database check after the run** (bench/dataset.py `verify`, over the whole appointments table): "
+            f"{verify['doctor_overlaps']} overlapping active appointments of one doctor (blocked time), "
+            f"{verify['patient_overlaps']} of one patient; contention slots: {verify['contention_slots_taken']:,} taken, "
+            f"{verify['contention_slots_doubled']} with more than one active appointment; appointments of the bench "
+            f"patients by status: {', '.join(f'{k} {v:,}' for k, v in verify['bench_patient_appointments'].items()) or 'none'} "
+            f"({verify['appointments_total']:,} appointments in all; check took {verify['overlap_check_seconds']} s).\n\n"
+        )
+    if hold:
+        out += (
+            f"**SQL of one hold + confirm** (test client, rolled back; {hold['queries']} statements without savepoints, "
+            f"{hold['ms']:.0f} ms; SELECTs with `EXPLAIN (ANALYZE, BUFFERS)`, planning / execution ms, run after the rollback, so "
+            "lookups of the new appointment find 0 rows):\n\n"
+            "| # | Query | ms | Rows | Plan |\n|---:|---|---:|---:|---|\n"
+        )
+        for i, x in enumerate(hold.get("explain", []), 1):
+            out += f"| {i} | {x['label']}: `{x['sql'][:70].replace('|', '/')}…` | {explain_cell(x)} | {x.get('rows', '–')} | {scans_text(x, 2)} |\n"
+        out += "\n"
+    out += "**Interpretation**\n\n" + booking_interpretation(results, contention, verify, hold) + "\n"
+    return out
+
+
+def booking_interpretation(results, contention, verify, hold) -> str:
+    lines = []
+    book = [r for r in results if r.scenario == "book" and r.count]
+    if book:
+        b = max(book, key=lambda r: r.statuses.get("200", 0) / r.elapsed)
+        rate = b.statuses.get("200", 0) / b.elapsed
+        lines.append(
+            f"- **Target (≥ 200 successful bookings/s):** {'**met**' if rate >= 200 else '**not met**'} — the best level "
+            f"(concurrency {b.concurrency}) completed {rate:,.1f} bookings/s ({2 * rate:,.0f} HTTP requests/s), "
+            f"{100 * rate / 200:.0f}% of the target. A booking costs the server {b.server_ms_per_request():.1f} ms of CPU "
+            f"and PostgreSQL {1000 * b.cpu.get('postgres', 0) / max(b.count, 1):.1f} ms ({cpu_split(b)}), so one Daphne "
+            f"process cannot exceed ≈ {1000 / b.server_ms_per_request():,.0f} bookings/s on its core."
+        )
+        one = min(book, key=lambda r: r.concurrency)
+        lines.append(
+            f"- One client alone: {one.rps:,.1f} bookings/s, p50 {fmt_ms(one.pct(50))} ms per booking (hold "
+            f"{fmt_ms(one.tag_pct('hold', 50))} ms + confirm {fmt_ms(one.tag_pct('confirm', 50))} ms)."
+        )
+    cont = [r for r in results if r.scenario == "book-contention" and r.count]
+    if cont:
+        lines.append(
+            "- **Contention:** " + "; ".join(
+                f"at {r.concurrency} clients {r.statuses.get('201', 0) / r.elapsed:,.1f} slots booked/s, a losing hold "
+                f"answers in {fmt_ms(r.tag_pct('lost', 50))} ms (p50) / {fmt_ms(r.tag_pct('lost', 95))} ms (p95)"
+                for r in cont
+            )
+            + ". A losing hold is not cheap: before answering APPT_002 it computes three suggested slots "
+            "(`next_free_slots`: the slot engine over 14 days)."
+        )
+    if contention:
+        held = not contention["slots_not_one"] and not contention["other"]
+        lines.append(
+            f"- **Invariant {'held' if held else 'VIOLATED'}:** {contention['slots']:,} contested slots, "
+            f"{contention['granted']:,} holds granted, {contention['appt_002']:,} APPT_002"
+            + (f", {contention['other']} other answers" if contention["other"] else "")
+            + (f"; slots with ≠ 1 granted hold: {contention['slots_not_one'][:10]}" if contention["slots_not_one"] else "")
+            + "."
+        )
+    if verify:
+        ok = verify["doctor_overlaps"] == 0 and verify["patient_overlaps"] == 0 and verify["contention_slots_doubled"] == 0
+        lines.append(
+            f"- **Database:** {'no' if ok else '**SOME**'} overlapping active appointments after the run "
+            f"(doctor {verify['doctor_overlaps']}, patient {verify['patient_overlaps']}, doubled contention slots "
+            f"{verify['contention_slots_doubled']})."
+        )
+    if hold:
+        lines.append(f"- One hold + confirm runs {hold['queries']} SQL statements (test client).")
+    exhausted = [r for r in results if r.exhausted]
+    if exhausted:
+        lines.append("- Workers ran out of targets in: " + ", ".join(f"{r.scenario}@{r.concurrency} ({r.exhausted})" for r in exhausted) + ".")
+    errors = [r for r in results if r.errors]
+    lines.append(
+        "- **Errors:** " + "; ".join(f"{r.scenario}@{r.concurrency}: {r.errors}/{r.count} ({', '.join(k for k in r.samples if k not in r.expected)})" for r in errors)
+        if errors else "- No errors: every answer was 2xx (or the expected 409 APPT_002 under contention)."
+    )
+    return "\n".join(lines) + "\n"
+
+
+EXPLAIN_FILE = VAR / "bench-explain.txt"
+
+
+def write_explain_file(probe: dict) -> None:
+    requests = probe.get("requests") or {}
+    parts = []
+    for combo, e in (requests.get("search") or {}).items():
+        for x in e.get("explain", []):
+            parts.append(f"### search {combo}: {x['label']}\n{x['sql']}\n\n{x['text']}\n")
+    for i, e in enumerate(requests.get("slots") or []):
+        for x in e.get("explain", []):
+            parts.append(f"### slots #{i}: {x['label']}\n{x['sql']}\n\n{x['text']}\n")
+    for x in (requests.get("hold") or {}).get("explain", []):
+        parts.append(f"### hold: {x['label']}\n{x['sql']}\n\n{x['text']}\n")
+    if parts:
+        VAR.mkdir(exist_ok=True)
+        EXPLAIN_FILE.write_text("\n".join(parts))
 
 
 NEW_SECTIONS_ABOVE = "<!-- bench: new sections go above this line -->"
 
 
-def update_doc(section: str) -> None:
-    start, end = f"<!-- bench:{SECTION}:start -->", f"<!-- bench:{SECTION}:end -->"
+def update_doc(section: str, name: str = SECTION) -> None:
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
     block = f"{start}\n{section}{end}"
     DOC.parent.mkdir(exist_ok=True)
     text = DOC.read_text() if DOC.exists() else DOC_HEADER
@@ -909,14 +1640,26 @@ def update_doc(section: str) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="CI smoke: short levels (2 s, concurrency 1,4), finishes in < 60 s")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI smoke: short levels (2 s, concurrency 1,4), one scenario or two per area, the small data set; < 60 s once the data exists")
     parser.add_argument("--duration", type=float, help="seconds per concurrency level (default 10; 2 with --quick)")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per scenario (default 3; 0.5 with --quick)")
-    parser.add_argument("--concurrency", help="comma-separated levels (default 1,4,16,32; 1,4 with --quick)")
-    parser.add_argument("--scenarios", default="login,me,health", help=f"comma-separated, from {','.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--concurrency", help="comma-separated levels for every scenario (default 1,4,16,32, 1,4 with --quick; "
+                        "search-<combination> scenarios 1,8 and book-contention 8,32 unless given)")
+    parser.add_argument("--scenarios", default="all",
+                        help=f"comma-separated scenario or area names (areas: {', '.join(AREAS)}; default: all). "
+                        f"Scenarios: {', '.join(SCENARIOS)}")
+    parser.add_argument("--data-size", choices=["full", "quick"],
+                        help="data set of the search/slots/booking areas: full = 20,000 doctors, 2,000 schedules, 500,000 "
+                        "appointments (default); quick = a tenth (default with --quick). A larger data set already in the "
+                        "database is reused as it is")
+    parser.add_argument("--fresh-data", action="store_true",
+                        help="drop and re-create the database and the data set (default: reuse the database when it holds a "
+                        "complete bench data set and no migration the served tree lacks)")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server and setup (repeatable), e.g. DB_POOL=false")
-    parser.add_argument("--users", type=int, help="seeded users (default 200; 50 with --quick)")
+    parser.add_argument("--users", type=int, help="seeded patients (default 200; 50 with --quick); the booking scenarios "
+                        "give each worker its own patient (book: the first half, book-contention: the second half)")
     parser.add_argument("--port", type=int, help="server port (default: a free one)")
     parser.add_argument("--pg-connection-limit", type=int, default=50,
                         help="CONNECTION LIMIT of the bench role (default 50, half of a default max_connections)")
@@ -929,21 +1672,38 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ref", help="run the server from a clean export of this git commit (git archive) "
                         "instead of the working tree, e.g. HEAD")
     parser.add_argument("--no-write", action="store_true", help=f"print only; do not update {DOC.relative_to(ROOT)}")
+    parser.add_argument("--py-spy", metavar="PATH", help="profile the server with this py-spy binary during the highest level of "
+                        "each scenario, sampling the thread that holds the GIL (where the server's Python CPU goes; adds "
+                        "sampling overhead: use for diagnosis, with --no-write); collapsed stacks go to "
+                        "var/bench-profile-<scenario>.txt and a summary is printed")
+    parser.add_argument("--doc", type=Path, help=f"write the sections to this file instead of {DOC.relative_to(ROOT)} (e.g. a scratch copy)")
     args = parser.parse_args(argv)
     args.duration = args.duration if args.duration is not None else (2.0 if args.quick else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 3.0)
     args.users = args.users or (50 if args.quick else 200)
     args.idle_wait = args.idle_wait if args.idle_wait is not None else (0.0 if args.quick else 60.0)
+    args.data_size = args.data_size or ("quick" if args.quick else "full")
+    args.concurrency_given = args.concurrency is not None
     try:
         args.concurrency = [int(c) for c in (args.concurrency or ("1,4" if args.quick else "1,4,16,32")).split(",") if c.strip()]
     except ValueError:
         parser.error("--concurrency takes comma-separated integers, e.g. 1,4,16")
     if not args.concurrency or min(args.concurrency) < 1:
         parser.error("--concurrency levels must be >= 1")
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = [s for s in args.scenarios if s not in SCENARIOS]
-    if unknown or not args.scenarios:
-        parser.error(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
+    names: list[str] = []
+    requested = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    for item in requested:
+        if item == "all":
+            names += QUICK_SCENARIOS if args.quick else list(SCENARIOS)
+        elif item in AREAS:
+            names += AREAS[item]
+        elif item in SCENARIOS:
+            names.append(item)
+        else:
+            parser.error(f"unknown scenario or area {item!r}; choose from {', '.join([*AREAS, *SCENARIOS])}")
+    args.scenarios = list(dict.fromkeys(names))
+    if not args.scenarios:
+        parser.error("no scenario selected")
     for item in args.server_env:
         key, sep, value = item.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
@@ -951,38 +1711,171 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         EXTRA_ENV[key] = value
     if args.duration <= 0 or args.users < 1:
         parser.error("--duration and --users must be positive")
+    for name in ("book", "book-contention"):
+        if name in args.scenarios and max(levels_of(args, name)) > args.users // 2:
+            parser.error(f"{name} gives each worker its own patient: --users must be at least twice its highest concurrency")
     return args
+
+
+def levels_of(args: argparse.Namespace, name: str) -> list[int]:
+    scenario = SCENARIOS[name]
+    if args.concurrency_given:
+        return args.concurrency
+    own = scenario.quick_levels if args.quick else scenario.levels
+    return list(own) if own else args.concurrency
+
+
+def areas_of(names: list[str]) -> list[str]:
+    return [area for area in AREAS if any(SCENARIOS[n].area == area for n in names)]
 
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-async def bench(args: argparse.Namespace, server: Server, seed: dict) -> list[Result]:
+# --- Profiling (--py-spy) -------------------------------------------------------------------
+
+
+def profile_file(name: str) -> Path:
+    return VAR / f"bench-profile-{name}.txt"
+
+
+def start_profile(args, name: str, pid: int, duration: float):
+    if not args.py_spy:
+        return None
+    out = profile_file(name)
+    cmd = [args.py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(duration))), "--rate", "200",
+           "--nonblocking", "--gil", "--format", "raw", "--output", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# Inclusive shares of the server's busy samples: a sample counts for every label whose frame is
+# on its stack (labels overlap: SQL compilation is inside prefetching, etc.).
+PROFILE_LABELS = [
+    ("all SQL (SQLCompiler.execute_sql: compile + round trip + rows)", "SQLCompiler.execute_sql"),
+    ("SQL compilation (SQLCompiler.as_sql)", "SQLCompiler.as_sql"),
+    ("psycopg Cursor.execute", "Cursor.execute"),
+    ("prefetch_related (all)", "prefetch_related_objects"),
+    ("M2M prefetch machinery (ManyRelatedManager)", "ManyRelatedManager"),
+    ("paginator count", "Paginator.count"),
+    ("DRF serialization", "Serializer.data"),
+    ("JSON rendering", "JSONRenderer.render"),
+    ("request validation (valid_input)", "valid_input"),
+    ("validate_timezone (zoneinfo.available_timezones)", "available_timezones"),
+    ("JWT authentication", "SessionBoundJWTAuthentication"),
+    ("throttles", "allow_request"),
+    ("slot engine (free_slots)", "free_slots"),
+    ("cut_slots", "cut_slots"),
+    ("suggested slots on APPT_002 (next_free_slots)", "next_free_slots"),
+    ("next_available_refresh (after commit)", "next_available_refresh"),
+    ("holds_release_expired", "holds_release_expired"),
+    ("audit log", "audit_record"),
+    ("re-reading the appointment for the answer (api._output)", "_output (appointments/api.py"),
+    ("HTTP server (daphne/twisted)", "twisted/"),
+    ("new thread per request (Thread.start/ThreadPoolExecutor)", "Thread.start"),
+]
+
+
+IDLE_FRAMES = ("selectors.py:", "threading.py:wait", ":Condition.wait", "queue.py:get", "concurrent/futures/thread.py:_worker",
+               "psycopg_pool/pool.py:wait", "threading.py:_wait_for_tstate_lock")
+
+
+def finish_profile(proc: subprocess.Popen, name: str, concurrency: int) -> None:
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return
+    summary = summarize_profile(profile_file(name))
+    if summary:
+        log(f"  profile of {name}@{concurrency} ({profile_file(name).relative_to(ROOT)}):")
+        for line in summary["lines"]:
+            log("    " + line)
+
+
+def summarize_profile(path: Path) -> dict | None:
+    """Inclusive shares of known frames and the heaviest project functions of collapsed stacks."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    total = idle = 0
+    shares: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    # py-spy shortens file names to their import path ("appointments/services.py")
+    apps = {p.name for p in PROJECT.iterdir() if p.is_dir() and (p / "__init__.py").exists()} | {"medimeet"}
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        keys = []
+        for f in frames:  # "function (path:line)"
+            fn, _, where = f.partition(" (")
+            file = where.rsplit(":", 1)[0]
+            keys.append((fn, file))
+        if keys and any(p in f"{keys[-1][1]}:{keys[-1][0]}" for p in IDLE_FRAMES):
+            idle += n  # a thread waiting (event loop in epoll, executor threads for work, locks)
+            continue
+        total += n
+        for label, pattern in PROFILE_LABELS:
+            if pattern in stack:
+                shares[label] = shares.get(label, 0) + n
+        seen = set()
+        for fn, file in keys:
+            if file.split("/", 1)[0] in apps and not file.endswith("middleware.py"):  # middleware: every request
+                key = f"{file}:{fn}"
+                if key not in seen:
+                    seen.add(key)
+                    inclusive[key] = inclusive.get(key, 0) + n
+    if not total:
+        return None
+    out = [f"{total:,} busy samples ({idle:,} idle ones left out); inclusive shares:"]
+    out += [f"{100 * v / total:5.1f}%  {k}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v / total >= 0.02]
+    out.append("heaviest project functions (inclusive):")
+    out += [f"{100 * v / total:5.1f}%  {k}" for k, v in sorted(inclusive.items(), key=lambda kv: -kv[1])[:15]]
+    return {"samples": total, "lines": out}
+
+
+async def bench(args: argparse.Namespace, server: Server, scenarios: dict[str, Scenario]) -> list[Result]:
     base_url = f"http://127.0.0.1:{server.port}"
     results: list[Result] = []
     # Sanity: one request of each kind must succeed before anything is measured.
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        for name in args.scenarios:
-            status, response = await SCENARIOS[name](seed).request(client)
+        for name, scenario in scenarios.items():
+            scenario.begin_level(1)
+            status, response, *_ = await scenario.request(client, 0)
             if not status.startswith("2"):
                 raise BenchError(f"Sanity request of scenario {name!r} answered {status}: {response.text[:300]}\n{server.log_tail()}")
-    for name in args.scenarios:
-        scenario = SCENARIOS[name](seed)
+    for name, scenario in scenarios.items():
+        levels = levels_of(args, name)
+        duration = args.duration * scenario.duration_factor
         if args.warmup > 0:
             log(f"{name}: warm-up {args.warmup:g} s")
-            await run_level(base_url, scenario, min(4, max(args.concurrency)), args.warmup, None, args.single_ip)
-        for c in args.concurrency:
+            await run_level(base_url, scenario, min(4, max(levels)), args.warmup, None, args.single_ip)
+        for c in levels:
             flush_redis()
             waited = wait_for_quiet(args.idle_wait) if args.idle_wait > 0 else 0.0
-            log(f"{name}: concurrency {c}, {args.duration:g} s")
-            r = await run_level(base_url, scenario, c, args.duration, server.proc.pid, args.single_ip)
+            log(f"{name}: concurrency {c}, {duration:g} s")
+            spy = start_profile(args, name, server.proc.pid, duration) if c == levels[-1] else None
+            r = await run_level(base_url, scenario, c, duration, server.proc.pid, args.single_ip)
+            if spy is not None:
+                finish_profile(spy, name, c)
             r.waited = waited
-            log(f"  -> {r.count} requests, {r.rps:.1f} req/s, p50 {fmt_ms(r.pct(50))} ms, p99 {fmt_ms(r.pct(99))} ms, errors {r.errors}")
+            log(f"  -> {r.count} requests, {r.rps:.1f} req/s, p50 {fmt_ms(r.pct(50))} ms, p95 {fmt_ms(r.pct(95))} ms, "
+                f"p99 {fmt_ms(r.pct(99))} ms, errors {r.errors}" + (f", {r.exhausted} workers ran out of targets" if r.exhausted else ""))
             results.append(r)
             if server.proc.poll() is not None:
                 raise BenchError(f"The server died during {name}@{c}.\n{server.log_tail()}")
     return results
+
+
+TITLES = {
+    "search": "Doctor search: `GET /api/v1/doctors/` at 20,000 doctors (Step 2)",
+    "slots": "Slots: `GET /api/v1/doctors/<slug>/slots/`, 30 days, 500,000 appointments (Step 3)",
+    "booking": "Booking: hold + confirm, throughput and contention (Step 3)",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -992,6 +1885,8 @@ def main(argv: list[str] | None = None) -> int:
     py = os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else "python"
     command = " ".join([py, "bench/run.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     server = Server(args.port or free_port())
+    areas = areas_of(args.scenarios)
+    need_data = bool(NEEDS_DATASET & set(areas))
 
     def on_signal(signum, frame):  # Ctrl-C or SIGTERM: let `finally` stop the server
         raise KeyboardInterrupt
@@ -1000,6 +1895,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     global PROJECT
     ref_sha = None
+    data = verify = None
+    contention: dict = {}
     try:
         if args.ref:
             PROJECT, ref_sha = export_ref(args.ref)
@@ -1008,31 +1905,73 @@ def main(argv: list[str] | None = None) -> int:
         speed = {"before": python_speed()}
         check_services()
         info = machine_info()
-        log(f"recreating database {db_name()} and migrating")
-        recreate_database(args.pg_connection_limit)
+        state = database_state()
+        why = (
+            "--fresh-data" if args.fresh_data else "it does not exist" if not state["exists"]
+            else "it holds no bench data set" if not state["marker"]
+            else f"it has migrations the served tree lacks ({', '.join(state['unknown_migrations'][:3])})" if state["unknown_migrations"]
+            else ""
+        )
+        if why:
+            log(f"recreating database {db_name()} ({why}) and migrating")
+        else:
+            log(f"reusing database {db_name()} (bench data set seeded {state['marker'].get('seeded_at')}; --fresh-data re-creates it); migrating")
+        recreate_database(args.pg_connection_limit, drop=bool(why))
         flush_redis()
         run_checked([PYTHON, "manage.py", "migrate", "--noinput"], "manage.py migrate")
         VAR.mkdir(exist_ok=True)
-        seed_file, probe_file = VAR / "bench-seed.json", VAR / "bench-probe.json"
-        log(f"seeding {args.users} users")
-        run_checked([PYTHON, SETUP_SCRIPT, "seed", "--users", str(args.users), "--password", PASSWORD, "--out", str(seed_file)], "seeding")
+        seed_file, probe_file, data_file, verify_file = (VAR / f"bench-{n}.json" for n in ("seed", "probe", "dataset", "verify"))
+        if need_data:
+            log(f"data set ({args.data_size}): reused when present, else seeded (a few minutes for the full one)")
+            t_data = time.monotonic()
+            run_checked([PYTHON, SETUP_SCRIPT, "dataset", "--size", args.data_size, "--out", str(data_file)], "data set", timeout=3600, stream=True)
+            data = json.loads(data_file.read_text())
+            log(f"  data set {'reused' if data['reused'] else 'seeded'} in {time.monotonic() - t_data:.0f} s: {data['counts']}")
+        log(f"seeding {args.users} users" + (" and computing slot/booking targets" if {"slots", "booking"} & set(areas) else ""))
+        seed_cmd = [PYTHON, SETUP_SCRIPT, "seed", "--users", str(args.users), "--password", PASSWORD, "--out", str(seed_file)]
+        if {"slots", "booking"} & set(areas):
+            seed_cmd += ["--targets", "--booking-workers", str(args.users // 2), "--per-worker", "400" if args.quick else "800",
+                         "--contention-items", "3000"]
+        run_checked(seed_cmd, "seeding")
         seed = json.loads(seed_file.read_text())
-        log("measuring password hashing (one core, idle server) and query counts")
-        run_checked(
-            [PYTHON, SETUP_SCRIPT, "probe", "--email", seed["users"][0], "--password", PASSWORD,
-             "--hash-seconds", "1" if args.quick else "3", "--out", str(probe_file)],
-            "probe",
-        )
+        log("measuring password hashing (one core, idle server) and query counts" + (", EXPLAIN of the new areas' queries" if need_data else ""))
+        probe_cmd = [PYTHON, SETUP_SCRIPT, "probe", "--email", seed["users"][0], "--password", PASSWORD,
+                     "--hash-seconds", "1" if args.quick else "3", "--out", str(probe_file)]
+        if "search" in areas:
+            probe_cmd += ["--search-combos", json.dumps({c: search_query(c, 3) for c in SEARCH_COMBOS})]
+        if "slots" in areas:
+            first, last = slots_window()
+            ordinary = next(t for t in seed["targets"]["slots"] if not t[2])
+            popular = next(t for t in seed["targets"]["slots"] if t[2])
+            probe_cmd += ["--slots-target", json.dumps([[t[0], t[1], first, last, SLOTS_TZ] for t in (ordinary, popular)])]
+        if "booking" in areas:
+            booking = seed["targets"]["booking"]
+            doctor, epoch = booking["plans"][-1][-1]
+            probe_cmd += ["--hold-target", json.dumps([booking["doctors"][doctor][1], _iso(epoch)]), "--token", seed["tokens"][-1]]
+        run_checked(probe_cmd, "probe")
         probe = json.loads(probe_file.read_text())
+        write_explain_file(probe)
         hr = probe["hash_rate"]
         log(f"  {hr['algorithm']} ({hr['iterations']:,} iterations): {hr['per_second']:.2f} hashes/s on one core")
         for name, q in probe["queries"].items():
             log(f"  {name}: HTTP {q['status']}, {len(q['queries'])} SQL queries")
+        for kind, value in (probe.get("requests") or {}).items():
+            for label, e in (value.items() if isinstance(value, dict) and "status" not in value else enumerate(value if isinstance(value, list) else [value])):
+                if e:
+                    log(f"  {kind} {label}: HTTP {e['status']}, {e['queries']} SQL statements, {e['ms']:.1f} ms (test client)")
         flush_redis()
         log(f"starting server: {server.display_cmd} (log: {SERVER_LOG.relative_to(ROOT)})")
         server.start()
         server.wait_ready()
-        results = asyncio.run(bench(args, server, seed))
+        scenarios = {name: SCENARIOS[name](seed) for name in args.scenarios}
+        results = asyncio.run(bench(args, server, scenarios))
+        if "book-contention" in scenarios:
+            contention = scenarios["book-contention"].invariant()
+        if "booking" in areas:
+            log("checking the database for double bookings")
+            run_checked([PYTHON, SETUP_SCRIPT, "verify", "--out", str(verify_file)], "verify")
+            verify = json.loads(verify_file.read_text())
+            log(f"  {verify}")
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -1043,13 +1982,44 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     speed["after"] = python_speed()
 
-    print(table(results))
-    print(interpretation(results, probe))
+    by_area = {area: [r for r in results if SCENARIOS[r.scenario].area == area] for area in areas}
+    sections = {}
+    for area in areas:
+        rows = by_area[area]
+        names = [n for n in args.scenarios if SCENARIOS[n].area == area]
+        if area == "auth":
+            sections[area] = render_section(rows, probe, info, command, server.display_cmd, started, commit_label, args, speed)
+            continue
+        header = section_header(TITLES[area], rows, info, command, server.display_cmd, started, commit_label, args, speed, names,
+                                load_extra=f"{args.users} seeded patients; " if area == "booking" else "")
+        if area == "search":
+            sections[area] = render_search(rows, probe, data, header)
+        elif area == "slots":
+            sections[area] = render_slots(rows, probe, data, header)
+        else:
+            sections[area] = render_booking(rows, probe, data, header, contention, verify)
+    for area in areas:
+        print(table(by_area[area]))
+    if "auth" in areas:
+        print(interpretation(by_area["auth"], probe))
+    for area in ("search", "slots", "booking"):
+        if area in sections:
+            text = sections[area]
+            print(text[text.index("**Interpretation**"):])
     if not args.no_write:
-        update_doc(render_section(results, probe, info, command, server.display_cmd, started, commit_label, args, speed))
-        log(f"updated {DOC.relative_to(ROOT)}")
+        global DOC
+        if args.doc:
+            DOC = args.doc.resolve()
+        for area, text in sections.items():
+            update_doc(text, area)
+        log(f"updated {DOC} ({', '.join(sections)})")
     log(f"done in {time.monotonic() - t0:.0f} s")
-    return 1 if any(r.errors for r in results) else 0
+    failed = any(r.errors for r in results)
+    if contention and (contention["slots_not_one"] or contention["other"]):
+        failed = True
+    if verify and (verify["doctor_overlaps"] or verify["patient_overlaps"] or verify["contention_slots_doubled"]):
+        failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
