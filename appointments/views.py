@@ -509,6 +509,7 @@ def my_appointments(request: HttpRequest) -> HttpResponse:
             "form": form,
             "filtered": bool(status or start or end),
             "query": query.urlencode(),
+            "paging_query": "&".join(part for part in (query.urlencode(), f"tab={tab}") if part),
             "viewer_zone": _zone_label(viewer_tz, now),
             "feed": services.calendar_feed_get(user=request.user),
         },

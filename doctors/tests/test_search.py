@@ -235,3 +235,15 @@ def test_sort_by_soonest_availability(taxonomy):
     DoctorProfile.objects.filter(pk=later.pk).update(next_available_at=tz.now() + timedelta(days=2))
 
     assert search(sort="availability") == ["Dr. Soon Rao", "Dr. Later Rao", "Dr. Never Rao"]
+
+
+def test_search_page_paginates_keeping_the_filters(client, taxonomy):
+    for i in range(13):
+        doctor(taxonomy["medicine"], first=f"P{i}")
+
+    first = client.get("/doctors/", {"specialization": "medicine", "sort": "rating"}).content.decode()
+    second = client.get("/doctors/", {"specialization": "medicine", "sort": "rating", "page": 2}).content.decode()
+
+    assert "Page 1 of 2" in first
+    assert 'href="?specialization=medicine&amp;sort=rating&amp;page=2" rel="next"' in first
+    assert "Page 2 of 2" in second and 'rel="prev"' in second
