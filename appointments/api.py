@@ -9,21 +9,21 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Q
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User, validate_timezone
-from doctors.api import IsDoctor
+from doctors.api import IsDoctor, MoneySerializer, money
 from doctors.models import DoctorProfile, DoctorService
-from medimeet.core.api import StandardPagination, error_responses, valid_input
+from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .calendar import appointment_ics
-from .models import Appointment, WaitlistEntry
+from .models import Appointment, RebookingOffer, WaitlistEntry
 
 MAX_SLOT_DAYS = 31
 
@@ -63,7 +63,7 @@ class PartyOutput(serializers.Serializer):
     name = serializers.CharField()
 
 
-class AppointmentOutput(serializers.ModelSerializer):
+class AppointmentOutput(ModelOutputSerializer):
     id = serializers.UUIDField(source="public_id")
     doctor = serializers.SerializerMethodField()
     patient = serializers.SerializerMethodField()
@@ -87,15 +87,18 @@ class AppointmentOutput(serializers.ModelSerializer):
         service = appointment.service
         return {"id": str(service.public_id), "name": service.name, "duration_minutes": service.duration_minutes, "mode": service.mode}
 
+    @extend_schema_field(MoneySerializer)
     def get_price(self, appointment) -> dict:
-        from doctors.models import format_money
-
-        return {"amount_minor": appointment.price_minor, "currency": appointment.currency, "display": format_money(appointment.price_minor, appointment.currency)}
+        return money(appointment.price_minor, appointment.currency)
 
 
 class HoldInput(serializers.Serializer):
     service = serializers.UUIDField()
     start = serializers.DateTimeField(help_text="A slot start from the slots endpoint, with its offset (UTC recommended).")
+    reason = serializers.CharField(
+        max_length=2000, required=False,
+        help_text="Why the patient is booking. Given here, the booking skips the confirm step: it is created waiting for payment (or confirmed when free).",
+    )
 
 
 class ConfirmInput(serializers.Serializer):
@@ -185,7 +188,10 @@ def _appointment_for(request, appointment_id) -> Appointment:
 
 
 def _output(appointment: Appointment) -> dict:
-    appointment = Appointment.objects.select_related("doctor__user", "patient", "service").get(pk=appointment.pk)
+    """The appointment as the API shows it, read again only when its parties are not loaded."""
+    loaded = all(Appointment._meta.get_field(name).is_cached(appointment) for name in ("doctor", "patient", "service"))
+    if not loaded or not DoctorProfile._meta.get_field("user").is_cached(appointment.doctor):
+        appointment = Appointment.objects.select_related("doctor__user", "patient", "service").get(pk=appointment.pk)
     return AppointmentOutput(appointment).data
 
 
@@ -249,11 +255,14 @@ class AppointmentListView(APIView):
     )
     def post(self, request):
         data = valid_input(HoldInput, request.data)
-        service = DoctorService.objects.select_related("doctor").filter(public_id=data["service"]).first()
-        if service is None:
-            raise ApplicationError("APPT_001", fields={"service": ["Unknown service."]})
+        try:
+            service = DoctorService.objects.select_related("doctor__user").get(public_id=data["service"])
+        except DoctorService.DoesNotExist:
+            raise ApplicationError("APPT_001", fields={"service": ["Unknown service."]}) from None
         key = request.headers.get("Idempotency-Key", "")[:100]
-        appointment = services.appointment_hold(patient=request.user, service=service, start=data["start"], idempotency_key=key, request=request._request)
+        appointment = services.appointment_hold(
+            patient=request.user, service=service, start=data["start"], idempotency_key=key, reason=data.get("reason", ""), request=request._request
+        )
         return Response(_output(appointment), status=status.HTTP_201_CREATED)
 
 
@@ -275,8 +284,7 @@ class AppointmentCancellationQuoteView(APIView):
     @extend_schema(tags=["appointments"], responses={200: QuoteOutput, **error_responses(401, 404)})
     def get(self, request, appointment_id):
         appointment = _appointment_for(request, appointment_id)
-        role = "staff" if request.user.is_staff else ("doctor" if appointment.doctor.user_id == request.user.pk else "patient")
-        quote = services.cancellation_quote(appointment=appointment, by_role=role)
+        quote = services.cancellation_quote(appointment=appointment, by_role=appointment.cancelling_role(request.user))
         return Response(QuoteOutput(quote).data)
 
 
@@ -470,3 +478,164 @@ class SeriesView(APIView):
         )
         queryset = Appointment.objects.select_related("doctor__user", "patient", "service").filter(pk__in=[a.pk for a in booked]).order_by("start")
         return Response(AppointmentOutput(queryset, many=True).data, status=status.HTTP_201_CREATED)
+
+
+# --- Vacation rebooking offers ------------------------------------------------------------------
+
+
+class DoctorRefOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class ServiceRefOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    duration_minutes = serializers.IntegerField()
+    mode = serializers.CharField()
+
+
+class ProposalOutput(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=[c for c in RebookingOffer.Choice.choices if c[0] != "cancel"])
+    hold = serializers.UUIDField(help_text="The held appointment; accepting turns it into the booking (or moves the original into its time).")
+    doctor = DoctorRefOutput()
+    service = ServiceRefOutput()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    price = MoneySerializer(help_text="Same doctor: not charged again (the original booking moves). Other doctor: the new booking's fee.")
+
+
+class RebookingOfferOutput(serializers.Serializer):
+    appointment = serializers.UUIDField()
+    expires_at = serializers.DateTimeField(help_text="The proposed times are released then.")
+    proposals = ProposalOutput(many=True)
+    cancel_refund_percent = serializers.IntegerField(help_text="Refund when choosing `cancel` (of what was paid).")
+
+
+class RebookingInput(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=RebookingOffer.Choice.choices)
+
+
+def _service_ref(service: DoctorService) -> dict:
+    return {"id": service.public_id, "name": service.name, "duration_minutes": service.duration_minutes, "mode": service.mode}
+
+
+def _offer_output(offer: RebookingOffer) -> dict:
+    proposals = []
+    for choice, hold in ((RebookingOffer.Choice.SAME_DOCTOR, offer.same_doctor_hold), (RebookingOffer.Choice.OTHER_DOCTOR, offer.other_doctor_hold)):
+        if hold is not None and hold.is_hold_live:
+            proposals.append(
+                {
+                    "choice": choice, "hold": hold.public_id, "start": hold.start, "end": hold.end, "service": _service_ref(hold.service),
+                    "doctor": {"id": hold.doctor.public_id, "slug": hold.doctor.slug, "name": hold.doctor.display_name},
+                    "price": money(0 if choice == RebookingOffer.Choice.SAME_DOCTOR else hold.price_minor, hold.currency),
+                }
+            )
+    quote = services.cancellation_quote(appointment=offer.appointment, by_role="patient")
+    return RebookingOfferOutput(
+        {"appointment": offer.appointment.public_id, "expires_at": offer.expires_at, "proposals": proposals, "cancel_refund_percent": quote.refund_percent}
+    ).data
+
+
+def _own_appointment(request, appointment_id) -> Appointment:
+    """The appointment if the caller is its patient (offers and follow-ups are theirs alone)."""
+    appointment = _appointment_for(request, appointment_id)
+    if appointment.patient_id != request.user.pk:
+        raise ApplicationError("APPT_006")
+    return appointment
+
+
+class AppointmentRebookingView(APIView):
+    @extend_schema(tags=["appointments"], responses={200: RebookingOfferOutput, **error_responses(401, 404)})
+    def get(self, request, appointment_id):
+        appointment = _own_appointment(request, appointment_id)
+        offer = selectors.rebooking_offer_open(appointment=appointment)
+        if offer is None:
+            raise ApplicationError("APPT_009", "This appointment has no open rebooking offer.", status_code=404)
+        return Response(_offer_output(offer))
+
+    @extend_schema(
+        tags=["appointments"],
+        request=RebookingInput,
+        responses={200: OpenApiResponse(AppointmentOutput, description="same_doctor: the moved appointment; other_doctor: the new booking; cancel: the cancelled appointment."), **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, appointment_id):
+        appointment = _own_appointment(request, appointment_id)
+        data = valid_input(RebookingInput, request.data)
+        offer = appointment.rebooking_offers.first()  # the latest: an accepted one answers a repeated click
+        if offer is None:
+            raise ApplicationError("APPT_009", "This appointment has no rebooking offer.", status_code=404)
+        result = services.rebooking_offer_accept(offer=offer, patient=request.user, choice=data["choice"], request=request._request)
+        return Response(_output(result))
+
+
+# --- Clinical notes and follow-up -----------------------------------------------------------------
+
+
+class FollowUpOutput(serializers.Serializer):
+    on = serializers.DateField(help_text="Book from this date.")
+    note = serializers.CharField()
+    service = ServiceRefOutput()
+    appointment = serializers.UUIDField(allow_null=True, help_text="The follow-up booked from this recommendation, if any.")
+
+
+class ClinicalNoteOutput(serializers.Serializer):
+    text = serializers.CharField()
+    follow_up = FollowUpOutput(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ClinicalNoteInput(serializers.Serializer):
+    text = serializers.CharField(max_length=services.MAX_NOTE_LENGTH, allow_blank=True, trim_whitespace=True)
+
+
+class FollowUpInput(serializers.Serializer):
+    on = serializers.DateField(help_text="The date the patient should book from.")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    service = serializers.UUIDField(required=False, allow_null=True, default=None, help_text="One of your services; default: the appointment's.")
+
+
+def _note_output(note) -> dict:
+    if note is None:
+        return ClinicalNoteOutput({"text": "", "follow_up": None, "updated_at": None}).data
+    follow_up = None
+    if note.follow_up_on is not None:
+        booked = note.follow_up_appointment
+        follow_up = {"on": note.follow_up_on, "note": note.follow_up_note, "service": _service_ref(note.follow_up_service), "appointment": booked.public_id if booked else None}
+    return ClinicalNoteOutput({"text": note.text, "follow_up": follow_up, "updated_at": note.updated_at}).data
+
+
+class AppointmentNotesView(APIView):
+    @extend_schema(tags=["appointments"], responses={200: ClinicalNoteOutput, **error_responses(401, 403, 404)})
+    def get(self, request, appointment_id):
+        appointment = _appointment_for(request, appointment_id)
+        return Response(_note_output(services.clinical_note_read(appointment=appointment, by=request.user, request=request._request)))
+
+    @extend_schema(tags=["appointments"], request=ClinicalNoteInput, responses={200: ClinicalNoteOutput, **error_responses(400, 401, 403, 404, 409)})
+    def put(self, request, appointment_id):
+        appointment = _appointment_for(request, appointment_id)
+        data = valid_input(ClinicalNoteInput, request.data)
+        return Response(_note_output(services.clinical_note_write(appointment=appointment, by=request.user, text=data["text"], request=request._request)))
+
+
+class FollowUpView(APIView):
+    @extend_schema(tags=["appointments"], request=FollowUpInput, responses={200: ClinicalNoteOutput, **error_responses(400, 401, 403, 404, 409)})
+    def post(self, request, appointment_id):
+        appointment = _appointment_for(request, appointment_id)
+        data = valid_input(FollowUpInput, request.data)
+        service = None
+        if data["service"] is not None:
+            service = DoctorService.objects.filter(public_id=data["service"]).first()
+            if service is None:
+                raise ApplicationError("REQ_001", fields={"service": ["Choose one of your active services."]})
+        note = services.follow_up_recommend(appointment=appointment, by=request.user, on=data["on"], note=data["note"], service=service, request=request._request)
+        return Response(_note_output(note))
+
+
+class FollowUpBookView(APIView):
+    @extend_schema(tags=["appointments"], request=None, responses={201: AppointmentOutput, **error_responses(401, 404, 409)})
+    def post(self, request, appointment_id):
+        appointment = _own_appointment(request, appointment_id)
+        hold = services.follow_up_book(appointment=appointment, patient=request.user, request=request._request)
+        return Response(_output(hold), status=status.HTTP_201_CREATED)

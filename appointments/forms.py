@@ -222,3 +222,83 @@ class EmergencyForm(forms.Form):
         initial="Your doctor is unavailable today because of an emergency.",
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+# --- Recurring series, clinical notes and follow-up, booking by the doctor ----------------------
+
+
+class SeriesForm(forms.Form):
+    """The booking page's "Repeat" options: with a repeat chosen, the slot pressed is the first
+    of a series booked all or nothing (services.appointment_series_book)."""
+
+    REPEAT_CHOICES = [("", "Just once"), ("7", "Every week"), ("14", "Every two weeks"), ("28", "Every four weeks")]
+
+    repeat = forms.TypedChoiceField(choices=REPEAT_CHOICES, coerce=int, empty_value=None, required=False, label="Repeat")
+    occurrences = forms.IntegerField(min_value=2, max_value=12, initial=4, required=False, label="Number of appointments", help_text="2 to 12, the first included.")
+    reason = forms.CharField(
+        label="Reason for the visits",
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "For example: weekly physiotherapy review after knee surgery."}),
+        help_text="Only your doctor sees this.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("repeat"):
+            if not data.get("occurrences"):
+                self.add_error("occurrences", "Choose how many appointments, 2 to 12.")
+            if not (data.get("reason") or "").strip():
+                self.add_error("reason", "Tell the doctor briefly why you are booking.")
+        return data
+
+
+class ServiceChoiceField(forms.ModelChoiceField):
+    """One of the doctor's services, posted by public id and shown as "Follow-up · 15 min · ₹500.00"."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=None, empty_label=None, to_field_name="public_id", **kwargs)
+
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.name} · {obj.duration_minutes} min · {obj.price_display}"
+
+
+class ClinicalNoteForm(forms.Form):
+    text = forms.CharField(
+        label="Notes",
+        max_length=20_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "Findings, assessment and plan."}),
+    )
+
+
+class FollowUpForm(forms.Form):
+    on = forms.DateField(label="Follow-up from", widget=forms.DateInput(attrs={"type": "date"}), help_text="The patient books the first free time from this date.")
+    service = ServiceChoiceField(label="Service")
+    note = forms.CharField(label="Note for the patient", max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="For example: bring your latest blood pressure readings.")
+
+    def __init__(self, *args, services, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service"].queryset = services
+
+
+class BookPatientForm(forms.Form):
+    """Step one of the doctor's "Book a patient": whom and what (slots depend on both)."""
+
+    patient = forms.EmailField(label="Patient's email", help_text="Someone who has had an appointment with you.", widget=forms.EmailInput(attrs={"list": "my-patients", "autocomplete": "off"}))
+    service = ServiceChoiceField(label="Service")
+
+    def __init__(self, *args, services, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service"].queryset = services
+
+
+class BookPatientReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Why the patient should come",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "For example: review blood results."}),
+        help_text="You and the patient see this on the appointment page.",
+        error_messages={"required": "Note why the patient should come."},
+    )
+    start = SlotStartField(required=False)

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import validate_timezone
 from doctors.models import DoctorProfile, DoctorService
+from medimeet.core.fields import EncryptedDateField, EncryptedTextField
 from medimeet.core.models import TimeStampedModel
 
 
@@ -180,6 +181,9 @@ class Appointment(TimeStampedModel):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancellation_reason = models.TextField(blank=True)
     refund_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    no_show_party = models.CharField(
+        max_length=10, blank=True, choices=[("doctor", _("Doctor")), ("patient", _("Patient"))], help_text=_("Who did not come, for a no-show (from the consultation's presence).")
+    )
 
     objects = AppointmentQuerySet.as_manager()
 
@@ -215,6 +219,19 @@ class Appointment(TimeStampedModel):
 
     def can_transition_to(self, status: str) -> bool:
         return status in self.TRANSITIONS.get(self.status, set())
+
+    def party(self, user) -> str | None:
+        """How ``user`` takes part: "patient", "doctor", or None for anyone else."""
+        if self.patient_id == user.pk:
+            return "patient"
+        if self.doctor.user_id == user.pk:
+            return "doctor"
+        return None
+
+    def cancelling_role(self, user) -> str:
+        """Whose rules a cancellation by ``user`` follows: staff and the doctor always refund in
+        full; anyone else is treated as the patient (and refused if they are not)."""
+        return "staff" if user.is_staff else ("doctor" if self.party(user) == "doctor" else "patient")
 
 
 class AppointmentEvent(models.Model):
@@ -284,3 +301,70 @@ class WaitlistEntry(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.patient_id} waits for {self.doctor} {self.first_day}–{self.last_day}"
+
+
+class RebookingOffer(TimeStampedModel):
+    """What a patient is offered when their doctor goes on vacation over their appointment:
+    the doctor's first free slot after the vacation and, where one exists, the closest slot of
+    another doctor of the same specialization, each held for the patient until ``expires_at``.
+    The patient takes one (the other is released) or cancels with a full refund."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined (cancelled)")
+        CLOSED = "closed", _("Closed (the appointment changed otherwise)")
+
+    class Choice(models.TextChoices):
+        SAME_DOCTOR = "same_doctor", _("Same doctor, after the vacation")
+        OTHER_DOCTOR = "other_doctor", _("Another doctor, same specialization")
+        CANCEL = "cancel", _("Cancel with a full refund")
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="rebooking_offers")
+    original_start = models.DateTimeField(help_text=_("The appointment's time when offered; a change of time closes the offer."))
+    same_doctor_hold = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="proposed_as_same_doctor")
+    other_doctor_hold = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="proposed_as_other_doctor")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    choice = models.CharField(max_length=12, choices=Choice.choices, blank=True)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    result = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text=_("The booking the patient ended up with."))
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["appointment"], condition=Q(status="open"), name="rebooking_one_open_offer_per_appointment"),
+            models.CheckConstraint(condition=Q(status="open", choice="") | ~Q(status="open"), name="rebooking_open_has_no_choice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rebooking offer for {self.appointment_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN and self.expires_at > timezone.now()
+
+
+class ClinicalNote(TimeStampedModel):
+    """The doctor's notes on one consultation and their follow-up recommendation. Clinical
+    content is encrypted at rest and readable only by the appointment's doctor and patient
+    (every read and write is audited); staff never see it."""
+
+    appointment = models.OneToOneField(Appointment, on_delete=models.CASCADE, related_name="clinical_note")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = EncryptedTextField(blank=True)
+    follow_up_on = EncryptedDateField(null=True, blank=True, help_text=_("The date the doctor recommends a follow-up from."))
+    follow_up_note = EncryptedTextField(blank=True)
+    follow_up_service = models.ForeignKey(DoctorService, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    follow_up_appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text=_("The follow-up the patient booked from this recommendation."))
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(follow_up_on__isnull=True, follow_up_service__isnull=True) | Q(follow_up_on__isnull=False, follow_up_service__isnull=False),
+                name="clinical_note_follow_up_has_service",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Clinical note on appointment {self.appointment_id}"

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from doctors.models import DoctorProfile, DoctorService
 
-from .models import Appointment, DateOverride, DoctorSchedule, PlatformHoliday
+from .models import Appointment, DateOverride, DoctorSchedule, PlatformHoliday, RebookingOffer
 
 
 @dataclass(frozen=True)
@@ -120,23 +120,35 @@ def schedule_for(doctor: DoctorProfile) -> DoctorSchedule:
     return schedule
 
 
-def load_schedule_data(*, doctor: DoctorProfile, window_start: datetime, window_end: datetime, exclude: Appointment | None = None) -> ScheduleData:
-    # Read the rules fresh (not a schedule cached on the doctor object): a booking decision
-    # must see the rules as they are now.
-    schedule = DoctorSchedule.objects.filter(doctor=doctor).first() or schedule_for(doctor)
+def load_schedule_data(
+    *,
+    doctor: DoctorProfile,
+    window_start: datetime,
+    window_end: datetime,
+    exclude: Appointment | None = None,
+    schedule: DoctorSchedule | None = None,
+    margin_days: int = 1,
+) -> ScheduleData:
+    """Rules and occupied time of the window, widened by ``margin_days``. ``schedule``:
+    the caller's copy, locked in its transaction (booking decisions); without it the rules are
+    read fresh, never from a schedule cached on the doctor object."""
+    if schedule is None:
+        schedule = DoctorSchedule.objects.filter(doctor=doctor).first() or schedule_for(doctor)
     tz = ZoneInfo(schedule.timezone)
-    first_day = window_start.astimezone(tz).date() - timedelta(days=1)
-    last_day = window_end.astimezone(tz).date() + timedelta(days=1)
-    weekly = list(schedule.weekly_hours.values_list("weekday", "start_time", "end_time"))
-    overrides = list(schedule.overrides.filter(date__range=(first_day, last_day)))
+    margin = timedelta(days=margin_days)
+    first_day = window_start.astimezone(tz).date() - margin
+    last_day = window_end.astimezone(tz).date() + margin
+    # No ORDER BY on these reads: the engine sorts what it needs (working_ranges, cut_slots),
+    # and every ordering costs the ORM a compile step and PostgreSQL a sort, on every booking.
+    weekly = list(schedule.weekly_hours.order_by().values_list("weekday", "start_time", "end_time"))
+    overrides = list(schedule.overrides.filter(date__range=(first_day, last_day)).order_by())
     holidays = set(
         PlatformHoliday.objects.filter(date__range=(first_day, last_day))
         .filter(Q(country="") | Q(country=doctor.country))
+        .order_by()
         .values_list("date", flat=True)
     )
-    occupying = Appointment.objects.occupying().filter(doctor=doctor).overlapping(
-        window_start - timedelta(days=1), window_end + timedelta(days=1)
-    )
+    occupying = Appointment.objects.occupying().filter(doctor=doctor).overlapping(window_start - margin, window_end + margin).order_by()
     if exclude is not None:
         occupying = occupying.exclude(pk=exclude.pk)
     busy, per_day = [], Counter()
@@ -157,8 +169,39 @@ def free_slots(
     ignore_notice: bool = False,
 ) -> list[Slot]:
     """Free slots of ``service`` starting in [window_start, window_end), in UTC."""
-    now = now or timezone.now()
     data = load_schedule_data(doctor=doctor, window_start=window_start, window_end=window_end, exclude=exclude)
+    return _cut_free_slots(data, service=service, window_start=window_start, window_end=window_end, now=now or timezone.now(), ignore_notice=ignore_notice)
+
+
+def slot_is_free(
+    *,
+    doctor: DoctorProfile,
+    service: DoctorService,
+    start: datetime,
+    schedule: DoctorSchedule,
+    now: datetime | None = None,
+    exclude: Appointment | None = None,
+    ignore_notice: bool = False,
+) -> bool:
+    """Whether ``start`` is one of the free slots of ``service`` (the same rules as free_slots).
+    For booking decisions under the schedule lock: ``schedule`` is the locked row, and only what
+    the one candidate depends on is loaded: its local day (a working range never crosses
+    midnight; the daily cap counts the whole day) and its blocked time with the buffers."""
+    tz = ZoneInfo(schedule.timezone)
+    day = start.astimezone(tz).date()
+    end = start + timedelta(minutes=service.duration_minutes)
+    data = load_schedule_data(
+        doctor=doctor, schedule=schedule, exclude=exclude, margin_days=0,
+        window_start=min(_aware(day, time(0), tz), start - timedelta(minutes=schedule.buffer_before_minutes)),
+        window_end=max(_aware(day + timedelta(days=1), time(0), tz), end + timedelta(minutes=schedule.buffer_after_minutes)),
+    )
+    candidates = _cut_free_slots(
+        data, service=service, window_start=start, window_end=start + timedelta(microseconds=1), now=now or timezone.now(), ignore_notice=ignore_notice
+    )
+    return any(slot.start == start for slot in candidates)
+
+
+def _cut_free_slots(data: ScheduleData, *, service: DoctorService, window_start: datetime, window_end: datetime, now: datetime, ignore_notice: bool) -> list[Slot]:
     schedule = data.schedule
     earliest = max(window_start, now if ignore_notice else now + timedelta(minutes=schedule.min_notice_minutes))
     horizon = (now.astimezone(data.tz).date() + timedelta(days=schedule.max_days_ahead + 1))
@@ -193,7 +236,7 @@ def appointments_for(*, user, role: str, status: str = "", start: datetime | Non
     """A patient's or a doctor's appointments, with everything a list row shows."""
     qs = Appointment.objects.select_related("doctor__user", "doctor__primary_specialization", "patient", "service")
     qs = qs.filter(doctor__user=user) if role == "doctor" else qs.filter(patient=user)
-    qs = qs.exclude(status__in=[Appointment.Status.EXPIRED])
+    qs = qs.exclude(status__in=[Appointment.Status.EXPIRED]).exclude(Q(status=Appointment.Status.HELD) & Exists(open_proposals_of(OuterRef("pk"))))
     if status:
         qs = qs.filter(status=status)
     if start is not None:
@@ -212,3 +255,69 @@ def feed_appointments(*, user) -> QuerySet[Appointment]:
     role = "doctor" if getattr(user, "role", "") == "doctor" else "patient"
     statuses = ["confirmed", "in_progress", "completed", "cancelled", "no_show"]
     return appointments_for(user=user, role=role, start=timezone.now() - FEED_HISTORY).filter(status__in=statuses)
+
+
+# --- Vacation rebooking, own patients ---------------------------------------------------------
+
+
+def open_proposals_of(hold) -> QuerySet[RebookingOffer]:
+    """Open rebooking offers proposing ``hold`` (an appointment or an OuterRef): such a hold is
+    part of an offer on the original appointment's page, not a booking of its own."""
+    return RebookingOffer.objects.filter(Q(same_doctor_hold=hold) | Q(other_doctor_hold=hold), status=RebookingOffer.Status.OPEN)
+
+
+def rebooking_offer_open(*, appointment: Appointment) -> RebookingOffer | None:
+    """The appointment's open, unexpired rebooking offer with both proposed holds."""
+    return (
+        RebookingOffer.objects.select_related("same_doctor_hold__doctor__user", "same_doctor_hold__service", "other_doctor_hold__doctor__user", "other_doctor_hold__doctor__primary_specialization", "other_doctor_hold__service")
+        .filter(appointment=appointment, status=RebookingOffer.Status.OPEN, expires_at__gt=timezone.now())
+        .first()
+    )
+
+
+REBOOKING_OTHER_DOCTOR_WINDOW = timedelta(days=3)
+REBOOKING_MAX_CANDIDATES = 25
+
+
+def rebooking_other_doctor_slots(*, appointment: Appointment, busy: list[Interval], now: datetime | None = None) -> list[tuple[Slot, DoctorService]]:
+    """Free slots of other listed doctors with the same primary specialization and an active
+    service of the same mode and duration, within three days either side of the appointment,
+    not clashing with ``busy`` (the patient's own bookings): the closest to the original time
+    first, one per doctor. At most 25 doctors are looked at (best rated first)."""
+    now = now or timezone.now()
+    service = appointment.service
+    doctors = DoctorProfile.objects.listed().filter(primary_specialization_id=appointment.doctor.primary_specialization_id).exclude(pk=appointment.doctor_id)
+    candidates = (
+        DoctorService.objects.filter(doctor__in=doctors, is_active=True, mode=service.mode, duration_minutes=service.duration_minutes)
+        .select_related("doctor__user")
+        .order_by("-doctor__rating_average", "price_minor", "pk")[:REBOOKING_MAX_CANDIDATES]
+    )
+    window_start = max(now, appointment.start - REBOOKING_OTHER_DOCTOR_WINDOW)
+    window_end = appointment.start + REBOOKING_OTHER_DOCTOR_WINDOW
+    closest: dict[int, tuple[Slot, DoctorService]] = {}
+    for candidate in candidates:
+        if candidate.doctor_id in closest:
+            continue
+        slots = [
+            slot
+            for slot in free_slots(doctor=candidate.doctor, service=candidate, window_start=window_start, window_end=window_end, now=now)
+            if not any(b.start < slot.end and b.end > slot.start for b in busy)
+        ]
+        if slots:
+            closest[candidate.doctor_id] = (min(slots, key=lambda slot: abs(slot.start - appointment.start)), candidate)
+    return sorted(closest.values(), key=lambda pair: (abs(pair[0].start - appointment.start), pair[0].start))
+
+
+def is_patient_of(*, doctor: DoctorProfile, patient) -> bool:
+    """Whether ``patient`` has had a booking with ``doctor`` (the doctor may then book them)."""
+    statuses = Appointment.BOOKED_STATUSES + (Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW)
+    return Appointment.objects.filter(doctor=doctor, patient=patient, status__in=statuses).exists()
+
+
+def patients_of(*, doctor: DoctorProfile, limit: int = 200) -> QuerySet:
+    """The doctor's own patients (see is_patient_of), most recent first, for the "Book a patient" page."""
+    from accounts.models import User
+
+    statuses = Appointment.BOOKED_STATUSES + (Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW)
+    seen = Appointment.objects.filter(doctor=doctor, patient=OuterRef("pk"), status__in=statuses)
+    return User.objects.filter(Exists(seen)).order_by("last_name", "first_name", "email")[:limit]

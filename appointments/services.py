@@ -10,7 +10,7 @@ SQLite serialises whole write transactions (BEGIN IMMEDIATE).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +26,7 @@ from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 
 from . import selectors
-from .models import Appointment, AppointmentEvent, CalendarFeed, DateOverride, DoctorSchedule, WaitlistEntry, WeeklyHours
+from .models import Appointment, AppointmentEvent, CalendarFeed, ClinicalNote, DateOverride, DoctorSchedule, RebookingOffer, WaitlistEntry, WeeklyHours
 
 Status = Appointment.Status
 
@@ -53,6 +53,10 @@ def _slot_unavailable(doctor: DoctorProfile, service: DoctorService, after: date
 
 
 def _record(appointment: Appointment, *, from_status: str, by: User | None, note: str = "", request: HttpRequest | None = None) -> None:
+    if appointment.status == Status.CONFIRMED:
+        from consultations.services import consultation_ensure  # the video room exists from confirmation
+
+        consultation_ensure(appointment=appointment)
     AppointmentEvent.objects.create(appointment=appointment, from_status=from_status, to_status=appointment.status, by=by, note=note[:1000])
     audit_record(
         action=f"appointment.{appointment.status}",
@@ -69,6 +73,8 @@ HEADLINES = {
     "pending_payment": "Your appointment is reserved and waits for payment",
     "rescheduled": "Your appointment has moved to a new time",
     "cancelled": "Your appointment is cancelled",
+    "doctor_no_show": "The doctor did not join your consultation: you are refunded in full",
+    "patient_no_show": "You did not join your consultation",
 }
 
 
@@ -92,6 +98,8 @@ def appointment_notify(*, appointment: Appointment, change: str) -> None:
                 "pending_payment": "A patient reserved a time with you",
                 "rescheduled": "An appointment with you has moved",
                 "cancelled": "An appointment with you is cancelled",
+                "doctor_no_show": "You did not join a consultation: the patient was refunded",
+                "patient_no_show": "Your patient did not join the consultation",
             }[change]
             email_send_template(
                 to=[recipient.email],
@@ -114,32 +122,50 @@ def appointment_notify(*, appointment: Appointment, change: str) -> None:
 
 
 def _lock_schedule(doctor: DoctorProfile) -> DoctorSchedule:
-    selectors.schedule_for(doctor)  # create it outside the lock if it never existed
-    return DoctorSchedule.objects.select_for_update().get(doctor=doctor)
+    """Lock the doctor's schedule row (read in the same statement), creating it first if it never existed."""
+    try:
+        return DoctorSchedule.objects.select_for_update().get(doctor=doctor)
+    except DoctorSchedule.DoesNotExist:
+        selectors.schedule_for(doctor)
+        return DoctorSchedule.objects.select_for_update().get(doctor=doctor)
 
 
 def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User | None = None) -> int:
     """Mark holds and unpaid bookings whose hold has lapsed as expired (on read, before booking
-    and periodically from Celery). Idempotent."""
-    stale = Appointment.objects.filter(status__in=Appointment.AWAITING_STATUSES, hold_expires_at__lte=timezone.now())
+    and periodically from Celery): the doctor's, the patient's (either, given both), or all.
+    Idempotent."""
+    now = timezone.now()
+    stale = Appointment.objects.filter(status__in=Appointment.AWAITING_STATUSES, hold_expires_at__lte=now)
+    scope = Q()
     if doctor is not None:
-        stale = stale.filter(doctor=doctor)
+        scope |= Q(doctor=doctor)
     if patient is not None:
-        stale = stale.filter(patient=patient)
-    released = 0
-    for appointment in stale.select_related("patient"):
-        claimed = Appointment.objects.filter(pk=appointment.pk, status=appointment.status, hold_expires_at__lte=timezone.now()).update(
-            status=Status.EXPIRED, sequence=appointment.sequence + 1
+        scope |= Q(patient=patient)
+    stale = stale.filter(scope)
+    candidates = list(stale.order_by().values_list("pk", flat=True))  # one read; nearly always empty
+    if not candidates:
+        return 0
+    with transaction.atomic():
+        # Locked in id order (no deadlock between two releasers) and re-checked: another
+        # releaser may have expired some of them meanwhile.
+        expired = list(
+            Appointment.objects.select_for_update()
+            .filter(pk__in=candidates, status__in=Appointment.AWAITING_STATUSES, hold_expires_at__lte=now)
+            .order_by("pk")
+            .only("pk", "status", "doctor_id")
         )
-        if claimed:
-            from_status = appointment.status
-            appointment.status = Status.EXPIRED
-            AppointmentEvent.objects.create(appointment=appointment, from_status=from_status, to_status=Status.EXPIRED, note="Hold expired")
-            # A waitlist offer that lapsed goes to the next patient waiting.
-            WaitlistEntry.objects.filter(offer=appointment, status=WaitlistEntry.Status.OFFERED).update(status=WaitlistEntry.Status.CANCELLED)
-            waitlist_offer_on_commit(appointment.doctor_id)
-            released += 1
-    return released
+        if not expired:
+            return 0
+        Appointment.objects.filter(pk__in=[a.pk for a in expired]).update(status=Status.EXPIRED, sequence=models.F("sequence") + 1)
+        AppointmentEvent.objects.bulk_create(
+            [AppointmentEvent(appointment=a, from_status=a.status, to_status=Status.EXPIRED, note="Hold expired") for a in expired]
+        )
+        # A waitlist offer that lapsed goes to the next patient waiting.
+        WaitlistEntry.objects.filter(offer__in=expired, status=WaitlistEntry.Status.OFFERED).update(status=WaitlistEntry.Status.CANCELLED)
+        for freed in DoctorProfile.objects.filter(pk__in={a.doctor_id for a in expired}).order_by("pk"):
+            waitlist_offer_on_commit(freed.pk)
+            next_available_refresh_on_commit(freed)  # freed time may come before the stored first free slot
+    return len(expired)
 
 
 def _check_patient(patient: User) -> None:
@@ -157,78 +183,131 @@ def appointment_hold(
     idempotency_key: str = "",
     request: HttpRequest | None = None,
     hold_minutes: int | None = None,
+    reason: str = "",
 ) -> Appointment:
     """Hold a free slot for the patient for BOOKING_HOLD_MINUTES (or ``hold_minutes``) while they fill in details and
     pay. A retried request with the same Idempotency-Key returns the same appointment. A new hold
-    replaces the patient's previous hold with this doctor (one live hold per doctor)."""
-    if idempotency_key:
-        existing = Appointment.objects.filter(patient=patient, idempotency_key=idempotency_key).first()
+    replaces the patient's previous hold with this doctor (one live hold per doctor).
+    With ``reason`` the details come in the same call: the booking is created as
+    appointment_confirm_details would leave it (waiting for payment, or confirmed when free)."""
+    try:
+        return _hold(
+            patient=patient, service=service, start=start, idempotency_key=idempotency_key, request=request, hold_minutes=hold_minutes, reason=reason
+        )
+    except (SlotTaken, IntegrityError, ApplicationError) as exc:
+        # A retried request finds its own appointment in the way (in the slot, or the unique
+        # key): it gets that appointment back. Looked up only when something failed, so a first
+        # request costs no extra read.
+        existing = Appointment.objects.filter(patient=patient, idempotency_key=idempotency_key).first() if idempotency_key else None
         if existing is not None:
             if existing.service_id != service.pk or existing.start != start:
-                raise ApplicationError("REQ_001", "This Idempotency-Key was already used for a different booking.", fields={"idempotency_key": ["Reused with different content."]})
+                raise ApplicationError("REQ_001", "This Idempotency-Key was already used for a different booking.", fields={"idempotency_key": ["Reused with different content."]}) from None
             return existing
+        if isinstance(exc, ApplicationError):
+            raise
+        raise _slot_unavailable(service.doctor, service, start.astimezone(UTC)) from (None if isinstance(exc, SlotTaken) else exc)
+
+
+def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency_key: str, request: HttpRequest | None, hold_minutes: int | None, reason: str) -> Appointment:
     _check_patient(patient)
+    if reason:
+        reason = _reason_check(reason)
     doctor = service.doctor
-    if not service.is_active or not DoctorProfile.objects.listed().filter(pk=doctor.pk).exists():
+    if not service.is_active or not doctor.is_listed:
         raise ApplicationError("APPT_001", "This service cannot be booked.", fields={"service": ["Not available for booking."]})
     if start.tzinfo is None:
         raise ApplicationError("REQ_001", fields={"start": ["Give the time with its offset, e.g. 2026-12-01T09:00:00Z."]})
     start = start.astimezone(UTC)
-    try:
-        with transaction.atomic():
-            schedule = _lock_schedule(doctor)
-            holds_release_expired(doctor=doctor)
-            holds_release_expired(patient=patient)
-            day_window = (start - timedelta(hours=1), start + timedelta(hours=1))
-            slots = selectors.free_slots(doctor=doctor, service=service, window_start=day_window[0], window_end=day_window[1])
-            if not any(slot.start == start for slot in slots):
-                raise SlotTaken
-            end = start + timedelta(minutes=service.duration_minutes)
-            if Appointment.objects.occupying().filter(patient=patient).overlapping(start, end).exclude(doctor=doctor, status=Status.HELD).exists():
-                raise ApplicationError("APPT_005", "You already have an appointment at that time.")
-            previous = Appointment.objects.filter(patient=patient, doctor=doctor, status=Status.HELD).first()
-            if previous is not None:
-                previous.status = Status.CANCELLED
-                previous.cancelled_by = Appointment.CancelledBy.PATIENT
-                previous.cancelled_at = timezone.now()
-                previous.cancellation_reason = "Replaced by a new hold"
-                previous.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "updated_at"])
-                _record(previous, from_status=Status.HELD, by=patient, note="Replaced by a new hold", request=request)
-            with transaction.atomic():  # savepoint: the exclusion constraints are the last word
-                appointment = Appointment.objects.create(
-                    doctor=doctor,
-                    patient=patient,
-                    service=service,
-                    start=start,
-                    end=end,
-                    blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
-                    blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
-                    status=Status.HELD,
-                    hold_expires_at=timezone.now() + timedelta(minutes=hold_minutes or settings.BOOKING_HOLD_MINUTES),
-                    price_minor=appointment_price(patient=patient, service=service, start=start),
-                    currency=service.currency,
-                    idempotency_key=idempotency_key[:100],
-                )
-            _record(appointment, from_status="", by=patient, request=request)
+    with transaction.atomic():
+        schedule = _lock_schedule(doctor)
+        holds_release_expired(doctor=doctor, patient=patient)
+        if not selectors.slot_is_free(doctor=doctor, service=service, start=start, schedule=schedule):
+            raise SlotTaken
+        end = start + timedelta(minutes=service.duration_minutes)
+        # One read for both rules on the patient's side: nothing else of theirs at that time,
+        # except their live hold with this doctor, which this booking replaces.
+        mine = list(
+            (
+                Appointment.objects.occupying().filter(patient=patient).overlapping(start, end)
+                | Appointment.objects.filter(patient=patient, doctor=doctor, status=Status.HELD)
+            ).order_by()
+        )
+        if any(a.doctor_id != doctor.pk or a.status != Status.HELD for a in mine):
+            raise ApplicationError("APPT_005", "You already have an appointment at that time.")
+        for previous in mine:
+            previous.status = Status.CANCELLED
+            previous.cancelled_by = Appointment.CancelledBy.PATIENT
+            previous.cancelled_at = timezone.now()
+            previous.cancellation_reason = "Replaced by a new hold"
+            previous.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "updated_at"])
+            _record(previous, from_status=Status.HELD, by=patient, note="Replaced by a new hold", request=request)
+        price = appointment_price(patient=patient, service=service, start=start)
+        status = Status.HELD if not reason else Status.CONFIRMED if price == 0 else Status.PENDING_PAYMENT
+        # No savepoint: an IntegrityError (the exclusion constraints are the last word)
+        # ends the whole transaction anyway.
+        appointment = Appointment.objects.create(
+            doctor=doctor,
+            patient=patient,
+            service=service,
+            start=start,
+            end=end,
+            blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
+            blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
+            status=status,
+            hold_expires_at=None if status == Status.CONFIRMED else timezone.now() + timedelta(minutes=hold_minutes or settings.BOOKING_HOLD_MINUTES),
+            reason=reason,
+            price_minor=price,
+            currency=service.currency,
+            idempotency_key=idempotency_key[:100],
+        )
+        _record(appointment, from_status="", by=patient, request=request)
+        if _may_move_first_free_slot(doctor, appointment, schedule):
             next_available_refresh_on_commit(doctor)
-    except SlotTaken:
-        raise _slot_unavailable(doctor, service, start) from None
-    except IntegrityError as exc:
-        if idempotency_key and Appointment.objects.filter(patient=patient, idempotency_key=idempotency_key).exists():
-            return Appointment.objects.get(patient=patient, idempotency_key=idempotency_key)
-        raise _slot_unavailable(doctor, service, start) from exc
+        if status == Status.CONFIRMED:
+            appointment_notify(appointment=appointment, change="confirmed")
     return appointment
+
+
+def _may_move_first_free_slot(doctor: DoctorProfile, appointment: Appointment, schedule: DoctorSchedule) -> bool:
+    """Whether a new booking can change the doctor's stored first free slot (for "soonest
+    availability"). A booking only takes time away, so it can only when it overlaps that slot
+    (with the buffers; the slot lasts at most as long as this service, since it is computed for
+    the shortest active one), or fills the day under a daily cap, or the slot is unknown. Any
+    other booking leaves it as it is; the periodic refresh picks up slots that pass."""
+    first = doctor.next_available_at
+    if first is None:
+        return True
+    if schedule.daily_cap is not None:
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(schedule.timezone)
+        if appointment.start.astimezone(tz).date() == first.astimezone(tz).date():
+            return True
+    slot_end = first + (appointment.end - appointment.start) + timedelta(minutes=schedule.buffer_after_minutes)
+    return appointment.blocked_start < slot_end and appointment.blocked_end > first - timedelta(minutes=schedule.buffer_before_minutes)
+
+
+def _reason_check(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("REQ_001", fields={"reason": ["Tell the doctor briefly why you are booking."]})
+    if len(reason) > 2000:
+        raise ApplicationError("REQ_001", fields={"reason": ["Keep the reason under 2,000 characters."]})
+    return reason
 
 
 def appointment_book_by_doctor(
     *, doctor_user: User, patient: User, service: DoctorService, start: datetime, reason: str, request: HttpRequest | None = None
 ) -> Appointment:
-    """A doctor books one of their patients, e.g. a same-day follow-up: the doctor's own minimum
-    notice does not apply to them. The patient is emailed and pays before the appointment (the
-    booking waits until the start, or until it costs nothing)."""
+    """A doctor books one of their patients (someone who has had a booking with them), e.g. a
+    same-day follow-up: the doctor's own minimum notice does not apply to them. The patient is
+    emailed and pays before the appointment (the booking waits until the start, or until it
+    costs nothing)."""
     if service.doctor.user_id != doctor_user.pk:
         raise ApplicationError("APPT_001", fields={"service": ["Choose one of your own services."]})
     _check_patient(patient)
+    if not selectors.is_patient_of(doctor=service.doctor, patient=patient):
+        raise ApplicationError("APPT_001", fields={"patient": ["Book patients who have had an appointment with you."]})
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError("REQ_001", fields={"reason": ["Note why the patient should come."]})
@@ -240,8 +319,7 @@ def appointment_book_by_doctor(
         with transaction.atomic():
             schedule = _lock_schedule(doctor)
             holds_release_expired(doctor=doctor)
-            slots = selectors.free_slots(doctor=doctor, service=service, window_start=start - timedelta(hours=1), window_end=start + timedelta(hours=1), ignore_notice=True)
-            if not any(slot.start == start for slot in slots):
+            if not selectors.slot_is_free(doctor=doctor, service=service, start=start, schedule=schedule, ignore_notice=True):
                 raise SlotTaken
             end = start + timedelta(minutes=service.duration_minutes)
             price = appointment_price(patient=patient, service=service, start=start)
@@ -301,8 +379,7 @@ def appointment_series_book(
             schedule = _lock_schedule(doctor)
             holds_release_expired(doctor=doctor)
             for number, start in enumerate(starts, start=1):
-                slots = selectors.free_slots(doctor=doctor, service=service, window_start=start - timedelta(hours=1), window_end=start + timedelta(hours=1))
-                if not any(slot.start == start for slot in slots):
+                if not selectors.slot_is_free(doctor=doctor, service=service, start=start, schedule=schedule):
                     raise ApplicationError("APPT_002", f"Occurrence {number} ({start:%Y-%m-%d %H:%M} UTC) is not available; nothing was booked.", extra={"occurrence": number})
                 end = start + timedelta(minutes=service.duration_minutes)
                 price = appointment_price(patient=patient, service=service, start=start)
@@ -338,19 +415,18 @@ def appointment_price(*, patient: User, service: DoctorService, start: datetime)
 def appointment_confirm_details(*, appointment: Appointment, patient: User, reason: str, request: HttpRequest | None = None) -> Appointment:
     """The patient confirms a held slot with the reason for the visit. Free services are booked
     at once; paid ones wait for the payment (Step 4 confirms them via appointment_mark_paid)."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ApplicationError("REQ_001", fields={"reason": ["Tell the doctor briefly why you are booking."]})
-    if len(reason) > 2000:
-        raise ApplicationError("REQ_001", fields={"reason": ["Keep the reason under 2,000 characters."]})
+    reason = _reason_check(reason)
     with transaction.atomic():
-        appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        # Locks the appointment row only; the parties come along for the answer.
+        appointment = Appointment.objects.select_for_update(of=("self",)).select_related("doctor__user", "patient", "service").get(pk=appointment.pk)
         if appointment.patient_id != patient.pk:
             raise ApplicationError("APPT_006")
         if appointment.status != Status.HELD:
             raise ApplicationError("APPT_004", "This appointment is not waiting for details.")
         if not appointment.is_hold_live:
             raise ApplicationError("APPT_003")
+        if selectors.open_proposals_of(appointment).exists():
+            raise ApplicationError("APPT_004", "This time is proposed to you while your doctor is away: accept it on your appointment's page.")
         appointment.reason = reason
         from_status = appointment.status
         appointment.status = Status.CONFIRMED if appointment.price_minor == 0 else Status.PENDING_PAYMENT
@@ -422,7 +498,7 @@ def cancellation_quote(*, appointment: Appointment, by_role: str, now: datetime 
 def appointment_cancel(*, appointment: Appointment, by: User, reason: str, request: HttpRequest | None = None) -> Appointment:
     """Cancel with the policy's refund; the refund itself is requested from the payments app
     (Step 4) through ``refund_for_cancellation`` after commit."""
-    role = "staff" if by.is_staff else ("doctor" if appointment.doctor.user_id == by.pk else "patient")
+    role = appointment.cancelling_role(by)
     if role == "patient" and appointment.patient_id != by.pk:
         raise ApplicationError("APPT_006")
     reason = (reason or "").strip()
@@ -443,6 +519,7 @@ def appointment_cancel(*, appointment: Appointment, by: User, reason: str, reque
         appointment.sequence += 1
         appointment.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "hold_expires_at", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=by, note=reason, request=request)
+        _rebooking_offers_close(appointment, by=by, request=request)
         next_available_refresh_on_commit(appointment.doctor)
         waitlist_offer_on_commit(appointment.doctor_id)
         if from_status in (Status.PENDING_PAYMENT, Status.CONFIRMED):
@@ -453,8 +530,11 @@ def appointment_cancel(*, appointment: Appointment, by: User, reason: str, reque
 
 
 def refund_for_cancellation(*, appointment_id: int, percent: int) -> None:
-    """Seam for Step 4: the payments app turns this into a refund of ``percent`` of what was
-    paid. Until it exists, the refund due is recorded on the appointment (refund_percent)."""
+    """The payments app refunds ``percent`` of what was paid (approved at once, processed by
+    Celery with retries); the percentage stays on the appointment (refund_percent)."""
+    from payments.services import refund_for_cancellation as payments_refund
+
+    payments_refund(appointment_id=appointment_id, percent=percent)
 
 
 def appointment_reschedule_refusal(*, appointment: Appointment, by: User, schedule: DoctorSchedule | None = None, now: datetime | None = None) -> str:
@@ -494,27 +574,53 @@ def _reschedule(*, appointment: Appointment, by: User, start: datetime, request:
         if refusal:
             raise ApplicationError("APPT_007", refusal)
         holds_release_expired(doctor=appointment.doctor)
-        slots = selectors.free_slots(
-            doctor=appointment.doctor, service=appointment.service, window_start=start - timedelta(hours=1), window_end=start + timedelta(hours=1),
-            exclude=appointment, ignore_notice=is_doctor,
-        )
-        if not any(slot.start == start for slot in slots):
+        if not selectors.slot_is_free(doctor=appointment.doctor, service=appointment.service, start=start, schedule=schedule, exclude=appointment, ignore_notice=is_doctor):
             raise SlotTaken
-        duration = appointment.end - appointment.start
-        appointment.start, appointment.end = start, start + duration
-        appointment.blocked_start = start - timedelta(minutes=schedule.buffer_before_minutes)
-        appointment.blocked_end = appointment.end + timedelta(minutes=schedule.buffer_after_minutes)
         appointment.reschedule_count += 1
-        appointment.sequence += 1
-        try:
-            with transaction.atomic():
-                appointment.save(update_fields=["start", "end", "blocked_start", "blocked_end", "reschedule_count", "sequence", "updated_at"])
-        except IntegrityError as exc:
-            raise SlotTaken from exc
+        _move(appointment, start=start, schedule=schedule)
+        _rebooking_offers_close(appointment, by=by, request=request)
         _record(appointment, from_status=Status.CONFIRMED, by=by, note=f"Rescheduled to {start.isoformat()}", request=request)
         next_available_refresh_on_commit(appointment.doctor)
         waitlist_offer_on_commit(appointment.doctor_id)
         appointment_notify(appointment=appointment, change="rescheduled")
+    return appointment
+
+
+def _move(appointment: Appointment, *, start: datetime, schedule: DoctorSchedule) -> None:
+    """Give the appointment a new time (same duration, the schedule's buffers) and save it in a
+    savepoint: a clash the exclusion constraints catch is SlotTaken."""
+    duration = appointment.end - appointment.start
+    appointment.start, appointment.end = start, start + duration
+    appointment.blocked_start = start - timedelta(minutes=schedule.buffer_before_minutes)
+    appointment.blocked_end = appointment.end + timedelta(minutes=schedule.buffer_after_minutes)
+    appointment.sequence += 1
+    try:
+        with transaction.atomic():
+            appointment.save(update_fields=["start", "end", "blocked_start", "blocked_end", "reschedule_count", "sequence", "updated_at"])
+    except IntegrityError as exc:
+        raise SlotTaken from exc
+
+
+def appointment_no_show(*, appointment: Appointment, party: str, note: str = "") -> Appointment:
+    """The consultation's presence shows who did not come (consultations settle it after a grace
+    period). A doctor who never joined: the patient is refunded in full. A patient who never
+    joined: the cancellation policy applies as if they had cancelled at the start time."""
+    if party not in ("doctor", "patient"):
+        raise ValueError(party)
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().select_related("doctor").get(pk=appointment.pk)
+        if appointment.status != Status.CONFIRMED:
+            return appointment
+        percent = 100 if party == "doctor" else cancellation_quote(appointment=appointment, by_role="patient", now=appointment.start).refund_percent
+        appointment.status = Status.NO_SHOW
+        appointment.no_show_party = party
+        appointment.refund_percent = percent
+        appointment.sequence += 1
+        appointment.save(update_fields=["status", "no_show_party", "refund_percent", "sequence", "updated_at"])
+        _record(appointment, from_status=Status.CONFIRMED, by=None, note=note or f"The {party} did not join the consultation.")
+        appointment_notify(appointment=appointment, change=f"{party}_no_show")
+        if percent:
+            transaction.on_commit(lambda: refund_for_cancellation(appointment_id=appointment.pk, percent=percent))
     return appointment
 
 
@@ -534,6 +640,130 @@ def appointment_set_status(*, appointment: Appointment, by: User, status: str, r
         appointment.save(update_fields=["status", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=by, request=request)
     return appointment
+
+
+# --- Clinical notes and follow-up ---------------------------------------------------------------
+
+NOTE_STATUSES = (Status.IN_PROGRESS, Status.COMPLETED)
+MAX_NOTE_LENGTH = 20_000
+FOLLOW_UP_SEARCH_DAYS = 14
+
+
+def _note_writer_check(appointment: Appointment, by: User) -> None:
+    if appointment.doctor.user_id != by.pk:
+        raise ApplicationError("APPT_011", "Only the appointment's doctor writes its clinical notes.")
+    if appointment.status not in NOTE_STATUSES:
+        raise ApplicationError("APPT_004", "Notes and follow-ups are written once the consultation has started.")
+
+
+def clinical_note_write(*, appointment: Appointment, by: User, text: str, request: HttpRequest | None = None) -> ClinicalNote:
+    """The appointment's doctor writes (or rewrites) the consultation notes; audited, with no
+    clinical content in the audit entry."""
+    text = (text or "").strip()
+    if len(text) > MAX_NOTE_LENGTH:
+        raise ApplicationError("REQ_001", fields={"text": [f"Keep notes under {MAX_NOTE_LENGTH:,} characters."]})
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().select_related("doctor", "patient").get(pk=appointment.pk)
+        _note_writer_check(appointment, by)
+        note, _ = ClinicalNote.objects.select_for_update().get_or_create(appointment=appointment, defaults={"author": by})
+        note.text, note.author = text, by
+        note.save(update_fields=["text", "author", "updated_at"])
+        audit_record(action="clinical_note.written", actor=by, target=note, subject_user=appointment.patient, request=request, metadata={"appointment": str(appointment.public_id), "length": len(text)})
+    return note
+
+
+def clinical_note_read(*, appointment: Appointment, by: User, request: HttpRequest | None = None) -> ClinicalNote | None:
+    """The notes and follow-up of an appointment, for its doctor and its patient only (staff
+    get APPT_011); every read of an existing note is audited."""
+    if by.pk not in (appointment.patient_id, appointment.doctor.user_id):
+        raise ApplicationError("APPT_011")
+    note = ClinicalNote.objects.select_related("follow_up_service", "follow_up_appointment").filter(appointment=appointment).first()
+    if note is not None:
+        audit_record(action="clinical_note.read", actor=by, target=note, subject_user=appointment.patient, request=request, metadata={"appointment": str(appointment.public_id)})
+    return note
+
+
+def follow_up_recommend(
+    *, appointment: Appointment, by: User, on: date, note: str = "", service: DoctorService | None = None, request: HttpRequest | None = None
+) -> ClinicalNote:
+    """The doctor recommends a follow-up from ``on`` (today to a year ahead, in the doctor's
+    zone) for ``service`` (default: the same one); the patient is emailed a link to book it
+    with one click."""
+    from zoneinfo import ZoneInfo
+
+    note = (note or "").strip()
+    if len(note) > 2000:
+        raise ApplicationError("REQ_001", fields={"note": ["Keep the note under 2,000 characters."]})
+    service = service or appointment.service
+    if service.doctor_id != appointment.doctor_id or not service.is_active:
+        raise ApplicationError("REQ_001", fields={"service": ["Choose one of your active services."]})
+    today = timezone.now().astimezone(ZoneInfo(selectors.schedule_for(appointment.doctor).timezone)).date()
+    if not today <= on <= today + timedelta(days=365):
+        raise ApplicationError("REQ_001", fields={"on": [f"Choose a date from today to {today + timedelta(days=365):%d %b %Y}."]})
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().select_related("doctor__user", "patient").get(pk=appointment.pk)
+        _note_writer_check(appointment, by)
+        record, _ = ClinicalNote.objects.select_for_update().get_or_create(appointment=appointment, defaults={"author": by})
+        record.follow_up_on, record.follow_up_note, record.follow_up_service = on, note, service
+        record.save(update_fields=["follow_up_on", "follow_up_note", "follow_up_service", "updated_at"])
+        audit_record(action="clinical_note.follow_up_recommended", actor=by, target=record, subject_user=appointment.patient, request=request, metadata={"appointment": str(appointment.public_id)})
+        transaction.on_commit(lambda: _notify_follow_up(appointment, on))
+    return record
+
+
+def _notify_follow_up(appointment: Appointment, on: date) -> None:
+    _email_patient(appointment=appointment, template="appointments/email/follow_up_recommended", follow_up_day=date_format(on, "l j F Y"))
+
+
+def _email_patient(*, appointment: Appointment, template: str, **context: Any) -> None:
+    """Email the appointment's patient with ``template``; the context always has the patient,
+    the doctor and the appointment's page."""
+    from django.urls import reverse
+
+    from medimeet.core.notifications import email_send_template
+
+    email_send_template(
+        to=[appointment.patient.email],
+        template=template,
+        context={
+            "patient": appointment.patient,
+            "doctor": appointment.doctor,
+            "appointment": appointment,
+            "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[appointment.public_id]),
+            **context,
+        },
+    )
+
+
+def follow_up_book(*, appointment: Appointment, patient: User, request: HttpRequest | None = None) -> Appointment:
+    """The patient's one click on "Book your follow-up": hold the first free slot of the
+    recommended service on or after the recommended date (the usual hold, priced by
+    appointment_price, so a free follow-up window applies). A follow-up already held or booked
+    from this recommendation is returned instead of a second one."""
+    from zoneinfo import ZoneInfo
+
+    if appointment.patient_id != patient.pk:
+        raise ApplicationError("APPT_006")
+    record = ClinicalNote.objects.select_related("follow_up_service__doctor", "follow_up_appointment").filter(appointment=appointment).first()
+    if record is None or record.follow_up_on is None:
+        raise ApplicationError("APPT_010")
+    existing = record.follow_up_appointment
+    if existing is not None and (existing.status in Appointment.BOOKED_STATUSES + (Status.COMPLETED,) or existing.is_hold_live):
+        return existing
+    service = record.follow_up_service
+    tz = ZoneInfo(selectors.schedule_for(service.doctor).timezone)
+    window_start = max(timezone.now(), datetime.combine(record.follow_up_on, time(0), tzinfo=tz))
+    slots = selectors.free_slots(doctor=service.doctor, service=service, window_start=window_start, window_end=window_start + timedelta(days=FOLLOW_UP_SEARCH_DAYS))
+    for slot in slots[:PROPOSAL_ATTEMPTS]:
+        try:
+            hold = appointment_hold(patient=patient, service=service, start=slot.start, request=request)
+        except ApplicationError as exc:
+            if exc.code in ("APPT_002", "APPT_005"):
+                continue  # taken meanwhile, or the patient is busy then: the next one
+            raise
+        ClinicalNote.objects.filter(pk=record.pk).update(follow_up_appointment=hold)
+        return hold
+    raise ApplicationError("APPT_002", f"No free time from {record.follow_up_on:%d %b %Y} in the following two weeks. Choose a time on the booking page.")
 
 
 # --- Waitlist -------------------------------------------------------------------------------
@@ -597,22 +827,13 @@ def waitlist_offer_freed_time(*, doctor_id: int) -> int:
 def _notify_waitlist_offer(hold: Appointment) -> None:
     from zoneinfo import ZoneInfo
 
-    from django.urls import reverse
-
-    from medimeet.core.notifications import email_send_template
-
     tz = ZoneInfo(hold.patient.timezone or "UTC")
-    email_send_template(
-        to=[hold.patient.email],
+    _email_patient(
+        appointment=hold,
         template="appointments/email/waitlist_offer",
-        context={
-            "patient": hold.patient,
-            "doctor": hold.doctor,
-            "local_start": date_format(hold.start.astimezone(tz), "l j F Y, H:i"),
-            "timezone_name": str(tz),
-            "minutes": settings.WAITLIST_OFFER_MINUTES,
-            "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[hold.public_id]),
-        },
+        local_start=date_format(hold.start.astimezone(tz), "l j F Y, H:i"),
+        timezone_name=str(tz),
+        minutes=settings.WAITLIST_OFFER_MINUTES,
     )
 
 
@@ -656,6 +877,7 @@ def _cancel_for_doctor(appointment: Appointment, *, by: User, reason: str, reque
     appointment.sequence += 1
     appointment.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "hold_expires_at", "sequence", "updated_at"])
     _record(appointment, from_status=from_status, by=by, note=reason, request=request)
+    _rebooking_offers_close(appointment, by=by, request=request)
     if appointment.refund_percent:
         transaction.on_commit(lambda: refund_for_cancellation(appointment_id=appointment.pk, percent=100))
     return appointment
@@ -696,9 +918,8 @@ def doctor_emergency_unavailable(*, doctor: DoctorProfile, by: User, until: date
 
 def doctor_vacation_set(*, doctor: DoctorProfile, first_day, last_day, by: User, note: str = "", request: HttpRequest | None = None) -> list[Appointment]:
     """Close every date from ``first_day`` to ``last_day`` to new bookings and return the
-    appointments already booked in that range; each patient is told by email and offered to
-    rebook (with this doctor after the vacation or with another doctor of the same
-    specialization) or to cancel with a full refund."""
+    appointments already booked in that range. After commit each patient is offered concrete
+    new times, held for them (rebooking_offer_make), or may cancel with a full refund."""
     if last_day < first_day:
         raise ApplicationError("REQ_001", fields={"last_day": ["The vacation ends before it starts."]})
     if (last_day - first_day).days > 120:
@@ -718,11 +939,193 @@ def doctor_vacation_set(*, doctor: DoctorProfile, first_day, last_day, by: User,
             Appointment.objects.select_related("patient", "doctor__primary_specialization", "service")
             .filter(doctor=doctor, status__in=Appointment.BOOKED_STATUSES + ("pending_payment",), start__lt=end, end__gt=start)
         )
+        from medimeet.core.events import enqueue_on_commit
+
+        from .tasks import make_rebooking_offer
+
         for appointment in affected:
-            transaction.on_commit(lambda a=appointment: _notify_patient_cancelled(a, template="appointments/email/doctor_on_vacation"))
+            enqueue_on_commit(make_rebooking_offer, appointment_id=appointment.pk)
         audit_record(action="schedule.vacation_set", actor=by, target=schedule, request=request, metadata={"from": first_day.isoformat(), "to": last_day.isoformat(), "affected": len(affected)})
         next_available_refresh_on_commit(doctor)
     return affected
+
+
+# --- Vacation rebooking offers ---------------------------------------------------------------
+
+REBOOKABLE_STATUSES = (Status.CONFIRMED, Status.PENDING_PAYMENT)
+PROPOSAL_ATTEMPTS = 3
+
+
+def _busy_of(patient: User, *, exclude_pk: int | None = None) -> list[selectors.Interval]:
+    """The patient's own bookings and live holds, as intervals (a proposal must not clash)."""
+    rows = Appointment.objects.occupying().filter(patient=patient).exclude(pk=exclude_pk).values_list("start", "end")
+    return [selectors.Interval(start, end) for start, end in rows]
+
+
+def _hold_proposal(*, patient: User, choices: list[tuple[selectors.Slot, DoctorService]], until: datetime, busy: list[selectors.Interval]) -> Appointment | None:
+    """Hold the first of ``choices`` the patient can take, until ``until`` (never past the slot's
+    start). A doctor the patient already holds a time with is skipped: a proposal never replaces
+    a hold the patient is using."""
+    attempts = 0
+    for slot, service in choices:
+        if attempts == PROPOSAL_ATTEMPTS:
+            break
+        if any(b.start < slot.end and b.end > slot.start for b in busy):
+            continue
+        if Appointment.objects.filter(patient=patient, doctor_id=service.doctor_id, status=Status.HELD, hold_expires_at__gt=timezone.now()).exists():
+            continue
+        minutes = int((min(until, slot.start) - timezone.now()).total_seconds() // 60)
+        if minutes < 1:
+            continue
+        attempts += 1
+        try:
+            return appointment_hold(patient=patient, service=service, start=slot.start, hold_minutes=minutes)
+        except ApplicationError:
+            continue  # taken meanwhile, or the patient is busy then: the next one
+    return None
+
+
+def rebooking_offer_make(*, appointment_id: int) -> RebookingOffer | None:
+    """Propose new times to the patient of a booking that falls in its doctor's vacation: the
+    same doctor's first free slot afterwards, and the closest slot of another doctor of the same
+    specialization (same mode and duration), each held for the patient for VACATION_OFFER_HOURS
+    (never past the original appointment). Emails the patient after commit; with nothing to
+    propose, the patient is told they may move or cancel for free. Idempotent."""
+    now = timezone.now()
+    appointment = Appointment.objects.select_related("patient", "doctor__user", "doctor__primary_specialization", "service").filter(pk=appointment_id).first()
+    if appointment is None or appointment.status not in REBOOKABLE_STATUSES or appointment.start <= now:
+        return None
+    if RebookingOffer.objects.filter(appointment=appointment, status=RebookingOffer.Status.OPEN, expires_at__gt=now).exists():
+        return None
+    RebookingOffer.objects.filter(appointment=appointment, status=RebookingOffer.Status.OPEN).update(status=RebookingOffer.Status.CLOSED, decided_at=now)
+    until = min(now + timedelta(hours=settings.VACATION_OFFER_HOURS), appointment.start)
+    patient, service = appointment.patient, appointment.service
+    # The same doctor: the vacation's dates are closed, so the first free slot from the
+    # original time on is the first one after the vacation.
+    horizon = timedelta(days=selectors.schedule_for(appointment.doctor).max_days_ahead + 1)
+    after = max(now, appointment.start)
+    same_slots = selectors.free_slots(doctor=appointment.doctor, service=service, window_start=after, window_end=after + horizon)
+    same = _hold_proposal(patient=patient, choices=[(slot, service) for slot in same_slots], until=until, busy=_busy_of(patient, exclude_pk=appointment.pk))
+    # Another doctor: the original still stands until the patient chooses, so nothing may overlap it.
+    other_slots = selectors.rebooking_other_doctor_slots(appointment=appointment, busy=_busy_of(patient), now=now)
+    other = _hold_proposal(patient=patient, choices=other_slots, until=until, busy=_busy_of(patient))
+    if same is None and other is None:
+        transaction.on_commit(lambda: _notify_patient_cancelled(appointment, template="appointments/email/doctor_on_vacation"))
+        return None
+    with transaction.atomic():
+        offer = RebookingOffer.objects.create(
+            appointment=appointment, original_start=appointment.start, same_doctor_hold=same, other_doctor_hold=other,
+            expires_at=min(hold.hold_expires_at for hold in (same, other) if hold is not None),
+        )
+        audit_record(action="rebooking_offer.made", target=offer, subject_user=patient, metadata={"appointment": str(appointment.public_id), "same_doctor": same is not None, "other_doctor": other is not None})
+        transaction.on_commit(lambda: _notify_rebooking_offer(offer.pk))
+    return offer
+
+
+def _notify_rebooking_offer(offer_id: int) -> None:
+    from zoneinfo import ZoneInfo
+
+    from doctors.models import format_money
+
+    offer = RebookingOffer.objects.select_related("appointment__patient", "appointment__doctor", "appointment__service").get(pk=offer_id)
+    appointment = offer.appointment
+    tz = ZoneInfo(appointment.patient.timezone or "UTC")
+    proposals = [
+        {"label": label, "doctor": hold.doctor.display_name, "local_start": date_format(hold.start.astimezone(tz), "l j F Y, H:i"), "price": format_money(hold.price_minor, hold.currency)}
+        for label, hold in (("Same doctor, after the time away", offer.same_doctor_hold), ("Another doctor of the same specialization", offer.other_doctor_hold))
+        if hold is not None
+    ]
+    _email_patient(
+        appointment=appointment,
+        template="appointments/email/rebooking_offer",
+        local_start=date_format(appointment.start.astimezone(tz), "l j F Y, H:i"),
+        timezone_name=str(tz),
+        proposals=proposals,
+        paid=appointment.status == Status.CONFIRMED,
+        expires=date_format(offer.expires_at.astimezone(tz), "l j F, H:i"),
+    )
+
+
+def _hold_release(hold: Appointment, *, by: User | None, note: str, request: HttpRequest | None = None) -> None:
+    """Give a proposed hold's time back (the patient chose otherwise)."""
+    hold.status = Status.CANCELLED
+    hold.cancelled_by = Appointment.CancelledBy.PATIENT if by is not None else Appointment.CancelledBy.SYSTEM
+    hold.cancelled_at = timezone.now()
+    hold.cancellation_reason = note
+    hold.hold_expires_at = None
+    hold.sequence += 1
+    hold.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "hold_expires_at", "sequence", "updated_at"])
+    _record(hold, from_status=Status.HELD, by=by, note=note, request=request)
+    next_available_refresh_on_commit(hold.doctor)
+    waitlist_offer_on_commit(hold.doctor_id)
+
+
+def _rebooking_offers_close(
+    appointment: Appointment, *, status: str = RebookingOffer.Status.CLOSED, choice: str = "", result: Appointment | None = None, by: User | None = None, request: HttpRequest | None = None
+) -> None:
+    """Close the appointment's open offers (the patient decided, or the appointment was
+    cancelled or moved another way), releasing the proposed holds still held except ``result``."""
+    offers = RebookingOffer.objects.select_for_update(of=("self",)).select_related("same_doctor_hold__doctor", "other_doctor_hold__doctor").filter(appointment=appointment, status=RebookingOffer.Status.OPEN)
+    for offer in offers:
+        for hold in (offer.same_doctor_hold, offer.other_doctor_hold):
+            if hold is not None and hold.status == Status.HELD and hold != result:
+                _hold_release(hold, by=by, note="Rebooking proposal not taken", request=request)
+        offer.status, offer.choice, offer.result, offer.decided_at = status, choice, result, timezone.now()
+        offer.save(update_fields=["status", "choice", "result", "decided_at", "updated_at"])
+
+
+def rebooking_offer_accept(*, offer: RebookingOffer, patient: User, choice: str, request: HttpRequest | None = None) -> Appointment:
+    """The patient's one click on a vacation rebooking offer. ``same_doctor``: the appointment
+    moves into the held slot (a paid booking stays paid). ``other_doctor``: the appointment is
+    cancelled as closed by the doctor (full refund) and the held slot becomes the patient's
+    booking with the other doctor, waiting for payment unless free. ``cancel``: the appointment
+    is cancelled with a full refund. The proposal not taken is released. A repeated click with
+    the same choice returns the same booking."""
+    if choice not in RebookingOffer.Choice.values:
+        raise ApplicationError("REQ_001", fields={"choice": [f"Choose one of: {', '.join(RebookingOffer.Choice.values)}."]})
+    try:
+        with transaction.atomic():
+            return _rebooking_offer_accept(offer=offer, patient=patient, choice=choice, request=request)
+    except SlotTaken:
+        raise ApplicationError("APPT_002", "The proposed time was just taken; nothing was changed.") from None
+
+
+def _rebooking_offer_accept(*, offer: RebookingOffer, patient: User, choice: str, request: HttpRequest | None) -> Appointment:
+    offer = RebookingOffer.objects.select_for_update(of=("self",)).select_related("appointment").get(pk=offer.pk)
+    if offer.appointment.patient_id != patient.pk:
+        raise ApplicationError("APPT_006")
+    if offer.status == RebookingOffer.Status.ACCEPTED and offer.choice == choice and offer.result_id:
+        return Appointment.objects.get(pk=offer.result_id)  # a double click
+    original = Appointment.objects.select_for_update().select_related("doctor__user", "patient", "service").get(pk=offer.appointment_id)
+    if not offer.is_open or original.status not in REBOOKABLE_STATUSES or original.start != offer.original_start:
+        raise ApplicationError("APPT_009")
+    if choice == RebookingOffer.Choice.CANCEL:
+        _rebooking_offers_close(original, status=RebookingOffer.Status.DECLINED, choice=choice, result=original, by=patient, request=request)
+        audit_record(action="rebooking_offer.declined", actor=patient, target=offer, subject_user=patient, request=request)
+        return appointment_cancel(appointment=original, by=patient, reason="Cancelled while the doctor is away", request=request)
+    hold_id = offer.same_doctor_hold_id if choice == RebookingOffer.Choice.SAME_DOCTOR else offer.other_doctor_hold_id
+    if hold_id is None:
+        raise ApplicationError("REQ_001", fields={"choice": ["This offer has no time of that kind."]})
+    hold = Appointment.objects.select_related("doctor__user", "service").get(pk=hold_id)
+    schedule = _lock_schedule(hold.doctor)
+    hold = Appointment.objects.select_for_update().select_related("doctor__user", "service").get(pk=hold_id)
+    if hold.status != Status.HELD or not hold.is_hold_live:
+        raise ApplicationError("APPT_003", "The proposed time is no longer held for you.")
+    audit_record(action="rebooking_offer.accepted", actor=patient, target=offer, subject_user=patient, request=request, metadata={"choice": choice})
+    if choice == RebookingOffer.Choice.SAME_DOCTOR:
+        # The hold gives its time back first, so the moved appointment never overlaps it.
+        _hold_release(hold, by=patient, note="Used to move the appointment", request=request)
+        _rebooking_offers_close(original, status=RebookingOffer.Status.ACCEPTED, choice=choice, result=original, by=patient, request=request)
+        _move(original, start=hold.start, schedule=schedule)
+        _record(original, from_status=original.status, by=patient, note=f"Rescheduled to {hold.start.isoformat()}", request=request)
+        next_available_refresh_on_commit(original.doctor)
+        appointment_notify(appointment=original, change="rescheduled")
+        return original
+    _rebooking_offers_close(original, status=RebookingOffer.Status.ACCEPTED, choice=choice, result=hold, by=patient, request=request)
+    away = f"Rebooked with {hold.doctor.display_name} while {original.doctor.display_name} is away"
+    _cancel_for_doctor(original, by=patient, reason=away, request=request)
+    appointment_notify(appointment=original, change="cancelled")
+    return appointment_confirm_details(appointment=hold, patient=patient, reason=original.reason or away, request=request)
 
 
 # --- Soonest availability (for search sorting) ---------------------------------------------
@@ -738,8 +1141,14 @@ def next_available_refresh(*, doctor: DoctorProfile) -> datetime | None:
     service = DoctorService.objects.filter(doctor=doctor, is_active=True).order_by("duration_minutes").first()
     first = None
     if service is not None:
-        slots = selectors.free_slots(doctor=doctor, service=service, window_start=now, window_end=now + NEXT_AVAILABLE_HORIZON)
-        first = slots[0].start if slots else None
+        # The next day first: it nearly always holds a free slot, and the engine's cost grows
+        # with the window; then the rest of the horizon.
+        middle, end = now + timedelta(days=1), now + NEXT_AVAILABLE_HORIZON
+        for window_start, window_end in ((now, middle), (middle, end)):
+            slots = selectors.free_slots(doctor=doctor, service=service, window_start=window_start, window_end=window_end)
+            if slots:
+                first = slots[0].start
+                break
     DoctorProfile.objects.filter(pk=doctor.pk).update(next_available_at=first)
     return first
 

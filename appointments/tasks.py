@@ -13,3 +13,9 @@ def release_expired_holds() -> int:
 def refresh_next_available() -> int:
     """Every 10 minutes (beat): first free slots that have passed are recomputed. Idempotent."""
     return services.next_available_refresh_stale()
+
+
+@shared_task
+def make_rebooking_offer(appointment_id: int) -> bool:
+    """After a vacation is set: propose new times to one affected patient. Idempotent."""
+    return services.rebooking_offer_make(appointment_id=appointment_id) is not None

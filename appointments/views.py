@@ -10,6 +10,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,9 +28,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from consultations.selectors import join_card
 from doctors.models import DoctorProfile, DoctorService, format_money
 from doctors.views import doctor_required
 from medimeet.core.errors import ApplicationError, form_add_service_errors
+from payments.selectors import payment_for_appointment
 
 from . import selectors, services
 from .calendar import appointments_feed, google_calendar_link, outlook_calendar_link
@@ -37,18 +40,23 @@ from .forms import (
     SCHEDULE_FIELD_NAMES,
     AppointmentFilterForm,
     BaseWeeklyHoursFormSet,
+    BookPatientForm,
+    BookPatientReasonForm,
     CancelForm,
+    ClinicalNoteForm,
     EmergencyForm,
+    FollowUpForm,
     HoldForm,
     OverrideForm,
     ReasonForm,
     RescheduleForm,
     ScheduleForm,
+    SeriesForm,
     StatusForm,
     VacationForm,
     WeeklyHoursFormSet,
 )
-from .models import Appointment
+from .models import Appointment, RebookingOffer
 
 Status = Appointment.Status
 BOOKING_DAYS = 14
@@ -69,11 +77,7 @@ def _visible_appointment(request: HttpRequest, appointment_id) -> Appointment:
 
 def _role(user: User, appointment: Appointment) -> str:
     """How ``user`` takes part in the appointment: its patient, its doctor, or staff."""
-    if appointment.patient_id == user.pk:
-        return "patient"
-    if appointment.doctor.user_id == user.pk:
-        return "doctor"
-    return "staff"
+    return appointment.party(user) or "staff"
 
 
 def _viewer_zone(request: HttpRequest) -> ZoneInfo:
@@ -90,6 +94,11 @@ def _zone_label(tz: ZoneInfo, at: datetime) -> str:
     abbreviation = at.astimezone(tz).strftime("%Z")
     name = str(tz).replace("_", " ")
     return name if not abbreviation or abbreviation[0] in "+-" or abbreviation == str(tz) else f"{name} ({abbreviation})"
+
+
+def _error_text(exc: ApplicationError) -> str:
+    """A service error as one sentence for a flash message: the first field message, if any."""
+    return next(iter(exc.fields.values()))[0] if exc.fields else exc.message
 
 
 @dataclass(frozen=True)
@@ -241,6 +250,36 @@ def _status_choices(appointment: Appointment) -> list[tuple[str, str]]:
 # --- Patient: booking -----------------------------------------------------------------------
 
 
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth"]
+DAY_AT_TIME = "l j F \\a\\t H:i"  # "Tuesday 17 November at 09:00"
+INTERVAL_WORDS = {7: "every week", 14: "every two weeks", 28: "every four weeks"}
+
+
+def _book_series(request: HttpRequest, *, service: DoctorService, first_start: datetime, options: dict, viewer_tz: ZoneInfo) -> tuple[list[Appointment], str]:
+    """Book the recurring series the booking page asked for: the booked appointments and a
+    success message, or nothing and the error in the patient's words (which occurrence is taken,
+    in their zone)."""
+    interval, occurrences = options["repeat"], options["occurrences"]
+    try:
+        booked = services.appointment_series_book(
+            patient=request.user, service=service, first_start=first_start, occurrences=occurrences, interval_days=interval, reason=options["reason"], request=request
+        )
+    except ApplicationError as exc:
+        number = exc.extra.get("occurrence")
+        if exc.code == "APPT_002" and number:
+            taken = format_date((first_start + timedelta(days=interval * (number - 1))).astimezone(viewer_tz), DAY_AT_TIME)
+            return [], (
+                f"The {ORDINALS[number - 1]} appointment, {taken}, is not free, so nothing was booked. "
+                "Choose another first time, or fewer appointments."
+            )
+        return [], _error_text(exc)
+    first = format_date(first_start.astimezone(viewer_tz), DAY_AT_TIME)
+    unpaid = sum(1 for appointment in booked if appointment.status == Status.PENDING_PAYMENT)
+    payment = f" Each one is confirmed once its fee is paid ({unpaid} to pay)." if unpaid else " They are all confirmed."
+    messages.success(request, f"{len(booked)} appointments booked, {INTERVAL_WORDS[interval]} from {first}.{payment}")
+    return booked, ""
+
+
 @never_cache
 @login_required
 def book(request: HttpRequest, slug: str) -> HttpResponse:
@@ -256,22 +295,30 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     viewer_tz = _viewer_zone(request)
     doctor_tz = ZoneInfo(selectors.schedule_for(doctor).timezone)
     error, suggestions = "", []
+    series_form = SeriesForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and service is not None:
         form = HoldForm(request.POST)
         if form.is_valid() and str(form.cleaned_data["service"]) == str(service.public_id):
             start = form.cleaned_data["start"]
-            try:
-                # One key per page render and slot: a double click or a resent form holds the
-                # slot once, and choosing another slot after "Back" is a new request.
-                appointment = services.appointment_hold(
-                    patient=request.user, service=service, start=start, idempotency_key=f"{form.cleaned_data['key']}:{start:%Y%m%dT%H%M}", request=request
-                )
-            except ApplicationError as exc:
-                error = exc.message
-                if exc.code == "APPT_002":
-                    suggestions = _suggestions(exc, viewer_tz, doctor_tz)
+            if not series_form.is_valid():
+                error = "Check the repeat options below, then choose the first time again."
+            elif series_form.cleaned_data["repeat"]:
+                booked, error = _book_series(request, service=service, first_start=start, options=series_form.cleaned_data, viewer_tz=viewer_tz)
+                if booked:
+                    return redirect("appointments:list")
             else:
-                return redirect("appointments:detail", appointment_id=appointment.public_id)
+                try:
+                    # One key per page render and slot: a double click or a resent form holds the
+                    # slot once, and choosing another slot after "Back" is a new request.
+                    appointment = services.appointment_hold(
+                        patient=request.user, service=service, start=start, idempotency_key=f"{form.cleaned_data['key']}:{start:%Y%m%dT%H%M}", request=request
+                    )
+                except ApplicationError as exc:
+                    error = exc.message
+                    if exc.code == "APPT_002":
+                        suggestions = _suggestions(exc, viewer_tz, doctor_tz)
+                else:
+                    return redirect("appointments:detail", appointment_id=appointment.public_id)
         else:
             error = "Choose one of the times shown."
     context = {
@@ -283,7 +330,11 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         "waitlist_minutes": settings.WAITLIST_OFFER_MINUTES,
         "error": error,
         "suggestions": suggestions,
-        "current_hold": Appointment.objects.filter(patient=request.user, doctor=doctor, status=Status.HELD, hold_expires_at__gt=timezone.now()).select_related("service").first(),
+        "series_form": series_form,
+        "current_hold": Appointment.objects.filter(patient=request.user, doctor=doctor, status=Status.HELD, hold_expires_at__gt=timezone.now())
+        .exclude(Exists(selectors.open_proposals_of(OuterRef("pk"))))
+        .select_related("service")
+        .first(),
     }
     if service is not None:
         context.update(_slot_picker(request=request, doctor=doctor, service=service), day_query=f"service={service.public_id}&")
@@ -304,7 +355,7 @@ def waitlist_join(request: HttpRequest, slug: str) -> HttpResponse:
     except ValueError:
         messages.error(request, "Choose the first and last day you could come.")
     except ApplicationError as exc:
-        messages.error(request, next(iter(exc.fields.values()), [exc.message])[0] if exc.fields else exc.message)
+        messages.error(request, _error_text(exc))
     else:
         messages.success(request, "You are on the waitlist. We will email you as soon as a time frees up.")
     return redirect(f"{reverse('appointments:book', args=[slug])}?service={service.public_id}")
@@ -313,7 +364,63 @@ def waitlist_join(request: HttpRequest, slug: str) -> HttpResponse:
 # --- The appointment page -------------------------------------------------------------------
 
 
-def _detail_context(request: HttpRequest, appointment: Appointment, role: str, reason_form: ReasonForm | None = None) -> dict:
+def _rebooking_context(appointment: Appointment, role: str) -> dict:
+    """The vacation rebooking offer on the patient's page: the proposals still held for them."""
+    if role != "patient" or appointment.status not in services.REBOOKABLE_STATUSES:
+        return {}
+    offer = selectors.rebooking_offer_open(appointment=appointment)
+    if offer is None:
+        return {}
+    proposals = [
+        {
+            "choice": choice,
+            "hold": hold,
+            "doctor": hold.doctor,
+            "price": format_money(hold.price_minor, hold.currency),
+            "costs_more": (hold.currency, hold.price_minor) != (appointment.currency, appointment.price_minor),
+        }
+        for choice, hold in ((RebookingOffer.Choice.SAME_DOCTOR, offer.same_doctor_hold), (RebookingOffer.Choice.OTHER_DOCTOR, offer.other_doctor_hold))
+        if hold is not None and hold.is_hold_live
+    ]
+    return {"offer": offer, "proposals": proposals} if proposals else {}
+
+
+def _clinical_context(request: HttpRequest, appointment: Appointment, role: str, notes_form: ClinicalNoteForm | None, follow_up_form: FollowUpForm | None) -> dict:
+    """Notes and the follow-up recommendation: the form for the doctor, the reading for the
+    patient (each read audited), nothing clinical for staff."""
+    if appointment.status not in services.NOTE_STATUSES:
+        return {}
+    if role == "staff":
+        return {"clinical_withheld": True}
+    note = services.clinical_note_read(appointment=appointment, by=request.user, request=request)
+    follow_up = note.follow_up_appointment if note is not None else None
+    context = {
+        "note": note,
+        "follow_up_booked": follow_up if follow_up is not None and (follow_up.status in (Status.CONFIRMED, Status.IN_PROGRESS, Status.COMPLETED) or follow_up.is_hold_live) else None,
+    }
+    if role == "doctor":
+        offered = DoctorService.objects.filter(doctor=appointment.doctor, is_active=True).order_by("price_minor", "name")
+        default_day = timezone.now().astimezone(_viewer_zone(request)).date() + timedelta(days=14)
+        context["notes_form"] = notes_form or ClinicalNoteForm(initial={"text": note.text if note else ""})
+        context["follow_up_form"] = follow_up_form or FollowUpForm(
+            services=offered,
+            initial={
+                "on": (note.follow_up_on if note and note.follow_up_on else default_day),
+                "service": note.follow_up_service if note and note.follow_up_service else appointment.service,
+                "note": note.follow_up_note if note else "",
+            },
+        )
+    return context
+
+
+def _detail_context(
+    request: HttpRequest,
+    appointment: Appointment,
+    role: str,
+    reason_form: ReasonForm | None = None,
+    notes_form: ClinicalNoteForm | None = None,
+    follow_up_form: FollowUpForm | None = None,
+) -> dict:
     viewer_tz = _viewer_zone(request)
     quote = services.cancellation_quote(appointment=appointment, by_role=role)
     schedule = selectors.schedule_for(appointment.doctor)
@@ -341,8 +448,12 @@ def _detail_context(request: HttpRequest, appointment: Appointment, role: str, r
         "max_reschedules": schedule.max_reschedules,
         "status_choices": _status_choices(appointment) if role in ("doctor", "staff") else [],
         "has_calendar": appointment.status in (Status.CONFIRMED, Status.IN_PROGRESS, Status.CANCELLED),
+        "payment": payment_for_appointment(appointment=appointment) if role in ("patient", "staff") else None,
         "google_calendar_url": google_calendar_link(appointment),
         "outlook_calendar_url": outlook_calendar_link(appointment),
+        "video_room": join_card(appointment=appointment, user=request.user),
+        **_rebooking_context(appointment, role),
+        **_clinical_context(request, appointment, role, notes_form, follow_up_form),
     }
 
 
@@ -355,6 +466,9 @@ def detail(request: HttpRequest, appointment_id) -> HttpResponse:
     services.holds_release_expired(patient=appointment.patient)  # a lapsed hold reads as expired
     appointment.refresh_from_db()
     role = _role(request.user, appointment)
+    proposed_in = selectors.open_proposals_of(appointment).select_related("appointment").first()
+    if proposed_in is not None and role == "patient":  # a proposed time is chosen on the original's page
+        return redirect("appointments:detail", appointment_id=proposed_in.appointment.public_id)
     form = ReasonForm(request.POST or None)
     if request.method == "POST":
         if role != "patient":
@@ -367,9 +481,9 @@ def detail(request: HttpRequest, appointment_id) -> HttpResponse:
             else:
                 if appointment.status == Status.CONFIRMED:
                     messages.success(request, "Your appointment is confirmed.")
-                else:
-                    messages.success(request, "Thank you. Your details are saved and the time stays held for you while the booking awaits payment.")
-                return redirect("appointments:detail", appointment_id=appointment.public_id)
+                    return redirect("appointments:detail", appointment_id=appointment.public_id)
+                messages.success(request, "Thank you. Your details are saved and the time stays held for you while you pay.")
+                return redirect("payments:pay", appointment_id=appointment.public_id)
     return render(request, "appointments/detail.html", _detail_context(request, appointment, role, form))
 
 
@@ -467,6 +581,96 @@ def set_status(request: HttpRequest, appointment_id) -> HttpResponse:
     else:
         messages.error(request, "Choose a status.")
     return redirect("appointments:detail", appointment_id=appointment.public_id)
+
+
+# --- Vacation rebooking, notes and follow-up -------------------------------------------------
+
+
+@require_POST
+@login_required
+def rebooking_accept(request: HttpRequest, appointment_id) -> HttpResponse:
+    """The patient's one click on a proposal (or on cancelling) while their doctor is away."""
+    appointment = _visible_appointment(request, appointment_id)
+    offer = appointment.rebooking_offers.first()
+    if _role(request.user, appointment) != "patient" or offer is None:
+        raise Http404
+    choice = request.POST.get("choice", "")
+    try:
+        result = services.rebooking_offer_accept(offer=offer, patient=request.user, choice=choice, request=request)
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("appointments:detail", appointment_id=appointment.public_id)
+    when = format_date(result.start.astimezone(_viewer_zone(request)), DAY_AT_TIME)
+    refund = " with a full refund" if appointment.status == Status.CONFIRMED else ""
+    if choice == RebookingOffer.Choice.SAME_DOCTOR:
+        messages.success(request, f"Your appointment with {result.doctor.display_name} is moved to {when}." + (" Nothing more to pay." if result.status == Status.CONFIRMED else ""))
+    elif choice == RebookingOffer.Choice.OTHER_DOCTOR:
+        then = "You are booked." if result.status == Status.CONFIRMED else "Pay the fee below to confirm it."
+        messages.success(request, f"Your appointment with {appointment.doctor.display_name} is cancelled{refund}, and {when} with {result.doctor.display_name} is yours. {then}")
+    else:
+        messages.success(request, f"The appointment is cancelled{refund}.")
+    return redirect("appointments:detail", appointment_id=result.public_id)
+
+
+def _doctor_section_post(request: HttpRequest, appointment_id, *, make_form, save, section: str, form_key: str) -> HttpResponse:
+    """A doctor's form on the appointment page (notes, follow-up): validate, call the service
+    (``save`` returns the success message), come back to the section; errors re-render the page."""
+    appointment = _visible_appointment(request, appointment_id)
+    role = _role(request.user, appointment)
+    if role != "doctor":
+        raise Http404
+    form = make_form(appointment)
+    if form.is_valid():
+        try:
+            message = save(appointment, form.cleaned_data)
+        except ApplicationError as exc:
+            form_add_service_errors(form, exc)
+        else:
+            messages.success(request, message)
+            return redirect(reverse("appointments:detail", args=[appointment.public_id]) + f"#{section}")
+    return render(request, "appointments/detail.html", _detail_context(request, appointment, role, **{form_key: form}), status=400)
+
+
+@require_POST
+@login_required
+def clinical_note(request: HttpRequest, appointment_id) -> HttpResponse:
+    """The doctor saves the consultation notes."""
+
+    def save(appointment: Appointment, data: dict) -> str:
+        services.clinical_note_write(appointment=appointment, by=request.user, text=data["text"], request=request)
+        return "Notes saved. Only you and the patient can read them."
+
+    return _doctor_section_post(request, appointment_id, make_form=lambda _: ClinicalNoteForm(request.POST), save=save, section="notes-title", form_key="notes_form")
+
+
+@require_POST
+@login_required
+def follow_up(request: HttpRequest, appointment_id) -> HttpResponse:
+    """The doctor recommends a follow-up; the patient is emailed a one-click booking link."""
+
+    def save(appointment: Appointment, data: dict) -> str:
+        services.follow_up_recommend(appointment=appointment, by=request.user, on=data["on"], note=data["note"], service=data["service"], request=request)
+        return f"Follow-up recommended from {format_date(data['on'], 'l j F Y')}. {appointment.patient.display_name} has been emailed a link to book it."
+
+    def make_form(appointment: Appointment) -> FollowUpForm:
+        return FollowUpForm(request.POST, services=DoctorService.objects.filter(doctor=appointment.doctor, is_active=True))
+
+    return _doctor_section_post(request, appointment_id, make_form=make_form, save=save, section="follow-up-title", form_key="follow_up_form")
+
+
+@require_POST
+@login_required
+def follow_up_book(request: HttpRequest, appointment_id) -> HttpResponse:
+    """"Book your follow-up": one click holds the first free time and opens the hold page."""
+    appointment = _visible_appointment(request, appointment_id)
+    if _role(request.user, appointment) != "patient":
+        raise Http404
+    try:
+        hold = services.follow_up_book(appointment=appointment, patient=request.user, request=request)
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("appointments:detail", appointment_id=appointment.public_id)
+    return redirect("appointments:detail", appointment_id=hold.public_id)
 
 
 # --- Lists ----------------------------------------------------------------------------------
@@ -569,6 +773,47 @@ def schedule(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
             "total": sum(len(day["appointments"]) for day in days),
         },
     )
+
+
+@never_cache
+@doctor_required
+def book_patient(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
+    """The doctor books one of their own patients: whom and which service (GET), then the
+    reason and a free time, their own minimum notice not applying (POST)."""
+    offered = DoctorService.objects.filter(doctor=doctor, is_active=True).order_by("price_minor", "name")
+    form = BookPatientForm(request.GET if "patient" in request.GET else None, services=offered)
+    patient = None
+    if form.is_bound and form.is_valid():
+        patient = User.objects.filter(email=form.cleaned_data["patient"].lower(), role=User.Role.PATIENT).first()
+        if patient is None or not selectors.is_patient_of(doctor=doctor, patient=patient):
+            # One message whether or not the address has an account: the page reveals nothing.
+            form.add_error("patient", "None of your patients has this email address. Check it, or ask the patient to book themselves.")
+            patient = None
+    context: dict = {"doctor": doctor, "form": form, "offered": offered, "my_patients": selectors.patients_of(doctor=doctor), "patient": patient}
+    if patient is not None:
+        service = form.cleaned_data["service"]
+        reason_form = BookPatientReasonForm(request.POST or None)
+        error, suggestions = "", []
+        viewer_tz = _viewer_zone(request)
+        if request.method == "POST" and reason_form.is_valid():
+            start = reason_form.cleaned_data["start"]
+            try:
+                if start is None:
+                    raise ApplicationError("REQ_001", "Choose one of the times shown.")
+                appointment = services.appointment_book_by_doctor(doctor_user=request.user, patient=patient, service=service, start=start, reason=reason_form.cleaned_data["reason"], request=request)
+            except ApplicationError as exc:
+                error = _error_text(exc)
+                if exc.code == "APPT_002":
+                    suggestions = _suggestions(exc, viewer_tz, ZoneInfo(selectors.schedule_for(doctor).timezone))
+            else:
+                messages.success(request, f"{patient.display_name} is booked for {format_date(appointment.start.astimezone(viewer_tz), DAY_AT_TIME)} and has been emailed.")
+                return redirect("appointments:detail", appointment_id=appointment.public_id)
+        query = urlencode({"patient": patient.email, "service": service.public_id})
+        context.update(
+            service=service, reason_form=reason_form, error=error, suggestions=suggestions, query=query, day_query=f"{query}&",
+            **_slot_picker(request=request, doctor=doctor, service=service, ignore_notice=True),
+        )
+    return render(request, "appointments/book_patient.html", context, status=409 if patient is not None and context.get("suggestions") else 200)
 
 
 @doctor_required

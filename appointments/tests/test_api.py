@@ -89,7 +89,7 @@ def test_patient_books_through_the_api_with_an_idempotency_key(clinic):
     assert retry.json()["id"] == first.json()["id"]
     assert Appointment.objects.count() == 1
     assert first.json()["status"] == "held"
-    assert first.json()["price"] == {"amount_minor": 80000, "currency": "INR", "display": "₹800.00"}
+    assert first.json()["price"] == {"amount_minor": 80000, "currency": "INR", "exponent": 2, "display": "₹800.00"}
     assert confirmed.json()["status"] == "pending_payment"
     assert start not in [s["start"] for s in slots(clinic).json()["slots"]]
 
@@ -327,3 +327,52 @@ def test_slot_query_count_does_not_grow_with_the_range_or_bookings(clinic, djang
         month = slots(clinic, start_date="2026-11-03", end_date="2026-12-02")
 
     assert len(month.json()["slots"]) > len(one_day.json()["slots"]) > 0
+
+
+
+def test_patient_books_in_one_request_with_the_reason(clinic):
+    from appointments.models import AppointmentEvent
+    from medimeet.core.models import AuditEvent
+
+    api = as_user(UserFactory())
+    start = slots(clinic).json()["slots"][0]["start"]
+    body = {"service": str(clinic["service"].public_id), "start": start, "reason": "Palpitations at night"}
+
+    first = api.post("/api/v1/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="one-step-1")
+    retry = api.post("/api/v1/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="one-step-1")
+
+    assert first.status_code == 201 and retry.status_code == 201
+    assert retry.json()["id"] == first.json()["id"]
+    assert first.json()["status"] == "pending_payment"
+    assert first.json()["reason"] == "Palpitations at night"
+    assert first.json()["hold_expires_at"] == "2026-11-02T07:10:00Z"
+    appointment = Appointment.objects.get()
+    assert list(AppointmentEvent.objects.filter(appointment=appointment).values_list("from_status", "to_status")) == [("", "pending_payment")]
+    assert list(AuditEvent.objects.filter(target_id=str(appointment.pk)).values_list("action", flat=True)) == ["appointment.pending_payment"]
+    assert start not in [s["start"] for s in slots(clinic).json()["slots"]]
+
+
+def test_a_blank_reason_books_nothing(clinic):
+    start = slots(clinic).json()["slots"][0]["start"]
+
+    response = as_user(UserFactory()).post("/api/v1/appointments/", {"service": str(clinic["service"].public_id), "start": start, "reason": "  "}, format="json")
+
+    assert response.status_code == 400
+    assert "reason" in response.json()["error"]["fields"]
+    assert Appointment.objects.count() == 0
+
+
+def test_booking_costs_a_fixed_number_of_queries(clinic, django_assert_max_num_queries):
+    api = as_user(UserFactory())
+    start = slots(clinic).json()["slots"][0]["start"]
+
+    # 11 statements: the service with its doctor; in the transaction, the schedule lock, lapsed
+    # holds, the rules (weekly hours, overrides, holidays) and the doctor's time that day, the
+    # patient's appointments, then the appointment, its event and its audit entry. Plus the
+    # test transaction's savepoint and release (BEGIN/COMMIT outside tests).
+    with django_assert_max_num_queries(13):
+        response = api.post(
+            "/api/v1/appointments/", {"service": str(clinic["service"].public_id), "start": start, "reason": "Palpitations"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+        )
+
+    assert response.status_code == 201

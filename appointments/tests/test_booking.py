@@ -86,6 +86,89 @@ def test_a_held_slot_is_not_offered_to_others_and_booking_it_is_appt_002(clinic)
     assert Appointment.objects.count() == 1
 
 
+def test_booking_with_the_reason_skips_the_details_step(clinic, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from doctors.models import DoctorService
+
+    paid = services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT, reason=" Chest pain ")
+    free_service = ServiceFactory(doctor=clinic["doctor"], duration_minutes=30, price_minor=50000, name="Follow-up", free_follow_up_days=7)
+    patient = UserFactory()
+    Appointment.objects.create(
+        doctor=clinic["doctor"], patient=patient, service=free_service, start=SLOT - timedelta(days=3), end=SLOT - timedelta(days=3, minutes=-30),
+        blocked_start=SLOT - timedelta(days=3), blocked_end=SLOT - timedelta(days=3, minutes=-30), status="completed", price_minor=50000, currency="INR",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        free = services.appointment_hold(patient=patient, service=DoctorService.objects.get(pk=free_service.pk), start=SLOT + timedelta(hours=1), reason="Follow-up")
+
+    assert (paid.status, paid.reason, paid.hold_expires_at) == ("pending_payment", "Chest pain", NOW + timedelta(minutes=10))
+    assert (free.status, free.price_minor, free.hold_expires_at) == ("confirmed", 0, None)
+    assert list(AppointmentEvent.objects.filter(appointment=free).values_list("from_status", "to_status")) == [("", "confirmed")]
+    assert AuditEvent.objects.filter(action="appointment.confirmed", target_id=str(free.pk)).exists()
+    assert [m.to for m in mail.outbox] == [[patient.email], [clinic["doctor"].user.email]]
+
+
+def test_a_patients_lapsed_hold_with_another_doctor_is_released_before_booking(clinic, frozen_time):
+    patient = UserFactory()
+    other_doctor = DoctorProfileFactory()
+    open_all_week(other_doctor)
+    lapsed = services.appointment_hold(patient=patient, service=ServiceFactory(doctor=other_doctor, duration_minutes=30), start=SLOT)
+    frozen_time.shift(timedelta(minutes=11))
+
+    booked = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT)
+
+    lapsed.refresh_from_db()
+    assert (lapsed.status, booked.status) == ("expired", "held")
+    assert list(AppointmentEvent.objects.filter(appointment=lapsed).values_list("to_status", "note")) == [("held", ""), ("expired", "Hold expired")]
+
+
+def test_a_booking_far_from_the_first_free_slot_leaves_it_to_the_periodic_refresh(clinic, django_capture_on_commit_callbacks):
+    from doctors.models import DoctorProfile
+
+    services.next_available_refresh(doctor=clinic["doctor"])
+    doctor = DoctorProfile.objects.get(pk=clinic["doctor"].pk)
+    service = clinic["service"]
+    service.doctor = doctor
+
+    with django_capture_on_commit_callbacks(execute=False) as far:
+        services.appointment_hold(patient=UserFactory(), service=service, start=SLOT + timedelta(days=2))
+    with django_capture_on_commit_callbacks(execute=False) as next_one:
+        services.appointment_hold(patient=UserFactory(), service=service, start=SLOT + timedelta(minutes=30))
+    with django_capture_on_commit_callbacks(execute=False) as first:
+        services.appointment_hold(patient=UserFactory(), service=service, start=SLOT)
+
+    assert doctor.next_available_at == SLOT
+    assert (len(far), len(next_one)) == (0, 0)
+    assert len(first) == 1  # it took the first free slot: recomputed after commit
+
+
+def test_a_released_hold_gives_its_time_back_to_the_soonest_sort(clinic, frozen_time, django_capture_on_commit_callbacks):
+    from doctors.models import DoctorProfile
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT)
+    taken = DoctorProfile.objects.get(pk=clinic["doctor"].pk).next_available_at
+    frozen_time.shift(timedelta(minutes=11))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        released = services.holds_release_expired()
+
+    assert (taken, released) == (SLOT + timedelta(minutes=30), 1)
+    assert DoctorProfile.objects.get(pk=clinic["doctor"].pk).next_available_at == SLOT
+
+
+def test_the_first_free_slot_is_found_beyond_the_next_day(clinic):
+    from appointments.models import DateOverride
+
+    schedule = DoctorSchedule.objects.get(doctor=clinic["doctor"])
+    for day in range(3):
+        DateOverride.objects.create(schedule=schedule, date=(NOW + timedelta(days=day)).date(), is_closed=True)
+
+    first = services.next_available_refresh(doctor=clinic["doctor"])
+
+    assert first == SLOT + timedelta(days=3)
+
+
 def test_an_expired_hold_releases_the_slot(clinic, frozen_time):
     first = services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT)
     frozen_time.shift(timedelta(minutes=11))
@@ -534,6 +617,8 @@ def test_a_doctor_may_book_a_patient_inside_their_own_minimum_notice(clinic, dja
     from django.core import mail
 
     patient = UserFactory()
+    earlier = confirmed(clinic, patient=patient, start=SLOT + timedelta(days=5))
+    Appointment.objects.filter(pk=earlier.pk).update(status="completed")  # the doctor's patient already
     soon = SLOT  # two hours from now, inside a three-hour minimum notice
     DoctorSchedule.objects.filter(doctor=clinic["doctor"]).update(min_notice_minutes=180)
 
@@ -547,3 +632,13 @@ def test_a_doctor_may_book_a_patient_inside_their_own_minimum_notice(clinic, dja
     assert (booked.status, booked.hold_expires_at) == ("pending_payment", soon)
     assert patient.email in [m.to[0] for m in mail.outbox]
     assert other_doctor.value.code == "APPT_001"
+
+
+def test_a_doctor_books_only_their_own_patients(clinic):
+    stranger = UserFactory()
+
+    with pytest.raises(ApplicationError) as excinfo:
+        services.appointment_book_by_doctor(doctor_user=clinic["doctor"].user, patient=stranger, service=clinic["service"], start=SLOT, reason="Review")
+
+    assert excinfo.value.code == "APPT_001" and "patient" in excinfo.value.fields
+    assert not Appointment.objects.filter(patient=stranger).exists()

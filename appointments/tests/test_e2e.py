@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 from icalendar import Calendar
 from playwright.sync_api import Page, expect
+from pypdf import PdfReader
 
 from accounts.tests.factories import UserFactory
 from appointments import selectors, services
@@ -46,11 +47,11 @@ def console_errors(page: Page) -> list[str]:
     return errors
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, step: int = 3) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # From the top and without a focused field, so the sticky header sits where it belongs.
     page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
-    page.screenshot(path=str(SCREENSHOTS / f"step3-{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"step{step}-{name}.png"), full_page=True)
 
 
 def sign_in(page: Page, base_url: str, email: str, path: str = "/accounts/login/") -> None:
@@ -168,20 +169,37 @@ def test_patient_books_pays_adds_to_calendar_and_cancels(live_server, page: Page
     # When they confirm their details
     page.get_by_role("button", name="Confirm details").click()
 
-    # Then the paid booking waits for its payment, still held
-    expect(page.get_by_role("heading", level=1)).to_have_text("Awaiting payment")
-    expect(page.locator(".mm-page-header-status")).to_have_text("Awaiting payment")
+    # Then the paid booking waits for its payment on the pay page, still held
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pay for your appointment")
+    expect(page.locator("[data-mm-countdown]")).to_be_visible()
     appointment.refresh_from_db()
     assert (appointment.status, appointment.reason) == ("pending_payment", "Palpitations after exercise for two weeks, and some breathlessness climbing stairs.")
+    shot(page, "pay", step=4)
 
-    # When the payment is verified (the payments app's seam) and they reload the page
-    services.appointment_mark_paid(appointment=appointment)
-    page.reload()
+    # When they pay on the sandbox gateway's card page, first with a card that is declined
+    page.get_by_test_id("pay-button").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Secure payment")
+    expect(page.get_by_test_id("amount")).to_have_text("₹800.00")
+    page.get_by_label("Card number").fill("4000 0000 0000 0002")
+    page.get_by_role("button", name="Pay ₹800.00").click()
+    expect(page.locator(".mm-messages")).to_contain_text("The payment did not go through")
+    page.get_by_test_id("pay-button").click()
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.locator("#id_card_number").blur()
+    shot(page, "sandbox-card", step=4)
+    page.get_by_role("button", name="Pay ₹800.00").click()
 
-    # Then it is confirmed, with a calendar event that starts at the booked time
+    # Then it is confirmed, with a receipt and a calendar event that starts at the booked time
+    expect(page.locator(".mm-messages")).to_contain_text("Payment received. Your appointment is confirmed")
     expect(page.locator(".mm-page-header-status")).to_have_text("Confirmed")
     expect(page.locator(".mm-history")).to_contain_text("Paid and confirmed")
+    expect(page.get_by_test_id("payment-status")).to_contain_text("Paid")
+    expect(page.get_by_test_id("payment-status")).to_contain_text("Visa •••• 4242")
     shot(page, "detail")
+    with page.expect_download() as receipt_info:
+        page.get_by_role("link", name=re.compile(r"Receipt MM-\d{4}-\d{6}")).click()
+    receipt_text = "\n".join(p.extract_text() for p in PdfReader(receipt_info.value.path()).pages)
+    assert "Receipt" in receipt_text and "₹800.00" in receipt_text and "Dr. Priya Raman" in receipt_text and "GST 18 %" in receipt_text
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Add to calendar (.ics)").click()
     download = download_info.value
@@ -221,9 +239,17 @@ def test_patient_books_pays_adds_to_calendar_and_cancels(live_server, page: Page
     page.get_by_label("Reason for cancelling").fill("My symptoms have settled; I will book again if they return.")
     page.get_by_role("button", name="Cancel appointment").click()
 
-    # Then it is cancelled with a full refund, and the time is free again
+    # Then it is cancelled with a full refund, processed through the gateway, and the time is free again
     expect(page.locator(".mm-messages")).to_contain_text("The appointment is cancelled. A refund of 100 % is on its way.")
     expect(page.locator(".mm-page-header-status")).to_have_text("Cancelled")
+    page.reload()
+    expect(page.get_by_test_id("refund-status")).to_have_text(re.compile(r"₹800.00 · Refunded on"))
+    expect(page.get_by_test_id("payment-status")).to_contain_text("Refunded")
+    shot(page, "refunded", step=4)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Payments").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Payments and receipts")
+    expect(page.locator("tbody tr").first).to_contain_text("Refund ₹800.00: refunded")
+    shot(page, "payments", step=4)
     appointment.refresh_from_db()
     assert (appointment.status, appointment.refund_percent, appointment.cancelled_by) == ("cancelled", 100, "patient")
     later.refresh_from_db()

@@ -193,7 +193,7 @@ def test_hold_page_shows_countdown_summary_and_policy_before_booking(client, cli
     assert 'name="reason"' in html
 
 
-def test_confirming_with_a_reason_awaits_payment(client, clinic, patient):
+def test_confirming_with_a_reason_goes_on_to_the_pay_page(client, clinic, patient):
     hold = hold_for(clinic, patient)
     client.force_login(patient)
 
@@ -201,7 +201,8 @@ def test_confirming_with_a_reason_awaits_payment(client, clinic, patient):
 
     hold.refresh_from_db()
     assert (hold.status, hold.reason) == ("pending_payment", "Dry cough for three weeks")
-    assert "Awaiting payment" in response.content.decode()
+    assert response.redirect_chain[-1][0] == f"/appointments/{hold.public_id}/pay/"
+    assert "Pay for your appointment" in response.content.decode()
 
 
 def test_confirm_with_an_empty_reason_shows_the_field_error_and_changes_nothing(client, clinic, patient):
@@ -618,3 +619,94 @@ def test_patient_joins_the_waitlist_from_the_booking_page(client, clinic, patien
     assert joined.status_code == 302
     assert WaitlistEntry.objects.filter(patient=patient, doctor=clinic["doctor"]).count() == 1
     assert "already on this doctor" in twice.content.decode()
+
+
+# --- Recurring series on the booking page ----------------------------------------------------------
+
+
+def series_post(client, clinic, start=SLOT, **fields):
+    data = {"service": str(clinic["service"].public_id), "key": "k" * 16, "start": start.isoformat(), "repeat": "7", "occurrences": "3", "reason": "Weekly physiotherapy review", **fields}
+    return client.post(book_url(clinic), data)
+
+
+def test_patient_books_a_weekly_series_from_the_booking_page(client, clinic, patient):
+    client.force_login(patient)
+
+    page = client.get(book_url(clinic)).content.decode()
+    response = series_post(client, clinic)
+
+    assert "Repeat this appointment" in page and 'name="repeat"' in page
+    assert response.status_code == 302 and response["Location"] == "/appointments/"
+    booked = list(Appointment.objects.filter(patient=patient).order_by("start"))
+    assert [a.start for a in booked] == [SLOT, SLOT + timedelta(days=7), SLOT + timedelta(days=14)]
+    assert len({a.series_id for a in booked}) == 1 and {a.status for a in booked} == {"pending_payment"}
+    assert "3 appointments booked, every week from Monday 2 November at 09:00." in client.get("/appointments/").content.decode()
+
+
+def test_a_series_with_one_taken_occurrence_books_nothing_and_says_which(client, clinic, patient):
+    confirmed(clinic, UserFactory(), start=SLOT + timedelta(days=14))
+    client.force_login(patient)
+
+    response = series_post(client, clinic)
+
+    assert response.status_code == 200
+    assert "The third appointment, Monday 16 November at 09:00, is not free, so nothing was booked." in response.content.decode()
+    assert not Appointment.objects.filter(patient=patient).exists()
+
+
+def test_a_series_needs_a_reason_and_a_count(client, clinic, patient):
+    client.force_login(patient)
+
+    response = series_post(client, clinic, reason="", occurrences="")
+
+    assert response.status_code == 200
+    assert set(response.context["series_form"].errors) == {"reason", "occurrences"}
+    assert "<details class=\"mm-repeat\" open>" in response.content.decode()
+    assert not Appointment.objects.filter(patient=patient).exists()
+
+
+# --- The doctor books one of their patients ------------------------------------------------------
+
+
+def test_doctor_books_their_patient_inside_their_own_notice_from_the_portal(client, clinic, patient):
+    earlier = confirmed(clinic, patient, start=SLOT + timedelta(days=3))
+    Appointment.objects.filter(pk=earlier.pk).update(status="completed")
+    DoctorSchedule.objects.filter(doctor=clinic["doctor"]).update(min_notice_minutes=180)  # 09:00 today is inside it
+    client.force_login(clinic["doctor"].user)
+    query = f"patient={patient.email}&service={clinic['service'].public_id}"
+
+    page = client.get(f"/portal/book-patient/?{query}")
+    booked = client.post(f"/portal/book-patient/?{query}", {"reason": "Review results today", "start": SLOT.isoformat()})
+
+    assert page.status_code == 200 and SLOT.isoformat() in slot_values(page)
+    assert f'<option value="{patient.email}">' in page.content.decode()
+    appointment = Appointment.objects.get(patient=patient, start=SLOT)
+    assert booked.status_code == 302 and booked["Location"] == f"/appointments/{appointment.public_id}/"
+    assert (appointment.status, appointment.reason) == ("pending_payment", "Review results today")
+
+
+@pytest.mark.parametrize("email", ["stranger@example.com", "not-registered@example.com"])
+def test_book_a_patient_refuses_people_who_are_not_the_doctors_patients_and_reveals_nothing(client, clinic, email):
+    UserFactory(email="stranger@example.com")
+    client.force_login(clinic["doctor"].user)
+
+    page = client.get(f"/portal/book-patient/?patient={email}&service={clinic['service'].public_id}")
+    posted = client.post(f"/portal/book-patient/?patient={email}&service={clinic['service'].public_id}", {"reason": "x", "start": SLOT.isoformat()})
+
+    assert page.context["form"].errors["patient"] == ["None of your patients has this email address. Check it, or ask the patient to book themselves."]
+    assert slot_values(page) == [] and posted.status_code == 200
+    assert not Appointment.objects.exists()
+
+
+def test_book_a_patient_needs_a_reason_and_is_for_doctors_only(client, clinic, patient):
+    confirmed(clinic, patient, start=SLOT + timedelta(days=3))
+    client.force_login(clinic["doctor"].user)
+    query = f"patient={patient.email}&service={clinic['service'].public_id}"
+
+    no_reason = client.post(f"/portal/book-patient/?{query}", {"reason": "", "start": (SLOT + timedelta(hours=1)).isoformat()})
+    client.force_login(patient)
+    as_patient = client.get(f"/portal/book-patient/?{query}")
+
+    assert no_reason.status_code == 200 and "reason" in no_reason.context["reason_form"].errors
+    assert as_patient.status_code == 302
+    assert Appointment.objects.count() == 1

@@ -207,3 +207,33 @@ def test_default_slot_length_sets_the_grid_for_shorter_services(doctor):
     slots = selectors.free_slots(doctor=doctor, service=follow_up, window_start=datetime(2026, 11, 2, tzinfo=UTC), window_end=datetime(2026, 11, 3, tzinfo=UTC))
 
     assert local_starts(slots, "Europe/London") == ["2026-11-02 09:00", "2026-11-02 09:20", "2026-11-02 09:40"]
+
+
+@time_machine.travel(datetime(2026, 11, 1, 8, 0, tzinfo=UTC), tick=False)
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {},
+        {"buffer_before_minutes": 10, "buffer_after_minutes": 30},
+        {"daily_cap": 2},
+        {"default_slot_minutes": 40, "min_notice_minutes": 25 * 60},
+    ],
+)
+def test_one_candidate_is_free_exactly_when_the_engine_lists_it(doctor, rules):
+    # Around midnight too: a range to 23:45 whose last slot's buffer reaches into a booking at 00:00.
+    s = schedule(doctor, tz="Asia/Kolkata", hours=[(0, "00:00", "03:00"), (0, "09:00", "12:00"), (1, "23:05", "23:45"), (2, "00:00", "02:00")], **rules)
+    service = ServiceFactory(doctor=doctor, duration_minutes=30)
+    kolkata = ZoneInfo("Asia/Kolkata")
+    for local in (datetime(2026, 11, 2, 9, 40), datetime(2026, 11, 4, 0, 0)):
+        start = local.replace(tzinfo=kolkata).astimezone(UTC)
+        Appointment.objects.create(doctor=doctor, patient=doctor.user, service=service, start=start, end=start + timedelta(minutes=30), blocked_start=start, blocked_end=start + timedelta(minutes=30), status="confirmed", price_minor=1, currency="INR")
+    window_start, window_end = datetime(2026, 11, 1, 12, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC)
+    listed = {slot.start for slot in selectors.free_slots(doctor=doctor, service=service, window_start=window_start, window_end=window_end)}
+
+    # Every 5 minutes from an hour before to an hour after each working range (the grid steps are multiples of 5).
+    around = [(datetime(2026, 11, 1, 23), 5), (datetime(2026, 11, 2, 8), 5), (datetime(2026, 11, 3, 21), 6)]
+    candidates = [(first + timedelta(minutes=5 * n)).replace(tzinfo=kolkata).astimezone(UTC) for first, hours in around for n in range(12 * hours)]
+    free = {start for start in candidates if selectors.slot_is_free(doctor=doctor, service=service, start=start, schedule=s)}
+
+    assert listed  # the case is not vacuous
+    assert free == listed
