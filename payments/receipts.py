@@ -1,0 +1,75 @@
+"""Receipts: the invoice PDF (WeasyPrint) and the payment/refund emails that carry it."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.dateformat import format as date_format
+
+from doctors.models import format_money
+from medimeet.core.notifications import email_send_template
+
+from .models import Invoice, Payment, Refund
+
+
+def invoice_verify_url(invoice: Invoice) -> str:
+    return settings.SITE_URL + reverse("payments:verify-receipt", args=[invoice.verification_code])
+
+
+def invoice_context(invoice: Invoice) -> dict:
+    payment = invoice.payment
+    tz = ZoneInfo(payment.patient.timezone or "UTC")
+    money = lambda minor: format_money(minor, invoice.currency)  # noqa: E731
+    return {
+        "invoice": invoice,
+        "payment": payment,
+        "issued_local": date_format(invoice.issued_at.astimezone(tz), "j F Y, H:i") + f" ({tz})",
+        "lines": [{**line, "unit": money(line["unit_minor"]), "total": money(line["total_minor"])} for line in invoice.lines],
+        "subtotal": money(invoice.subtotal_minor),
+        "tax": money(invoice.tax_minor),
+        "total": money(invoice.total_minor),
+        "refunded": money(payment.amount_refunded_minor) if payment.amount_refunded_minor else "",
+        "verify_url": invoice_verify_url(invoice),
+        "SITE_NAME": settings.SITE_NAME,
+        "SITE_URL": settings.SITE_URL,
+    }
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    from weasyprint import HTML
+
+    html = render_to_string("payments/invoice_pdf.html", invoice_context(invoice))
+    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+
+
+def receipt_email_send(*, payment_id: int) -> None:
+    payment = Payment.objects.select_related("patient", "doctor__user", "appointment__service", "invoice").get(pk=payment_id)
+    invoice = getattr(payment, "invoice", None)
+    if invoice is None:
+        return
+    context = invoice_context(invoice)
+    context["appointment_url"] = settings.SITE_URL + reverse("appointments:detail", args=[payment.appointment.public_id])
+    email_send_template(
+        to=[payment.patient.email],
+        template="payments/email/receipt",
+        context=context,
+        attachments=[(f"{invoice.number}.pdf", invoice_pdf(invoice), "application/pdf")],
+    )
+
+
+def refund_email_send(*, refund_id: int) -> None:
+    refund = Refund.objects.select_related("payment__patient", "payment__doctor__user").get(pk=refund_id)
+    payment = refund.payment
+    email_send_template(
+        to=[payment.patient.email],
+        template="payments/email/refund",
+        context={
+            "refund": refund,
+            "payment": payment,
+            "amount": refund.amount_display,
+            "payments_url": settings.SITE_URL + reverse("payments:history"),
+        },
+    )
