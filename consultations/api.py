@@ -1,0 +1,119 @@
+"""Consultations API: the rooms of your appointments (creating one if confirmation did not),
+what a client needs to join (websocket URL, ICE servers, join window), and the chat export."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from appointments.models import Appointment
+from medimeet.core.api import StandardPagination, error_responses, valid_input
+from medimeet.core.errors import ApplicationError
+
+from . import selectors, services
+from .models import Consultation
+
+
+class ConsultationInput(serializers.Serializer):
+    appointment = serializers.UUIDField(help_text="A confirmed appointment of yours (doctor or patient).")
+
+
+class IceServerOutput(serializers.Serializer):
+    urls = serializers.ListField(child=serializers.CharField())
+    username = serializers.CharField(required=False)
+    credential = serializers.CharField(required=False)
+
+
+class ConsultationOutput(serializers.Serializer):
+    room = serializers.CharField()
+    appointment = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Consultation.Status.choices)
+    role = serializers.CharField(help_text="Your role in the room: doctor or patient (staff: empty).")
+    websocket_url = serializers.CharField(help_text="Connect here; mobile clients add ?token=<access token> (docs/signaling.md).")
+    opens_at = serializers.DateTimeField()
+    closes_at = serializers.DateTimeField()
+    can_join = serializers.BooleanField()
+    refusal = serializers.CharField(allow_null=True, help_text="Why you cannot join now (WS_* code), or null.")
+    ice_servers = IceServerOutput(many=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class ChatOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    sender = serializers.CharField(source="from")
+    name = serializers.CharField()
+    body = serializers.CharField()
+    sent_at = serializers.DateTimeField()
+
+
+def consultation_output(consultation: Consultation, user) -> dict:
+    opens, closes = consultation.join_window()
+    try:
+        services.consultation_access(room=consultation.room, user=user)
+        refusal = None
+    except services.Refusal as exc:
+        refusal = exc.code
+    ws_base = settings.SITE_URL.replace("https://", "wss://").replace("http://", "ws://")
+    return {
+        "room": consultation.room,
+        "appointment": consultation.appointment.public_id,
+        "status": consultation.status,
+        "role": services.role_of(user, consultation.appointment) or "",
+        "websocket_url": f"{ws_base}/ws/consultations/{consultation.room}/",
+        "opens_at": opens,
+        "closes_at": closes,
+        "can_join": refusal is None,
+        "refusal": refusal,
+        "ice_servers": services.ice_servers(user=user) if refusal is None else [],
+        "started_at": consultation.started_at,
+        "ended_at": consultation.ended_at,
+    }
+
+
+def _consultation_for(request, room: str) -> Consultation:
+    consultation = selectors.consultations_for(user=request.user).filter(room=room).first()
+    if consultation is None:
+        raise ApplicationError("CONS_001")
+    return consultation
+
+
+class ConsultationListView(APIView):
+    @extend_schema(tags=["consultations"], responses={200: ConsultationOutput(many=True), **error_responses(401)})
+    def get(self, request):
+        """Rooms of your appointments, soonest first."""
+        queryset = selectors.consultations_for(user=request.user).order_by("appointment__start")
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response([consultation_output(c, request.user) for c in page])
+
+    @extend_schema(tags=["consultations"], request=ConsultationInput, responses={201: ConsultationOutput, **error_responses(400, 401, 404, 409)})
+    def post(self, request):
+        """The room of a confirmed appointment (created if it does not exist yet)."""
+        data = valid_input(ConsultationInput, request.data)
+        appointment = Appointment.objects.select_related("doctor__user", "patient").filter(public_id=data["appointment"]).first()
+        if appointment is None or services.role_of(request.user, appointment) is None:
+            raise ApplicationError("APPT_006")
+        if appointment.status not in services.ACTIVE_APPOINTMENT_STATUSES:
+            raise ApplicationError("CONS_002", f"A {appointment.get_status_display().lower()} appointment has no consultation room.")
+        consultation = services.consultation_ensure(appointment=appointment)
+        return Response(consultation_output(consultation, request.user), status=status.HTTP_201_CREATED)
+
+
+class ConsultationDetailView(APIView):
+    @extend_schema(tags=["consultations"], responses={200: ConsultationOutput, **error_responses(401, 404)})
+    def get(self, request, room: str):
+        return Response(consultation_output(_consultation_for(request, room), request.user))
+
+
+class ConsultationChatView(APIView):
+    @extend_schema(tags=["consultations"], responses={200: ChatOutput(many=True), **error_responses(401, 404)})
+    def get(self, request, room: str):
+        """The room's chat, oldest first (the export kept with the appointment)."""
+        consultation = _consultation_for(request, room)
+        if request.user.is_staff and services.role_of(request.user, consultation.appointment) is None:
+            raise ApplicationError("AUTH_010", "Chat content is for the consultation's doctor and patient.")
+        return Response(ChatOutput(selectors.chat_history(consultation, limit=10_000), many=True).data)

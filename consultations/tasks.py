@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task
+def settle_no_shows() -> int:
+    """Every minute (beat): presence decides doctor or patient no-shows. Idempotent."""
+    return services.consultations_settle_no_shows()

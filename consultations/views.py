@@ -1,0 +1,76 @@
+"""The consultation pages: the video room and the pre-meeting check. Both are for the
+appointment's doctor and patient only; everyone else gets a 404 (the room id is not revealed
+to exist). The websocket (consumers.py) decides again on every connection."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from . import selectors, services
+from .models import Consultation
+
+CHECKS = [
+    ("camera", "Camera"),
+    ("microphone", "Microphone"),
+    ("speaker", "Speakers"),
+    ("server", "Connection to MediMeet"),
+    ("network", "Route for the video"),
+]
+
+
+def _participant_room(request: HttpRequest, room: str) -> tuple[Consultation, str]:
+    consultation = selectors.consultations_for(user=request.user).filter(room=room).first()
+    role = services.role_of(request.user, consultation.appointment) if consultation else None
+    if role is None:  # staff see every consultation in the admin, not in the room
+        raise Http404
+    return consultation, role
+
+
+def _refusal(request: HttpRequest, room: str) -> services.Refusal | None:
+    """Why the room cannot be joined now (the socket's own reasons), or None when it can."""
+    try:
+        services.consultation_access(room=room, user=request.user)
+    except services.Refusal as refusal:
+        return refusal
+    return None
+
+
+def _page_context(consultation: Consultation, role: str, refusal: services.Refusal | None) -> dict:
+    appointment = consultation.appointment
+    opens_at, closes_at = consultation.join_window()
+    return {
+        "consultation": consultation,
+        "appointment": appointment,
+        "role": role,
+        "other_name": appointment.patient.display_name if role == "doctor" else appointment.doctor.display_name,
+        "refusal": refusal,
+        "opens_at": opens_at,
+        "closes_at": closes_at,
+        "not_open_yet": refusal is not None and refusal.code == "WS_OUTSIDE_WINDOW" and timezone.now() < opens_at,
+    }
+
+
+@never_cache
+@login_required
+def room(request: HttpRequest, room: str) -> HttpResponse:
+    """The video room; when it cannot be joined now, the reason instead of the call."""
+    consultation, role = _participant_room(request, room)
+    context = _page_context(consultation, role, _refusal(request, room))
+    context["socket_path"] = f"/ws/consultations/{consultation.room}/"
+    return render(request, "consultations/room.html", context)
+
+
+@never_cache
+@login_required
+def check(request: HttpRequest, room: str) -> HttpResponse:
+    """Camera, microphone, speakers and network, tested before the consultation (any time)."""
+    consultation, role = _participant_room(request, room)
+    context = _page_context(consultation, role, _refusal(request, room))
+    context["ice_servers"] = services.ice_servers(user=request.user)
+    context["check_socket_path"] = "/ws/network-check/"
+    context["checks"] = CHECKS
+    return render(request, "consultations/check.html", context)

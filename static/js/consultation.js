@@ -1,0 +1,968 @@
+// The video consultation room (templates/consultations/room.html): the camera preview, the room's
+// websocket (docs/signaling.md), the WebRTC call, the waiting room, presence and chat.
+// Loaded as an external script (the Content-Security-Policy forbids inline scripts).
+//
+// The state is mirrored on #mm-consultation's data- attributes (data-call-state, data-socket-state,
+// data-peer-state, data-remote-video) for styling and tests; window.mmConsultation exposes the
+// RTCPeerConnection (pc) so a test can read its getStats().
+(function () {
+  "use strict";
+
+  // A room that is not open yet: come back by itself when it opens (the server decides again).
+  var notYet = document.querySelector("[data-mm-reload-at]");
+  if (notYet) {
+    var wait = Date.parse(notYet.getAttribute("data-mm-reload-at")) - Date.now();
+    if (!isNaN(wait) && wait < 12 * 3600 * 1000) {
+      // A device clock ahead of the server's would reload too early; then try every 30 s.
+      window.setTimeout(function () {
+        window.location.reload();
+      }, wait > 0 ? wait + 2000 : 30000);
+    }
+  }
+
+  var root = document.getElementById("mm-consultation");
+  if (!root) {
+    return;
+  }
+
+  var STATS_EVERY_MS = 5000;
+  var TYPING_EVERY_MS = 3000;
+  var MAX_BACKOFF_MS = 15000;
+  var role = root.getAttribute("data-role");
+  var otherName = root.getAttribute("data-other-name");
+  var $ = function (selector) {
+    return root.querySelector(selector);
+  };
+  var el = {
+    remoteVideo: $("[data-mm-remote-video]"),
+    localVideo: $("[data-mm-local-video]"),
+    placeholder: $("[data-mm-stage-placeholder]"),
+    stageMessage: $("[data-mm-stage-message]"),
+    stageHint: $("[data-mm-stage-hint]"),
+    remoteTag: $("[data-mm-remote-tag]"),
+    remoteMuted: $("[data-mm-remote-muted]"),
+    unmuteRemote: $("[data-mm-unmute-remote]"),
+    selfOff: $("[data-mm-self-off]"),
+    join: $("[data-mm-join]"),
+    end: $("[data-mm-end]"),
+    endConfirm: $("[data-mm-end-confirm]"),
+    leave: $("[data-mm-leave]"),
+    mediaNote: $("[data-mm-media-note]"),
+    ended: $("[data-mm-ended]"),
+    endedTitle: $("[data-mm-ended-title]"),
+    endedText: $("[data-mm-ended-text]"),
+    rejoin: $("[data-mm-rejoin]"),
+    people: $("[data-mm-people]"),
+    chatLog: $("[data-mm-chat-log]"),
+    chatEmpty: $("[data-mm-chat-empty]"),
+    chatForm: $("[data-mm-chat-form]"),
+    chatInput: $("[data-mm-chat-input]"),
+    chatSend: $("[data-mm-chat-send]"),
+    typing: $("[data-mm-typing]"),
+    connection: document.querySelector("[data-mm-connection]"),
+    connectionText: document.querySelector("[data-mm-connection-text]"),
+  };
+
+  var state = {
+    call: "prejoin", // prejoin, connecting, waiting, admitted, left, ended, refused
+    me: null,
+    participants: {},
+    iceServers: [],
+    socket: null,
+    retries: 0,
+    retryTimer: null,
+    lastError: null,
+    pc: null,
+    pendingCandidates: [],
+    localStream: null,
+    media: { audio: true, video: true },
+    statsTimer: null,
+    lastStats: null,
+    typingSentAt: 0,
+    typingTimer: null,
+    chatIds: {},
+  };
+
+  window.mmConsultation = {
+    state: state,
+    get pc() {
+      return state.pc;
+    },
+  };
+
+  // --- Small helpers ------------------------------------------------------------------------
+
+  var setData = function (name, value) {
+    root.setAttribute("data-" + name, value);
+  };
+
+  var template = function (name) {
+    var node = root.querySelector("template[data-mm-template='" + name + "']");
+    return node ? node.content.cloneNode(true) : document.createDocumentFragment();
+  };
+
+  var make = function (tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    return node;
+  };
+
+  var initials = function (name) {
+    return (name || "")
+      .replace(/^(Dr|Prof|Mr|Mrs|Ms)\.?\s+/i, "")
+      .split(/\s+/)
+      .filter(Boolean)
+      .slice(0, 2)
+      .map(function (part) {
+        return part.charAt(0).toUpperCase();
+      })
+      .join("");
+  };
+
+  var clock = function (iso) {
+    var date = new Date(iso);
+    return isNaN(date) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  };
+
+  var round = function (value, digits) {
+    if (typeof value !== "number" || !isFinite(value) || value < 0) {
+      return null;
+    }
+    var factor = Math.pow(10, digits || 0);
+    return Math.round(value * factor) / factor;
+  };
+
+  var send = function (frame) {
+    var socket = state.socket;
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  };
+
+  var peer = function () {
+    // The other person of the consultation (one doctor, one patient).
+    var me = state.me && state.me.id;
+    var found = null;
+    Object.keys(state.participants).forEach(function (id) {
+      if (id !== me && !found) {
+        found = state.participants[id];
+      }
+    });
+    return found;
+  };
+
+  // --- What the page shows ------------------------------------------------------------------
+
+  var setCall = function (call) {
+    state.call = call;
+    setData("call-state", call);
+    var inCall = call === "waiting" || call === "admitted" || call === "connecting";
+    el.join.hidden = call !== "prejoin";
+    [el.end, el.leave].forEach(function (button) {
+      if (button) {
+        button.hidden = !inCall;
+      }
+    });
+    if (!inCall && el.endConfirm) {
+      el.endConfirm.hidden = true;
+    }
+    var chatOpen = call === "admitted";
+    var over = call === "ended" || call === "left" || call === "refused";
+    el.chatInput.disabled = !chatOpen;
+    el.chatSend.disabled = !chatOpen;
+    el.chatInput.placeholder = chatOpen ? "Write a message" : over ? "The chat is closed" : "Available once you are in the call";
+    if (over) {
+      // Nobody is in the call any more, as far as this page can tell.
+      Object.keys(state.participants).forEach(function (id) {
+        state.participants[id].state = "left";
+      });
+      renderPeople();
+    }
+    renderStage();
+    renderConnection();
+  };
+
+  var setSocket = function (socketState) {
+    setData("socket-state", socketState);
+    renderConnection();
+  };
+
+  var setPeer = function (peerState) {
+    setData("peer-state", peerState);
+    renderConnection();
+    renderStage();
+  };
+
+  var renderConnection = function () {
+    if (!el.connection) {
+      return;
+    }
+    var socketState = root.getAttribute("data-socket-state");
+    var peerState = root.getAttribute("data-peer-state");
+    var text = "Not connected";
+    var tone = "";
+    if (state.call === "ended" || state.call === "left" || state.call === "refused") {
+      text = "Not in the call";
+    } else if (socketState === "reconnecting") {
+      text = "Connection lost, reconnecting…";
+      tone = "is-warn";
+    } else if (socketState === "connecting") {
+      text = "Connecting…";
+      tone = "is-warn";
+    } else if (socketState === "open" && peerState === "connected") {
+      text = "Connected to " + otherName;
+      tone = "is-ok";
+    } else if (socketState === "open" && (peerState === "connecting" || peerState === "new" && state.pc)) {
+      text = "Connecting the video…";
+      tone = "is-warn";
+    } else if (socketState === "open" && (peerState === "disconnected" || peerState === "failed")) {
+      text = "Video interrupted, reconnecting…";
+      tone = "is-warn";
+    } else if (socketState === "open") {
+      text = state.call === "waiting" ? "In the waiting room" : "In the consultation room";
+      tone = "is-ok";
+    }
+    el.connection.className = "mm-call-connection " + tone;
+    el.connectionText.textContent = text;
+  };
+
+  var stageText = function () {
+    var other = peer();
+    var otherState = other ? other.state : "absent";
+    var peerState = root.getAttribute("data-peer-state");
+    switch (state.call) {
+      case "prejoin":
+        return ["Check your picture, then join when you are ready.", role === "patient" ? otherName + " will let you in from the waiting room." : otherName + " waits until you let them in."];
+      case "connecting":
+        return ["Connecting to the consultation room…", ""];
+      case "waiting":
+        return ["Waiting for " + otherName + " to let you in", "Please stay on this page. You join the call as soon as your doctor is ready."];
+      case "admitted":
+        if (otherState === "waiting") {
+          return [otherName + " is in the waiting room", "Let them in from “In the room” when you are ready."];
+        }
+        if (otherState === "reconnecting") {
+          return [otherName + "’s connection dropped", "They usually come back within a few seconds."];
+        }
+        if (otherState !== "admitted") {
+          return ["Waiting for " + otherName + " to join", role === "doctor" ? "They are let in when you admit them." : "You are in the room; the call starts when they arrive."];
+        }
+        if (peerState === "connected") {
+          return [otherName + " has turned their camera off", ""];
+        }
+        return ["Connecting the video…", ""];
+      default:
+        return ["", ""];
+    }
+  };
+
+  var renderStage = function () {
+    var other = peer();
+    var texts = stageText();
+    var remotePlaying = root.getAttribute("data-remote-video") === "playing" && root.getAttribute("data-peer-state") === "connected";
+    var remoteCameraOn = !other || !other.media || other.media.video !== false;
+    el.placeholder.hidden = state.call === "admitted" && remotePlaying && remoteCameraOn;
+    if (el.stageMessage.textContent !== texts[0]) {
+      el.stageMessage.textContent = texts[0];
+    }
+    el.stageHint.textContent = texts[1];
+    el.remoteTag.hidden = !(state.call === "admitted" && remotePlaying);
+    el.remoteMuted.hidden = !(other && other.media && other.media.audio === false);
+  };
+
+  var STATE_LABELS = {
+    admitted: "In the call",
+    waiting: "In the waiting room",
+    reconnecting: "Reconnecting…",
+    left: "Left",
+    absent: "Not here yet",
+  };
+
+  var renderPeople = function () {
+    var me = state.me && state.me.id;
+    var list = Object.keys(state.participants)
+      .map(function (id) {
+        return state.participants[id];
+      })
+      .sort(function (a, b) {
+        return a.role === b.role ? 0 : a.role === "doctor" ? -1 : 1;
+      });
+    el.people.textContent = "";
+    if (!list.length) {
+      el.people.appendChild(make("li", "mm-people-empty text-body-secondary", "Nobody has joined yet."));
+      return;
+    }
+    list.forEach(function (person) {
+      var item = make("li", "mm-person mm-person-" + person.state);
+      item.setAttribute("data-participant", person.id);
+      item.setAttribute("data-state", person.state);
+      var avatar = make("span", "mm-avatar mm-avatar-sm", initials(person.name));
+      avatar.setAttribute("aria-hidden", "true");
+      item.appendChild(avatar);
+      var text = make("div", "mm-person-text");
+      var name = make("p", "mm-person-name", person.name);
+      if (person.id === me) {
+        name.appendChild(make("span", "mm-person-you", " (you)"));
+      }
+      text.appendChild(name);
+      var meta = make("p", "mm-person-meta");
+      meta.appendChild(make("span", "mm-person-role", person.role === "doctor" ? "Doctor" : person.role === "patient" ? "Patient" : "Guest"));
+      meta.appendChild(make("span", "mm-person-state", STATE_LABELS[person.state] || person.state));
+      text.appendChild(meta);
+      item.appendChild(text);
+      var icons = make("span", "mm-person-media");
+      if (person.media && person.media.audio === false) {
+        icons.appendChild(template("mic-off"));
+        icons.appendChild(make("span", "visually-hidden", "microphone off"));
+      }
+      if (person.media && person.media.video === false) {
+        icons.appendChild(template("video-off"));
+        icons.appendChild(make("span", "visually-hidden", "camera off"));
+      }
+      item.appendChild(icons);
+      if (role === "doctor" && person.state === "waiting" && state.call === "admitted") {
+        var admit = make("button", "btn btn-primary btn-sm mm-admit");
+        admit.type = "button";
+        admit.appendChild(template("admit-icon"));
+        admit.appendChild(document.createTextNode(" Admit"));
+        admit.setAttribute("aria-label", "Admit " + person.name);
+        admit.addEventListener("click", function () {
+          admit.disabled = true;
+          admit.lastChild.textContent = " Admitting…";
+          send({ type: "admit", participant: person.id });
+        });
+        item.appendChild(admit);
+      }
+      el.people.appendChild(item);
+    });
+  };
+
+  var showEnded = function (title, text, canRejoin) {
+    el.endedTitle.textContent = title;
+    el.endedText.textContent = text;
+    el.rejoin.hidden = !canRejoin;
+    el.ended.hidden = false;
+    root.querySelector(".mm-stage-card").hidden = true;
+    el.ended.focus();
+  };
+
+  // --- Chat ---------------------------------------------------------------------------------
+
+  var addChat = function (message) {
+    if (state.chatIds[message.id]) {
+      return;
+    }
+    state.chatIds[message.id] = true;
+    if (el.chatEmpty && el.chatEmpty.parentNode) {
+      el.chatEmpty.remove();
+    }
+    var mine = state.me && message.from === state.me.id;
+    var item = make("li", "mm-chat-message" + (mine ? " is-mine" : ""));
+    var head = make("p", "mm-chat-head");
+    head.appendChild(make("span", "mm-chat-name", mine ? "You" : message.name));
+    var time = make("time", "mm-chat-time", clock(message.sent_at));
+    time.setAttribute("datetime", message.sent_at);
+    head.appendChild(time);
+    item.appendChild(head);
+    item.appendChild(make("p", "mm-chat-body", message.body));
+    el.chatLog.appendChild(item);
+    el.chatLog.scrollTop = el.chatLog.scrollHeight;
+    if (!mine) {
+      el.typing.textContent = "";
+    }
+  };
+
+  var setChatHistory = function (messages) {
+    (messages || []).forEach(addChat);
+  };
+
+  el.chatForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var body = el.chatInput.value.trim();
+    if (!body || state.call !== "admitted") {
+      return;
+    }
+    if (send({ type: "chat", body: body })) {
+      el.chatInput.value = "";
+      state.typingSentAt = 0;
+    }
+  });
+
+  el.chatInput.addEventListener("keydown", function (event) {
+    // Enter sends, Shift+Enter starts a new line (as in most chat apps).
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      el.chatForm.requestSubmit();
+    }
+  });
+
+  el.chatInput.addEventListener("input", function () {
+    var now = Date.now();
+    if (state.call === "admitted" && el.chatInput.value && now - state.typingSentAt > TYPING_EVERY_MS) {
+      state.typingSentAt = now;
+      send({ type: "typing" });
+    }
+  });
+
+  var showTyping = function (from) {
+    var person = state.participants[from];
+    el.typing.textContent = (person ? person.name : otherName) + " is typing…";
+    window.clearTimeout(state.typingTimer);
+    state.typingTimer = window.setTimeout(function () {
+      el.typing.textContent = "";
+    }, 4000);
+  };
+
+  // --- Camera and microphone ----------------------------------------------------------------
+
+  var mediaProblem = function (error) {
+    var name = error && error.name;
+    var text = "We could not use your camera or microphone. You can still chat; try the camera and microphone test.";
+    if (name === "NotAllowedError" || name === "SecurityError") {
+      text = "Your browser blocked the camera and microphone. Allow them for this site (the camera icon in the address bar), then reload the page.";
+    } else if (name === "NotFoundError" || name === "OverconstrainedError") {
+      text = "No camera or microphone was found. Connect one, then reload the page.";
+    } else if (name === "NotReadableError") {
+      text = "Your camera or microphone is in use by another app. Close it, then reload the page.";
+    } else if (name === "NoMediaDevices") {
+      text = "This browser cannot use a camera here. Use a recent Chrome, Edge, Firefox or Safari.";
+    }
+    el.mediaNote.textContent = text;
+    el.mediaNote.classList.add("is-problem");
+    el.mediaNote.setAttribute("role", "alert");
+  };
+
+  var refreshToggles = function () {
+    root.querySelectorAll("[data-mm-toggle]").forEach(function (button) {
+      var kind = button.getAttribute("data-mm-toggle");
+      var track = state.localStream && state.localStream.getTracks().filter(function (t) {
+        return t.kind === kind;
+      })[0];
+      var on = Boolean(track) && state.media[kind];
+      button.disabled = !track;
+      button.setAttribute("data-on", on ? "true" : "false");
+      button.querySelector("[data-mm-label]").textContent = kind === "audio" ? (on ? "Mute" : "Unmute") : on ? "Stop video" : "Start video";
+      button.setAttribute("aria-label", kind === "audio" ? (on ? "Mute your microphone" : "Unmute your microphone") : on ? "Turn your camera off" : "Turn your camera on");
+    });
+    el.selfOff.hidden = Boolean(state.localStream && state.media.video && state.localStream.getVideoTracks().length);
+  };
+
+  var startPreview = function () {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      state.media = { audio: false, video: false };
+      mediaProblem({ name: "NoMediaDevices" });
+      refreshToggles();
+      el.join.disabled = false;
+      return;
+    }
+    navigator.mediaDevices
+      .getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true }, video: { width: { ideal: 1280 }, height: { ideal: 720 } } })
+      .catch(function (error) {
+        // No camera (or a blocked one) should not keep someone out of their consultation.
+        return navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
+          mediaProblem(error);
+          return stream;
+        });
+      })
+      .then(function (stream) {
+        state.localStream = stream;
+        el.localVideo.srcObject = stream;
+        state.media = { audio: stream.getAudioTracks().length > 0, video: stream.getVideoTracks().length > 0 };
+      })
+      .catch(function (error) {
+        state.media = { audio: false, video: false };
+        mediaProblem(error);
+      })
+      .then(function () {
+        refreshToggles();
+        el.join.disabled = false;
+      });
+  };
+
+  root.querySelectorAll("[data-mm-toggle]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var kind = button.getAttribute("data-mm-toggle");
+      if (!state.localStream) {
+        return;
+      }
+      state.media[kind] = !state.media[kind];
+      state.localStream.getTracks().forEach(function (track) {
+        if (track.kind === kind) {
+          track.enabled = state.media[kind];
+        }
+      });
+      refreshToggles();
+      sendMedia();
+    });
+  });
+
+  var sendMedia = function () {
+    if (state.call === "admitted") {
+      send({ type: "media", audio: state.media.audio, video: state.media.video });
+    }
+  };
+
+  var stopLocalMedia = function () {
+    if (state.localStream) {
+      state.localStream.getTracks().forEach(function (track) {
+        track.stop();
+      });
+    }
+  };
+
+  // --- WebRTC ---------------------------------------------------------------------------------
+
+  var stopStats = function () {
+    window.clearInterval(state.statsTimer);
+    state.statsTimer = null;
+    state.lastStats = null;
+  };
+
+  var closePeer = function () {
+    stopStats();
+    if (state.pc) {
+      var old = state.pc;
+      state.pc = null;
+      old.onicecandidate = old.ontrack = old.onconnectionstatechange = null;
+      old.close();
+    }
+    state.pendingCandidates = [];
+    el.remoteVideo.srcObject = null;
+    setData("remote-video", "none");
+    setPeer("new");
+  };
+
+  var playRemote = function () {
+    var playing = el.remoteVideo.play();
+    if (playing && playing.catch) {
+      playing.catch(function () {
+        // Autoplay with sound needs a click on some browsers: play muted and offer the sound.
+        el.remoteVideo.muted = true;
+        el.unmuteRemote.hidden = false;
+        el.remoteVideo.play().catch(function () {});
+      });
+    }
+  };
+
+  el.unmuteRemote.addEventListener("click", function () {
+    el.remoteVideo.muted = false;
+    el.unmuteRemote.hidden = true;
+    el.remoteVideo.play().catch(function () {});
+  });
+
+  var watchRemoteFrames = function () {
+    var mark = function () {
+      if (el.remoteVideo.srcObject && el.remoteVideo.videoWidth > 0) {
+        setData("remote-video", "playing");
+        renderStage();
+      }
+    };
+    if (el.remoteVideo.requestVideoFrameCallback) {
+      el.remoteVideo.requestVideoFrameCallback(mark);
+    } else {
+      el.remoteVideo.addEventListener("playing", mark, { once: true });
+    }
+  };
+
+  var newPeer = function () {
+    closePeer();
+    var pc = new RTCPeerConnection({ iceServers: state.iceServers || [] });
+    state.pc = pc;
+    if (state.localStream) {
+      state.localStream.getTracks().forEach(function (track) {
+        pc.addTrack(track, state.localStream);
+      });
+    }
+    ["audio", "video"].forEach(function (kind) {
+      var sending = state.localStream && state.localStream.getTracks().some(function (t) {
+        return t.kind === kind;
+      });
+      if (!sending) {
+        pc.addTransceiver(kind, { direction: "recvonly" });
+      }
+    });
+    pc.onicecandidate = function (event) {
+      if (event.candidate) {
+        send({ type: "ice", candidate: event.candidate.toJSON() });
+      }
+    };
+    pc.ontrack = function (event) {
+      var stream = event.streams[0] || new MediaStream([event.track]);
+      if (el.remoteVideo.srcObject !== stream) {
+        el.remoteVideo.srcObject = stream;
+        playRemote();
+      }
+      if (event.track.kind === "video") {
+        watchRemoteFrames();
+      }
+    };
+    pc.onconnectionstatechange = function () {
+      if (state.pc !== pc) {
+        return;
+      }
+      setPeer(pc.connectionState);
+      if (pc.connectionState === "connected" && !state.statsTimer) {
+        state.statsTimer = window.setInterval(sampleStats, STATS_EVERY_MS);
+      } else if (pc.connectionState === "failed") {
+        // A new offer with fresh ICE: the doctor makes it, the patient asks for it.
+        if (role === "doctor") {
+          makeOffer();
+        } else {
+          send({ type: "renegotiate" });
+        }
+      }
+    };
+    setPeer(pc.connectionState);
+    return pc;
+  };
+
+  var warn = function (what, error) {
+    // A warning, not an error: signaling races (a candidate for a connection already replaced)
+    // are expected and harmless.
+    if (window.console && console.warn) {
+      console.warn("Consultation: " + what, error && error.message ? error.message : error);
+    }
+  };
+
+  var makeOffer = function () {
+    var pc = newPeer();
+    pc.createOffer()
+      .then(function (offer) {
+        return pc.setLocalDescription(offer);
+      })
+      .then(function () {
+        send({ type: "offer", sdp: pc.localDescription.sdp });
+      })
+      .catch(function (error) {
+        warn("could not make an offer", error);
+      });
+  };
+
+  var flushCandidates = function (pc) {
+    var queued = state.pendingCandidates;
+    state.pendingCandidates = [];
+    queued.forEach(function (candidate) {
+      pc.addIceCandidate(candidate).catch(function (error) {
+        warn("ignored a candidate", error);
+      });
+    });
+  };
+
+  var onOffer = function (frame) {
+    var pc = newPeer();
+    pc.setRemoteDescription({ type: "offer", sdp: frame.sdp })
+      .then(function () {
+        flushCandidates(pc);
+        return pc.createAnswer();
+      })
+      .then(function (answer) {
+        return pc.setLocalDescription(answer);
+      })
+      .then(function () {
+        send({ type: "answer", sdp: pc.localDescription.sdp });
+      })
+      .catch(function (error) {
+        warn("could not answer", error);
+      });
+  };
+
+  var onAnswer = function (frame) {
+    var pc = state.pc;
+    if (!pc || pc.signalingState !== "have-local-offer") {
+      return;
+    }
+    pc.setRemoteDescription({ type: "answer", sdp: frame.sdp })
+      .then(function () {
+        flushCandidates(pc);
+      })
+      .catch(function (error) {
+        warn("could not use the answer", error);
+      });
+  };
+
+  var onCandidate = function (frame) {
+    var pc = state.pc;
+    if (pc && pc.remoteDescription) {
+      pc.addIceCandidate(frame.candidate).catch(function (error) {
+        warn("ignored a candidate", error);
+      });
+    } else {
+      state.pendingCandidates.push(frame.candidate);
+    }
+  };
+
+  // A summary of getStats() every 5 s: the quality evidence kept with the consultation.
+  var sampleStats = function () {
+    var pc = state.pc;
+    if (!pc || state.call !== "admitted") {
+      return;
+    }
+    pc.getStats()
+      .then(function (report) {
+        var rtt = null;
+        var remoteRtt = null;
+        var lost = 0;
+        var received = 0;
+        var bytes = 0;
+        var jitter = null;
+        var fps = null;
+        report.forEach(function (s) {
+          if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && typeof s.currentRoundTripTime === "number") {
+            rtt = s.currentRoundTripTime * 1000;
+          } else if (s.type === "remote-inbound-rtp" && typeof s.roundTripTime === "number") {
+            remoteRtt = s.roundTripTime * 1000;
+          } else if (s.type === "inbound-rtp") {
+            lost += Math.max(0, s.packetsLost || 0);
+            received += s.packetsReceived || 0;
+            bytes += s.bytesReceived || 0;
+            if (s.kind === "video" && typeof s.framesPerSecond === "number") {
+              fps = s.framesPerSecond;
+            }
+            if (typeof s.jitter === "number" && (s.kind === "audio" || jitter === null)) {
+              jitter = s.jitter * 1000;
+            }
+          }
+        });
+        var now = performance.now();
+        var last = state.lastStats;
+        var loss = null;
+        var kbps = null;
+        if (last) {
+          var newLost = Math.max(0, lost - last.lost);
+          var newReceived = Math.max(0, received - last.received);
+          loss = newLost + newReceived > 0 ? newLost / (newLost + newReceived) : 0;
+          kbps = ((bytes - last.bytes) * 8) / (now - last.at); // bits per ms = kbit/s
+        } else if (lost + received > 0) {
+          loss = lost / (lost + received);
+        }
+        state.lastStats = { lost: lost, received: received, bytes: bytes, at: now };
+        send({
+          type: "stats",
+          rtt_ms: round(rtt !== null ? rtt : remoteRtt, 1),
+          packet_loss: round(loss, 4),
+          jitter_ms: round(jitter, 1),
+          bitrate_kbps: round(kbps, 1),
+          fps: round(fps, 1),
+        });
+      })
+      .catch(function (error) {
+        warn("could not read the call statistics", error);
+      });
+  };
+
+  // --- The room's socket ----------------------------------------------------------------------
+
+  var upsert = function (participant) {
+    var known = state.participants[participant.id] || {};
+    state.participants[participant.id] = Object.assign(known, participant);
+  };
+
+  var becomeAdmitted = function (history) {
+    setCall("admitted");
+    setChatHistory(history);
+    sendMedia();
+    renderPeople();
+  };
+
+  var handlers = {
+    welcome: function (frame) {
+      state.retries = 0;
+      state.me = frame.you;
+      state.iceServers = frame.ice_servers || [];
+      state.participants = {};
+      (frame.participants || []).forEach(upsert);
+      if (frame.state === "admitted") {
+        becomeAdmitted(frame.chat);
+      } else {
+        setCall("waiting");
+        renderPeople();
+      }
+    },
+    admitted: function (frame) {
+      if (state.me) {
+        upsert({ id: state.me.id, state: "admitted" });
+      }
+      becomeAdmitted(frame.chat);
+    },
+    presence: function (frame) {
+      var before = state.participants[frame.participant.id];
+      var wasIn = before && before.state === "admitted";
+      upsert(frame.participant);
+      if (wasIn && frame.participant.state === "left" && state.pc && state.pc.connectionState !== "connected") {
+        closePeer();
+      }
+      renderPeople();
+      renderStage();
+    },
+    peer_ready: function (frame) {
+      // Only admitted, connected people are announced as ready: the list can say so too.
+      if (state.participants[frame.participant]) {
+        upsert({ id: frame.participant, state: "admitted" });
+        renderPeople();
+        renderStage();
+      }
+      if (role !== "doctor") {
+        return; // the doctor's side makes the offer
+      }
+      var rejoinedMyself = state.me && frame.participant === state.me.id;
+      if (rejoinedMyself && state.pc && state.pc.connectionState === "connected") {
+        return; // only my socket came back; the call itself never stopped
+      }
+      makeOffer();
+    },
+    offer: onOffer,
+    answer: onAnswer,
+    ice: function (frame) {
+      onCandidate(frame);
+    },
+    renegotiate: function () {
+      if (role === "doctor") {
+        makeOffer();
+      }
+    },
+    media: function (frame) {
+      upsert({ id: frame.from, media: { audio: frame.audio, video: frame.video } });
+      renderPeople();
+      renderStage();
+    },
+    chat: addChat,
+    typing: function (frame) {
+      showTyping(frame.from);
+    },
+    hangup: function (frame) {
+      if (state.participants[frame.from]) {
+        upsert({ id: frame.from, state: "left" });
+      }
+      closePeer();
+      renderPeople();
+    },
+    ended: function (frame) {
+      setCall("ended");
+      closePeer();
+      stopLocalMedia();
+      var byMe = state.me && frame.by === state.me.id;
+      showEnded("The consultation has ended", byMe ? "You ended the consultation. The appointment is marked completed; add your notes on the appointment page." : otherName + " ended the consultation. Notes and follow-ups appear on the appointment page.", false);
+    },
+    pong: function () {},
+    error: function (frame) {
+      state.lastError = frame;
+      if (frame.code === "WS_BAD_MESSAGE") {
+        warn("the server refused a message", frame.message);
+      }
+    },
+  };
+
+  var refused = function (code) {
+    setCall("refused");
+    closePeer();
+    stopLocalMedia();
+    var message = state.lastError && state.lastError.message ? state.lastError.message : "The consultation room cannot be joined now.";
+    showEnded(code === 4410 ? "The consultation room is closed" : "You cannot join right now", message, false);
+  };
+
+  var scheduleReconnect = function () {
+    setSocket("reconnecting");
+    var delay = Math.min(1000 * Math.pow(2, state.retries), MAX_BACKOFF_MS) * (0.75 + Math.random() * 0.5);
+    state.retries += 1;
+    window.clearTimeout(state.retryTimer);
+    state.retryTimer = window.setTimeout(connect, delay);
+  };
+
+  var connect = function () {
+    window.clearTimeout(state.retryTimer);
+    state.lastError = null;
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + window.location.host + root.getAttribute("data-socket-path"));
+    state.socket = socket;
+    setSocket(state.retries ? "reconnecting" : "connecting");
+    socket.onopen = function () {
+      if (state.socket === socket) {
+        setSocket("open");
+      }
+    };
+    socket.onmessage = function (event) {
+      if (state.socket !== socket) {
+        return;
+      }
+      var frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      var handler = handlers[frame.type];
+      if (handler) {
+        handler(frame);
+      }
+    };
+    socket.onclose = function (event) {
+      if (state.socket !== socket) {
+        return;
+      }
+      state.socket = null;
+      if (state.call === "ended" || state.call === "left" || event.code === 4000) {
+        setSocket("closed");
+        return;
+      }
+      if (event.code >= 4400 && event.code < 4500 && event.code !== 4429) {
+        setSocket("closed");
+        refused(event.code);
+        return;
+      }
+      scheduleReconnect(); // a dropped network, a restarted server: come back by yourself
+    };
+  };
+
+  window.addEventListener("online", function () {
+    if (root.getAttribute("data-socket-state") === "reconnecting") {
+      connect();
+    }
+  });
+
+  // --- Buttons ----------------------------------------------------------------------------------
+
+  el.join.addEventListener("click", function () {
+    el.join.disabled = true;
+    setCall("connecting");
+    connect();
+  });
+
+  if (el.leave) {
+    el.leave.addEventListener("click", function () {
+      send({ type: "hangup" });
+      setCall("left");
+      closePeer();
+      stopLocalMedia();
+      showEnded("You left the call", otherName + " has been told. You can rejoin while the room is open.", true);
+    });
+  }
+
+  if (el.end) {
+    el.end.addEventListener("click", function () {
+      el.endConfirm.hidden = false;
+      el.endConfirm.querySelector("[data-mm-end-confirm-yes]").focus();
+    });
+    el.endConfirm.querySelector("[data-mm-end-confirm-no]").addEventListener("click", function () {
+      el.endConfirm.hidden = true;
+      el.end.focus();
+    });
+    el.endConfirm.querySelector("[data-mm-end-confirm-yes]").addEventListener("click", function (event) {
+      event.currentTarget.disabled = true;
+      send({ type: "end" }); // the server answers "ended" to everyone, this page included
+    });
+  }
+
+  window.addEventListener("pagehide", function () {
+    stopLocalMedia();
+  });
+
+  setCall("prejoin");
+  startPreview();
+})();
