@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from medimeet.core.api import IsStaffMember, ScopedRateThrottle, error_responses, valid_input
+from medimeet.core.api import IsStaffMember, ModelOutputSerializer, ScopedRateThrottle, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -80,13 +80,13 @@ class DetailOutput(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class PatientProfileOutput(serializers.ModelSerializer):
+class PatientProfileOutput(ModelOutputSerializer):
     class Meta:
         model = PatientProfile
         fields = sorted(services.PROFILE_FIELDS)
 
 
-class MeOutput(serializers.ModelSerializer):
+class MeOutput(ModelOutputSerializer):
     id = serializers.UUIDField(source="public_id")
     picture = serializers.ImageField(read_only=True)
     picture_thumbnail = serializers.ImageField(read_only=True)

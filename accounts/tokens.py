@@ -2,7 +2,7 @@
 
 Every token carries ``uid`` (the user's public id) and ``sid`` (the ApiSession id) and nothing
 else about the person: no email, no name, no PHI. Authentication loads the session and its
-user in one query, so revoking a device, force-logout or blocking takes effect on the very
+user in one query by primary key, so revoking a device, force-logout or blocking takes effect on the very
 next request, for access tokens as well as refresh tokens.
 """
 
@@ -76,7 +76,16 @@ class SessionBoundJWTAuthentication(JWTAuthentication):
             uid = uuid.UUID(str(validated_token.get("uid")))
         except ValueError:
             sid = uid = None
-        session = ApiSession.objects.select_related("user").filter(pk=sid, user__public_id=uid).first() if sid and uid else None
+        session = None
+        if sid and uid:
+            # By primary key, with no ordering and no join condition: the signature already
+            # binds ``uid`` to ``sid``, so comparing it in Python is enough.
+            try:
+                session = ApiSession.objects.select_related("user").get(pk=sid)
+            except ApiSession.DoesNotExist:
+                pass
+            if session is not None and session.user.public_id != uid:
+                session = None
         user = session_user_check(session)
         session_touch(session)
         user.api_session = session  # type: ignore[attr-defined]

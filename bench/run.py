@@ -1,8 +1,9 @@
 """MediMeet benchmark harness (`make bench`).
 
 Sets up a PostgreSQL database of its own, seeds users (and, for the search, slots and booking
-areas, 20,000 doctors and 500,000 appointments: bench/dataset.py), starts the ASGI server
-(Daphne) as a child process with the production password hasher and relaxed throttles, then
+areas, 20,000 doctors and 500,000 appointments: bench/dataset.py), starts the server (Daphne by
+default; `--server gunicorn --workers N` for the production recipe of several worker processes)
+as a child process with the production password hasher and relaxed throttles, then
 drives it with an asyncio + httpx closed-loop client: each of C workers sends one request,
 waits for the answer, sends the next, for a fixed duration per concurrency level. Reports
 throughput, latency percentiles, error rate and CPU use of the server, PostgreSQL, Redis and the
@@ -16,11 +17,19 @@ Areas and scenarios (`--scenarios` takes either):
            search-<combination>   one combination each, at concurrency 1 and 8
   slots    slots    GET  /api/v1/doctors/<slug>/slots/, 30 days, a different scheduled doctor each time
            slots-popular          the same, doctors with 60% of their slots booked
-  booking  book     hold + confirm of distinct free slots, one patient per worker (bookings/s)
-           book-contention        all workers race for the same slots: one hold each, APPT_002
+  booking  book     bookings of distinct free slots, one request each (hold + reason), one patient
+                    per worker (bookings/s)
+           book-two-step          the same in two requests: hold, then confirm with the reason
+           book-contention        all workers race for the same slots: one booking each, APPT_002
                                   for the rest; the database is checked for double bookings after
   Search, slots and booking also record EXPLAIN (ANALYZE, BUFFERS) of their queries (captured
   from one request each with the test client); full plans in var/bench-explain.txt.
+  signaling signal-memory  websocket relay latency through the consultation consumer (patient's
+                           offer in → doctor's socket out), 2 sockets per room, rooms added level
+                           by level at 1 msg/s per room, and 50 rooms at 10/s; one Daphne process with
+                           the in-memory channel layer (bench/signaling.py; always Daphne)
+            signal-redis   the same with channels-redis (REDIS_URL set)
+            --concurrency sets the room counts (at 1 msg/s per room) of these two
 
     .venv/bin/python bench/run.py                 # full run (`make bench`), writes docs/performance.md
     .venv/bin/python bench/run.py --quick         # CI smoke, < 60 s (`make bench BENCH_ARGS=--quick`)
@@ -28,6 +37,7 @@ Areas and scenarios (`--scenarios` takes either):
     .venv/bin/python bench/run.py --scenarios search,slots --ref HEAD   # two areas, from a clean export
     .venv/bin/python bench/run.py --server-env DB_POOL=false --no-write   # try a setting
     .venv/bin/python bench/run.py --scenarios booking --no-write --py-spy /path/to/py-spy   # where the CPU goes
+    .venv/bin/python bench/run.py --scenarios booking --server gunicorn --workers 2   # several worker processes
 
 Data: the first run seeds the data set (about 2 minutes for the full one: seed_demo for the
 doctors, COPY for the appointments; timings are reported); later runs reuse the database when
@@ -77,6 +87,8 @@ VENV_BIN = ROOT / ".venv" / "bin"
 PROJECT = ROOT
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
 DAPHNE = str(VENV_BIN / "daphne")
+UVICORN = str(VENV_BIN / "uvicorn")
+GUNICORN = str(VENV_BIN / "gunicorn")
 SETUP_SCRIPT = str(Path(__file__).resolve().parent / "setup_data.py")
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://medimeet_bench@127.0.0.1:5432/medimeet_bench")
@@ -284,6 +296,10 @@ def machine_info() -> dict[str, str]:
         [PYTHON, "-c", "import django, daphne, twisted; print(django.get_version(), daphne.__version__, twisted.__version__)"],
         capture_output=True, text=True, cwd=ROOT,
     ).stdout.split()
+    servers = subprocess.run(
+        [PYTHON, "-c", "import importlib.metadata as m\nfor n in ('gunicorn', 'uvicorn'):\n    try: print(m.version(n))\n    except m.PackageNotFoundError: print('?')"],
+        capture_output=True, text=True, cwd=ROOT,
+    ).stdout.split()
     return {
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
@@ -292,6 +308,8 @@ def machine_info() -> dict[str, str]:
         "redis": redis_version,
         "django": versions[0] if versions else "?",
         "daphne": versions[1] if len(versions) > 1 else "?",
+        "gunicorn": servers[0] if servers else "?",
+        "uvicorn": servers[1] if len(servers) > 1 else "?",
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
@@ -312,27 +330,27 @@ def git_commit(ref: str | None = None, sha: str | None = None) -> str:
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _stat(pid: int | str) -> tuple[str, float, float] | None:
-    """(comm, own CPU seconds, CPU seconds of waited-for children) of a process."""
+def _stat(pid: int | str) -> tuple[str, float, float, int] | None:
+    """(comm, own CPU seconds, CPU seconds of waited-for children, session id) of a process."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     comm = raw[raw.index("(") + 1 : raw.rindex(")")]
     fields = raw[raw.rindex(")") + 2 :].split()
-    return comm, (int(fields[11]) + int(fields[12])) / CLK_TCK, (int(fields[13]) + int(fields[14])) / CLK_TCK
+    return comm, (int(fields[11]) + int(fields[12])) / CLK_TCK, (int(fields[13]) + int(fields[14])) / CLK_TCK, int(fields[3])
 
 
 def cpu_snapshot(server_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by the server, all postgres processes, redis, and this client."""
+    """CPU seconds used so far by the server (every process of its session: the master and its
+    workers, and workers that exited), all postgres processes, redis, and this client."""
     snap = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
-    s = _stat(server_pid)
-    if s:
-        snap["server"] = s[1]
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             s = _stat(entry.name)
-            if s and s[0] == "postgres":
+            if s and s[3] == server_pid:  # the server runs in a session of its own (start_new_session)
+                snap["server"] += s[1] + (s[2] if int(entry.name) == server_pid else 0.0)
+            elif s and s[0] == "postgres":
                 # utime+stime+cutime+cstime: the postmaster's reaped children count too, so
                 # backends that exited during the level (one connection per request) are included.
                 snap["postgres"] += s[1] + s[2]
@@ -426,12 +444,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_KINDS = {
+    "daphne": "Daphne, ASGI, one process (what `make run` uses; HTTP and websockets)",
+    "gunicorn": "gunicorn, WSGI, --workers processes of --threads threads (the production recipe for HTTP; docs/architecture.md)",
+    "uvicorn": "uvicorn --workers, ASGI (for comparison; not a project dependency: pip install uvicorn httptools uvloop)",
+}
+
+
 class Server:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, kind: str = "daphne", workers: int = 1, threads: int = 4) -> None:
         self.port = port
+        self.kind, self.workers, self.threads = kind, workers, threads
         self.proc: subprocess.Popen | None = None
         self.log = None
-        self.cmd = [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "medimeet.asgi:application"]
+        if kind == "gunicorn":
+            self.cmd = [GUNICORN, "medimeet.wsgi:application", "--workers", str(workers), "--worker-class", "gthread",
+                        "--threads", str(threads), "--bind", f"127.0.0.1:{port}"]
+        elif kind == "uvicorn":
+            self.cmd = [UVICORN, "medimeet.asgi:application", "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port),
+                        "--lifespan", "off", "--no-access-log"]
+        else:
+            self.cmd = [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "medimeet.asgi:application"]
+        if not Path(self.cmd[0]).exists():
+            raise BenchError(f"--server {kind}: {self.cmd[0]} is missing ({SERVER_KINDS[kind]})")
+
+    @property
+    def processes_text(self) -> str:
+        if self.kind == "daphne" or (self.kind == "uvicorn" and self.workers == 1):
+            return "one process"
+        threads = f" of {self.threads} threads" if self.kind == "gunicorn" else ""
+        return f"{self.workers} worker process{'es' if self.workers > 1 else ''}{threads} under a master process"
 
     @property
     def display_cmd(self) -> str:
@@ -735,49 +777,83 @@ def _error_code(r: httpx.Response) -> str:
 RUN_ID = f"{int(time.time()):x}"
 
 
+BOOKING_REASON = "Benchmark booking"
+
+
 class BookScenario(Scenario):
     name = "book"
     area = "booking"
     description = (
-        "POST /api/v1/appointments/ (hold, with an Idempotency-Key) then POST /api/v1/appointments/<id>/confirm/: each "
-        "worker is one patient booking its own list of free slots (different doctors, never two at once)"
+        "POST /api/v1/appointments/ with the reason (hold and details in one request, with an Idempotency-Key; the "
+        "booking is created waiting for payment): each worker is one patient booking its own list of free slots "
+        "(different doctors, never two at once); each level has patients of its own"
     )
     quick_levels = (4,)
+    two_step = False
 
     def __init__(self, seed: dict) -> None:
         super().__init__(seed)
         booking = seed["targets"]["booking"]
         self.doctors, self.plans = booking["doctors"], booking["plans"]
-        self.cursor = [0] * len(self.plans)
+        self.used = [0] * len(self.plans)  # slots taken from each patient's list
+        self.first = self.next_first = 0
+
+    def begin_level(self, concurrency: int) -> None:
+        # Fresh patients for each level (and the warm-up), so that one patient's list of slots
+        # does not run out at a fast level; `book` takes patients from the first, the two-step
+        # scenario from the last.
+        self.first = self.next_first
+        self.next_first += concurrency
+
+    def take(self, worker: int) -> tuple[int, int]:
+        """(patient, index in their list) of the worker's next booking; Exhausted when none."""
+        n = (self.first + worker) % len(self.plans)
+        patient = len(self.plans) - 1 - n if self.two_step else n
+        plan = self.plans[patient]
+        if self.used[patient] >= len(plan):
+            raise Exhausted
+        self.used[patient] += 1
+        # `book` walks each list from its start, the two-step scenario from its end: never the same slot.
+        return patient, (len(plan) - self.used[patient] if self.two_step else self.used[patient] - 1)
 
     async def request(self, client, worker=0):
-        if worker >= len(self.plans) or self.cursor[worker] >= len(self.plans[worker]):
-            raise Exhausted
-        i = self.cursor[worker]
-        self.cursor[worker] += 1
-        doctor, epoch = self.plans[worker][i]
+        patient, i = self.take(worker)
+        doctor, epoch = self.plans[patient][i]
         slug, service = self.doctors[doctor]
-        auth = {"Authorization": f"Bearer {self.tokens[worker]}"}
+        auth = {"Authorization": f"Bearer {self.tokens[patient]}"}
+        key = {"Idempotency-Key": f"bench-{RUN_ID}-{self.name}-{patient}-{i}"}
         t0 = time.perf_counter()
-        r = await client.post(
-            "/api/v1/appointments/", json={"service": service, "start": _iso(epoch)},
-            headers={**auth, "Idempotency-Key": f"bench-{RUN_ID}-{worker}-{i}"},
-        )
+        if not self.two_step:
+            r = await client.post("/api/v1/appointments/", json={"service": service, "start": _iso(epoch), "reason": BOOKING_REASON}, headers={**auth, **key})
+            ok = r.status_code == 201 and r.json().get("status") == "pending_payment"
+            return ("200" if ok else f"book {r.status_code} {_error_code(r)}".strip()), r
+        r = await client.post("/api/v1/appointments/", json={"service": service, "start": _iso(epoch)}, headers={**auth, **key})
         t1 = time.perf_counter()
         if r.status_code != 201:
             return f"hold {r.status_code} {_error_code(r)}".strip(), r, {"hold": t1 - t0}
-        r2 = await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm/", json={"reason": "Benchmark booking"}, headers=auth)
+        r2 = await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm/", json={"reason": BOOKING_REASON}, headers=auth)
         t2 = time.perf_counter()
         status = "200" if r2.status_code == 200 else f"confirm {r2.status_code} {_error_code(r2)}".strip()
         return status, r2, {"hold": t1 - t0, "confirm": t2 - t1}
+
+
+class BookTwoStepScenario(BookScenario):
+    name = "book-two-step"
+    description = (
+        "the two-step flow: POST /api/v1/appointments/ (hold, with an Idempotency-Key) then "
+        "POST /api/v1/appointments/<id>/confirm/ with the reason; same patients' lists as `book`, other slots"
+    )
+    levels = (4, 32)
+    quick_levels = (4,)
+    two_step = True
 
 
 class ContentionScenario(Scenario):
     name = "book-contention"
     area = "booking"
     description = (
-        "every worker (a different patient each) tries the same slots in the same order: hold, and confirm when the "
-        "hold was granted; exactly one hold per slot may succeed, the others must get 409 APPT_002"
+        "every worker (a different patient each) tries to book the same slots in the same order (one request with the "
+        "reason, as `book`); exactly one booking per slot may succeed, the others must get 409 APPT_002"
     )
     levels = (8, 32)
     quick_levels = (8,)
@@ -809,15 +885,11 @@ class ContentionScenario(Scenario):
         slug, service, epoch = self.items[index]
         auth = {"Authorization": f"Bearer {self.tokens[self.offset + worker]}"}
         t0 = time.perf_counter()
-        r = await client.post("/api/v1/appointments/", json={"service": service, "start": _iso(epoch)}, headers=auth)
-        t1 = time.perf_counter()
-        tags = {"hold": t1 - t0}
+        r = await client.post("/api/v1/appointments/", json={"service": service, "start": _iso(epoch), "reason": BOOKING_REASON}, headers=auth)
+        tags = {"hold": time.perf_counter() - t0}
         if r.status_code == 201:
-            r2 = await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm/", json={"reason": "Benchmark booking"}, headers=auth)
-            tags["confirm"] = time.perf_counter() - t1
-            status = "201" if r2.status_code == 200 else f"confirm {r2.status_code} {_error_code(r2)}".strip()
+            status = "201" if r.json().get("status") == "pending_payment" else f"201 {r.json().get('status')}"
             tags["won"] = None
-            r = r2
         else:
             status = f"{r.status_code} {_error_code(r)}".strip()
             tags["lost"] = None
@@ -826,8 +898,8 @@ class ContentionScenario(Scenario):
         return status, r, tags
 
     def invariant(self) -> dict:
-        """Per contested slot: how many holds were granted (must be exactly one)."""
-        granted = {i: sum(n for s, n in c.items() if s == "201" or s.startswith("confirm")) for i, c in self.outcomes.items()}
+        """Per contested slot: how many bookings were granted (must be exactly one)."""
+        granted = {i: sum(n for s, n in c.items() if s.startswith("201")) for i, c in self.outcomes.items()}
         attempts = sum(sum(c.values()) for c in self.outcomes.values())
         return {
             "slots": len(self.outcomes),
@@ -843,13 +915,20 @@ SCENARIOS = {
     s.name: s
     for s in (
         LoginScenario, MeScenario, HealthScenario, SearchMixScenario, *SEARCH_COMBO_SCENARIOS,
-        SlotsScenario, SlotsPopularScenario, BookScenario, ContentionScenario,
+        SlotsScenario, SlotsPopularScenario, BookScenario, BookTwoStepScenario, ContentionScenario,
     )
 }
 AREAS = {area: [n for n, s in SCENARIOS.items() if s.area == area] for area in ("auth", "search", "slots", "booking")}
 NEEDS_DATASET = {"search", "slots", "booking"}
 # --quick: one smoke level of each area (CI, < 60 s with the small data set)
 QUICK_SCENARIOS = ["me", "health", "login", "search", "slots", "book", "book-contention"]
+
+# The signaling area (bench/signaling.py): websockets through the consultation consumer, one
+# Daphne process per channel layer, its own load generator and section; not in --quick's "all".
+import signaling  # noqa: E402 - bench/ is on sys.path: run.py runs as a script
+
+SCENARIOS.update(signaling.SCENARIOS)
+AREAS[signaling.AREA] = list(signaling.SCENARIOS)
 
 # Source address of worker i when each worker is its own client (the default): 127.0.0.2 + i.
 # Linux answers on the whole 127.0.0.0/8, and the server sees one client IP per worker, as it
@@ -1143,8 +1222,9 @@ The harness needs PostgreSQL and Redis running (it says how to start them if the
 It uses its own database `medimeet_bench`, owned by a non-superuser role `medimeet_bench`
 limited to 50 connections (so that a connection leak under load cannot starve other users of a
 shared PostgreSQL), flushes Redis database 3, seeds its own users, starts the server itself
-(Daphne; its output goes to `var/bench-server.log`) and stops it at the end, also on Ctrl-C or
-an error. `--ref HEAD` serves a clean `git archive` export of a commit instead of the working
+(Daphne, one process, by default; `--server gunicorn --workers N --threads T` runs the production
+recipe for HTTP, N WSGI worker processes; its output goes to `var/bench-server.log`) and stops
+it at the end, also on Ctrl-C or an error. `--ref HEAD` serves a clean `git archive` export of a commit instead of the working
 tree. The search, slots and booking areas need 20,000 doctors and 500,000 appointments
 (`bench/dataset.py`): the first run seeds them (about 2 minutes), later runs reuse the
 database when it holds them and has no migration the served tree lacks (`--fresh-data` drops
@@ -1152,7 +1232,7 @@ and re-creates it). `--quick` uses a tenth of that data set.
 
 Areas (`--scenarios` takes an area or scenario names): `auth` (login, me, health), `search`
 (the mix and one scenario per filter combination), `slots` (slots, slots-popular), `booking`
-(book, book-contention). `--py-spy PATH` profiles the server during the highest level of each
+(book, book-two-step, book-contention). `--py-spy PATH` profiles the server during the highest level of each
 scenario (diagnosis only; use with `--no-write`).
 
 Rules:
@@ -1173,7 +1253,7 @@ go in *History* at the end, each with its commit and command.
 """
 
 
-def section_header(title, results, info, command, server_cmd, started, commit, args, speed, names, load_extra="") -> str:
+def section_header(title, results, info, command, server, started, commit, args, speed, names, load_extra="") -> str:
     """The lines every section starts with: when, what, where, how."""
     scen = ", ".join(f"`{n}` ({SCENARIOS[n].description})" for n in names)
     levels = {n: levels_of(args, n) for n in names}
@@ -1190,9 +1270,9 @@ def section_header(title, results, info, command, server_cmd, started, commit, a
         f"- **Commit:** {commit}\n"
         f"- **Machine:** {info['nproc']} cores ({info['cpu']}), load average before the run {info['loadavg']}; "
         f"Python {info['python']}, PostgreSQL {info['postgres']}, Redis {info['redis']}, Django {info['django']}, "
-        f"Daphne {info['daphne']}\n"
+        + {"daphne": f"Daphne {info['daphne']}", "gunicorn": f"gunicorn {info['gunicorn']}", "uvicorn": f"uvicorn {info['uvicorn']}"}[server.kind] + "\n"
         f"- **Command:** `{command}`\n"
-        f"- **Server:** one process, `{server_cmd}`, environment `{ENV_SUMMARY}`"
+        f"- **Server:** {server.processes_text}, `{server.display_cmd}`, environment `{ENV_SUMMARY}`"
         + (" plus `" + " ".join(f"{k}={v}" for k, v in EXTRA_ENV.items()) + "`" if EXTRA_ENV else "")
         + "\n"
         "- **Load:** closed loop, asyncio + httpx (HTTP/1.1 keep-alive, one connection per worker, "
@@ -1218,18 +1298,18 @@ def section_header(title, results, info, command, server_cmd, started, commit, a
 
 TABLE_NOTE = (
     "Errors are non-2xx responses and transport errors. CPU % is of one core over the level "
-    "(server = the Daphne process; pg = all postgres processes, including backends that exited; client = the "
+    "(server = the server's processes: Daphne, or the workers and their supervisor; pg = all postgres processes, including backends that exited; client = the "
     "load generator; other = everything else on the machine, i.e. disturbance from other load). New conns/req = connections the server opened to PostgreSQL (pg_stat_database.sessions) and "
     "to Redis (INFO total_connections_received) during the level, per request. "
     "Latency is measured in the client, so it includes client-side queueing on the shared cores.\n"
 )
 
 
-def render_section(results, probe, info, command, server_cmd, started, commit, args, speed) -> str:
+def render_section(results, probe, info, command, server, started, commit, args, speed) -> str:
     hr = probe.get("hash_rate", {})
     names = [n for n in args.scenarios if SCENARIOS[n].area == "auth"]
     return (
-        section_header("Auth: API login and `GET /api/v1/auth/me/` (Step 1)", results, info, command, server_cmd, started,
+        section_header("Auth: API login and `GET /api/v1/auth/me/` (Step 1)", results, info, command, server, started,
                        commit, args, speed, names, load_extra=f"{args.users} seeded patients; ")
         + f"- **Password hash ceiling (same run, before the server starts):** "
         f"{1000 / hr['cpu_per_hash_ms'] if hr.get('cpu_per_hash_ms') else float('nan'):.2f} "
@@ -1487,19 +1567,19 @@ def slots_interpretation(results: list[Result], requests: list, data: dict) -> s
     return "\n".join(lines) + "\n"
 
 
-def render_booking(results, probe, data, header, contention: dict, verify: dict | None) -> str:
+def render_booking(results, probe, data, header, contention: dict, verify: dict | None, server: Server | None = None) -> str:
     hold = (probe.get("requests") or {}).get("hold")
     out = header + data_line(data) + "\n" + table(results) + "\n" + TABLE_NOTE
     out += (
-        "For `book` a request is one booking (hold + confirm, two HTTP requests; Req/s = bookings/s); for "
-        "`book-contention` it is one attempt (a hold that loses is one HTTP request, a hold that wins is followed by "
-        "its confirm), and `409 APPT_002` is the expected answer, not an error.\n\n"
+        "For `book` a request is one booking: one HTTP request with the reason (Req/s = bookings/s); for "
+        "`book-two-step` one booking is two HTTP requests (hold, then confirm); for `book-contention` a request is one "
+        "attempt (one HTTP request), and `409 APPT_002` is the expected answer, not an error.\n\n"
     )
     steps = [r for r in results if r.tags.get("hold")]
     if steps:
         out += (
-            "**Per step** (ms, p50 / p95; contention: holds that won and lost separately):\n\n"
-            "| Scenario | Conc. | Successful bookings/s | hold | confirm | hold, won | hold, lost |\n|---|---:|---:|---:|---:|---:|---:|\n"
+            "**Per step** (ms, p50 / p95; two-step: hold and confirm; contention: requests that won and lost separately):\n\n"
+            "| Scenario | Conc. | Successful bookings/s | hold | confirm | won | lost |\n|---|---:|---:|---:|---:|---:|---:|\n"
         )
         for r in steps:
             ok = r.statuses.get("200", 0) + r.statuses.get("201", 0)
@@ -1512,7 +1592,7 @@ def render_booking(results, probe, data, header, contention: dict, verify: dict 
     if contention:
         out += (
             "**Contention invariant** (client side, every attempt of every worker):\n\n"
-            "| Contested slots | Attempts | Holds granted | 409 APPT_002 | Other answers | Slots with ≠ 1 granted hold |\n"
+            "| Contested slots | Attempts | Bookings granted | 409 APPT_002 | Other answers | Slots with ≠ 1 granted booking |\n"
             "|---:|---:|---:|---:|---:|---:|\n"
             f"| {contention['slots']:,} | {contention['attempts']:,} | {contention['granted']:,} | {contention['appt_002']:,} "
             f"| {contention['other']:,} | {len(contention['slots_not_one'])} |\n\n"
@@ -1528,7 +1608,8 @@ def render_booking(results, probe, data, header, contention: dict, verify: dict 
         )
     if hold:
         out += (
-            f"**SQL of one hold + confirm** (test client, rolled back; {hold['queries']} statements without savepoints, "
+            f"**SQL of one booking** ({'hold + confirm' if len(hold.get('status', [])) > 1 else 'one request with the reason'}; "
+            f"test client, rolled back; {hold['queries']} statements without savepoints, counting BEGIN and the ROLLBACK, "
             f"{hold['ms']:.0f} ms; SELECTs with `EXPLAIN (ANALYZE, BUFFERS)`, planning / execution ms, run after the rollback, so "
             "lookups of the new appointment find 0 rows):\n\n"
             "| # | Query | ms | Rows | Plan |\n|---:|---|---:|---:|---|\n"
@@ -1536,46 +1617,69 @@ def render_booking(results, probe, data, header, contention: dict, verify: dict 
         for i, x in enumerate(hold.get("explain", []), 1):
             out += f"| {i} | {x['label']}: `{x['sql'][:70].replace('|', '/')}…` | {explain_cell(x)} | {x.get('rows', '–')} | {scans_text(x, 2)} |\n"
         out += "\n"
-    out += "**Interpretation**\n\n" + booking_interpretation(results, contention, verify, hold) + "\n"
+    out += "**Interpretation**\n\n" + booking_interpretation(results, contention, verify, hold, server) + "\n"
     return out
 
 
-def booking_interpretation(results, contention, verify, hold) -> str:
+def booking_interpretation(results, contention, verify, hold, server: Server | None = None) -> str:
     lines = []
     book = [r for r in results if r.scenario == "book" and r.count]
+    cores = os.cpu_count() or 1
     if book:
         b = max(book, key=lambda r: r.statuses.get("200", 0) / r.elapsed)
         rate = b.statuses.get("200", 0) / b.elapsed
+        per = {k: 1000 * b.cpu.get(k, 0) / max(b.count, 1) for k in ("server", "postgres", "redis", "client")}
+        total = sum(per.values())
+        workers = 1 if server is None or server.kind == "daphne" else server.workers
         lines.append(
             f"- **Target (≥ 200 successful bookings/s):** {'**met**' if rate >= 200 else '**not met**'} — the best level "
-            f"(concurrency {b.concurrency}) completed {rate:,.1f} bookings/s ({2 * rate:,.0f} HTTP requests/s), "
-            f"{100 * rate / 200:.0f}% of the target. A booking costs the server {b.server_ms_per_request():.1f} ms of CPU "
-            f"and PostgreSQL {1000 * b.cpu.get('postgres', 0) / max(b.count, 1):.1f} ms ({cpu_split(b)}), so one Daphne "
-            f"process cannot exceed ≈ {1000 / b.server_ms_per_request():,.0f} bookings/s on its core."
+            f"(concurrency {b.concurrency}) completed {rate:,.1f} bookings/s, {100 * rate / 200:.0f}% of the target."
+        )
+        lines.append(
+            f"- **What bounds it: CPU.** A booking costs the server {per['server']:.1f} ms of CPU, PostgreSQL "
+            f"{per['postgres']:.1f} ms, Redis {per['redis']:.1f} ms and the load generator {per['client']:.1f} ms: "
+            f"{total:.1f} ms in all, so the {cores} cores of this machine (shared by all four) cannot exceed "
+            f"≈ {cores * 1000 / total:,.0f} bookings/s with this client; at the best level they were "
+            f"{sum(b.cpu_pct(k) for k in ('server', 'postgres', 'redis', 'client', 'other')) / cores:.0f}% busy "
+            f"({cpu_split(b)}, other {b.cpu_pct('other'):.0f}%). "
+            + (
+                f"One server process is held to about one core by the GIL: alone it could not exceed "
+                f"≈ {1000 / per['server']:,.0f} bookings/s."
+                if workers == 1 else
+                f"The server ran {workers} worker processes (each held to about one core by the GIL: together at most "
+                f"≈ {workers * 1000 / per['server']:,.0f} bookings/s if they had the cores to themselves)."
+            )
         )
         one = min(book, key=lambda r: r.concurrency)
+        lines.append(f"- One client alone: {one.rps:,.1f} bookings/s, p50 {fmt_ms(one.pct(50))} ms per booking (one request).")
+    two = [r for r in results if r.scenario == "book-two-step" and r.count]
+    if two:
+        t = max(two, key=lambda r: r.statuses.get("200", 0) / r.elapsed)
+        same = next((r for r in book if r.concurrency == t.concurrency), None)
         lines.append(
-            f"- One client alone: {one.rps:,.1f} bookings/s, p50 {fmt_ms(one.pct(50))} ms per booking (hold "
-            f"{fmt_ms(one.tag_pct('hold', 50))} ms + confirm {fmt_ms(one.tag_pct('confirm', 50))} ms)."
+            f"- **Two-step flow** (hold, then confirm: two requests): {t.statuses.get('200', 0) / t.elapsed:,.1f} bookings/s at "
+            f"concurrency {t.concurrency}, {t.server_ms_per_request():.1f} ms of server CPU per booking"
+            + (f" against {same.server_ms_per_request():.1f} ms in one request at the same concurrency" if same else "")
+            + f" (hold p50 {fmt_ms(t.tag_pct('hold', 50))} ms, confirm p50 {fmt_ms(t.tag_pct('confirm', 50))} ms)."
         )
     cont = [r for r in results if r.scenario == "book-contention" and r.count]
     if cont:
         lines.append(
             "- **Contention:** " + "; ".join(
-                f"at {r.concurrency} clients {r.statuses.get('201', 0) / r.elapsed:,.1f} slots booked/s, a losing hold "
+                f"at {r.concurrency} clients {r.statuses.get('201', 0) / r.elapsed:,.1f} slots booked/s, a losing request "
                 f"answers in {fmt_ms(r.tag_pct('lost', 50))} ms (p50) / {fmt_ms(r.tag_pct('lost', 95))} ms (p95)"
                 for r in cont
             )
-            + ". A losing hold is not cheap: before answering APPT_002 it computes three suggested slots "
+            + ". A losing request is not cheap: before answering APPT_002 it computes three suggested slots "
             "(`next_free_slots`: the slot engine over 14 days)."
         )
     if contention:
         held = not contention["slots_not_one"] and not contention["other"]
         lines.append(
             f"- **Invariant {'held' if held else 'VIOLATED'}:** {contention['slots']:,} contested slots, "
-            f"{contention['granted']:,} holds granted, {contention['appt_002']:,} APPT_002"
+            f"{contention['granted']:,} bookings granted, {contention['appt_002']:,} APPT_002"
             + (f", {contention['other']} other answers" if contention["other"] else "")
-            + (f"; slots with ≠ 1 granted hold: {contention['slots_not_one'][:10]}" if contention["slots_not_one"] else "")
+            + (f"; slots with ≠ 1 granted booking: {contention['slots_not_one'][:10]}" if contention["slots_not_one"] else "")
             + "."
         )
     if verify:
@@ -1586,7 +1690,7 @@ def booking_interpretation(results, contention, verify, hold) -> str:
             f"{verify['contention_slots_doubled']})."
         )
     if hold:
-        lines.append(f"- One hold + confirm runs {hold['queries']} SQL statements (test client).")
+        lines.append(f"- One booking ({'hold + confirm' if len(hold.get('status', [])) > 1 else 'one request'}) runs {hold['queries']} SQL statements (test client).")
     exhausted = [r for r in results if r.exhausted]
     if exhausted:
         lines.append("- Workers ran out of targets in: " + ", ".join(f"{r.scenario}@{r.concurrency} ({r.exhausted})" for r in exhausted) + ".")
@@ -1676,6 +1780,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "each scenario, sampling the thread that holds the GIL (where the server's Python CPU goes; adds "
                         "sampling overhead: use for diagnosis, with --no-write); collapsed stacks go to "
                         "var/bench-profile-<scenario>.txt and a summary is printed")
+    parser.add_argument("--server", choices=list(SERVER_KINDS), default="daphne",
+                        help="what serves the project: " + "; ".join(f"{k}: {v}" for k, v in SERVER_KINDS.items()) + " (default daphne)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes of --server gunicorn or uvicorn (default 1; Daphne is always one process)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     parser.add_argument("--doc", type=Path, help=f"write the sections to this file instead of {DOC.relative_to(ROOT)} (e.g. a scratch copy)")
     args = parser.parse_args(argv)
     args.duration = args.duration if args.duration is not None else (2.0 if args.quick else 10.0)
@@ -1711,6 +1820,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         EXTRA_ENV[key] = value
     if args.duration <= 0 or args.users < 1:
         parser.error("--duration and --users must be positive")
+    if args.workers < 1 or args.threads < 1 or (args.server == "daphne" and args.workers != 1):
+        parser.error("--workers and --threads take positive numbers; --workers above 1 needs --server gunicorn or uvicorn")
     for name in ("book", "book-contention"):
         if name in args.scenarios and max(levels_of(args, name)) > args.users // 2:
             parser.error(f"{name} gives each worker its own patient: --users must be at least twice its highest concurrency")
@@ -1746,6 +1857,8 @@ def start_profile(args, name: str, pid: int, duration: float):
     out = profile_file(name)
     cmd = [args.py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(duration))), "--rate", "200",
            "--nonblocking", "--gil", "--format", "raw", "--output", str(out)]
+    if args.server != "daphne":
+        cmd.append("--subprocesses")  # the workers are the master's children
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -1770,8 +1883,11 @@ PROFILE_LABELS = [
     ("next_available_refresh (after commit)", "next_available_refresh"),
     ("holds_release_expired", "holds_release_expired"),
     ("audit log", "audit_record"),
-    ("re-reading the appointment for the answer (api._output)", "_output (appointments/api.py"),
+    ("the answer (api._output: serialising; reading again only when the parties are not loaded)", "_output (appointments/api.py"),
     ("HTTP server (daphne/twisted)", "twisted/"),
+    ("HTTP server (uvicorn)", "uvicorn/"),
+    ("HTTP server (gunicorn)", "gunicorn/"),
+    ("Django's ASGI handler (thread per request, request/response plumbing)", "django/core/handlers/asgi.py"),
     ("new thread per request (Thread.start/ThreadPoolExecutor)", "Thread.start"),
 ]
 
@@ -1874,7 +1990,7 @@ async def bench(args: argparse.Namespace, server: Server, scenarios: dict[str, S
 TITLES = {
     "search": "Doctor search: `GET /api/v1/doctors/` at 20,000 doctors (Step 2)",
     "slots": "Slots: `GET /api/v1/doctors/<slug>/slots/`, 30 days, 500,000 appointments (Step 3)",
-    "booking": "Booking: hold + confirm, throughput and contention (Step 3)",
+    "booking": "Booking: throughput and contention (Step 3)",
 }
 
 
@@ -1884,7 +2000,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     py = os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else "python"
     command = " ".join([py, "bench/run.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
-    server = Server(args.port or free_port())
+    try:
+        server = Server(args.port or free_port(), args.server, args.workers, args.threads)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     areas = areas_of(args.scenarios)
     need_data = bool(NEEDS_DATASET & set(areas))
 
@@ -1960,11 +2080,16 @@ def main(argv: list[str] | None = None) -> int:
                 if e:
                     log(f"  {kind} {label}: HTTP {e['status']}, {e['queries']} SQL statements, {e['ms']:.1f} ms (test client)")
         flush_redis()
-        log(f"starting server: {server.display_cmd} (log: {SERVER_LOG.relative_to(ROOT)})")
-        server.start()
-        server.wait_ready()
-        scenarios = {name: SCENARIOS[name](seed) for name in args.scenarios}
-        results = asyncio.run(bench(args, server, scenarios))
+        scenarios = {name: SCENARIOS[name](seed) for name in args.scenarios if SCENARIOS[name].area != signaling.AREA}
+        if scenarios:
+            log(f"starting server: {server.display_cmd} (log: {SERVER_LOG.relative_to(ROOT)})")
+            server.start()
+            server.wait_ready()
+        results = asyncio.run(bench(args, server, scenarios)) if scenarios else []
+        if signaling.AREA in areas:  # one Daphne process per channel layer, started by the area itself
+            server.stop()
+            signaling_out = signaling.run_area(sys.modules[__name__], args, [n for n in args.scenarios if n in signaling.SCENARIOS],
+                                               lambda: Server(free_port(), "daphne"))
         if "book-contention" in scenarios:
             contention = scenarios["book-contention"].invariant()
         if "booking" in areas:
@@ -1987,22 +2112,25 @@ def main(argv: list[str] | None = None) -> int:
     for area in areas:
         rows = by_area[area]
         names = [n for n in args.scenarios if SCENARIOS[n].area == area]
-        if area == "auth":
-            sections[area] = render_section(rows, probe, info, command, server.display_cmd, started, commit_label, args, speed)
+        if area == signaling.AREA:
+            sections[area] = signaling.render(sys.modules[__name__], signaling_out["results"], signaling_out, info, command, started, commit_label, args, speed)
             continue
-        header = section_header(TITLES[area], rows, info, command, server.display_cmd, started, commit_label, args, speed, names,
+        if area == "auth":
+            sections[area] = render_section(rows, probe, info, command, server, started, commit_label, args, speed)
+            continue
+        header = section_header(TITLES[area], rows, info, command, server, started, commit_label, args, speed, names,
                                 load_extra=f"{args.users} seeded patients; " if area == "booking" else "")
         if area == "search":
             sections[area] = render_search(rows, probe, data, header)
         elif area == "slots":
             sections[area] = render_slots(rows, probe, data, header)
         else:
-            sections[area] = render_booking(rows, probe, data, header, contention, verify)
+            sections[area] = render_booking(rows, probe, data, header, contention, verify, server)
     for area in areas:
-        print(table(by_area[area]))
+        print(table(by_area[area]) if area != signaling.AREA else signaling.table(signaling_out["results"]))
     if "auth" in areas:
         print(interpretation(by_area["auth"], probe))
-    for area in ("search", "slots", "booking"):
+    for area in ("search", "slots", "booking", signaling.AREA):
         if area in sections:
             text = sections[area]
             print(text[text.index("**Interpretation**"):])
@@ -2015,6 +2143,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"updated {DOC} ({', '.join(sections)})")
     log(f"done in {time.monotonic() - t0:.0f} s")
     failed = any(r.errors for r in results)
+    if signaling.AREA in areas:
+        failed = failed or any(r.errors for r in signaling_out["results"])
     if contention and (contention["slots_not_one"] or contention["other"]):
         failed = True
     if verify and (verify["doctor_overlaps"] or verify["patient_overlaps"] or verify["contention_slots_doubled"]):

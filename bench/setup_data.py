@@ -22,7 +22,7 @@ run with Django set up, while the load generator in run.py stays a light httpx p
 ``probe`` measures the ceiling of the login endpoint (default-hasher hashes/s on one core, in
           a tight loop) and counts the SQL queries of one login and one ``GET /me/`` with the
           test client; with ``--search-combos`` also captures the SQL of one search request per
-          filter combination, one slots request and one hold + confirm (rolled back), and
+          filter combination, one slots request and one booking (rolled back), and
           runs ``EXPLAIN (ANALYZE, BUFFERS)`` on their SELECTs.
 ``verify`` counts double bookings after the booking runs (see dataset.verify).
 """
@@ -262,7 +262,7 @@ def capture(method: str, path: str, *, token: str = "", data: dict | None = None
             with transaction.atomic():
                 response = _send(client, method, path, data, headers)
                 steps = [response]
-                if response.status_code == 201 and data is not None:  # a hold: confirm it too
+                if response.status_code == 201 and response.json().get("status") == "held":  # a hold: confirm it too
                     appointment = response.json()["id"]
                     steps.append(_send(client, "POST", f"/api/v1/appointments/{appointment}/confirm/", {"reason": "Bench probe"}, headers))
                 transaction.set_rollback(True)
@@ -312,7 +312,8 @@ def probe_requests(combos: dict[str, str], slots_target: list | None, hold_targe
         ]
     if hold_target and token:
         service, start = hold_target
-        out["hold"] = capture("POST", "/api/v1/appointments/", token=token, data={"service": service, "start": start}, rollback=True)
+        # One booking as the `book` scenario makes it: one request with the reason.
+        out["hold"] = capture("POST", "/api/v1/appointments/", token=token, data={"service": service, "start": start, "reason": "Bench probe"}, rollback=True)
     return out
 
 
@@ -329,7 +330,7 @@ def main() -> None:
     p_probe.add_argument("--hash-seconds", type=float, default=2.0)
     p_probe.add_argument("--search-combos", help="JSON {name: query string}: capture and EXPLAIN one search request each")
     p_probe.add_argument("--slots-target", help="JSON [[slug, service, start_date, end_date, timezone], ...]")
-    p_probe.add_argument("--hold-target", help="JSON [service, start]: one hold + confirm, rolled back")
+    p_probe.add_argument("--hold-target", help="JSON [service, start]: one booking (one request with the reason), rolled back")
     p_probe.add_argument("--token", default="", help="access token of the patient for --hold-target")
     p_probe.add_argument("--out", required=True)
     p_seed.add_argument("--targets", action="store_true", help="also write the slots and booking targets (needs the data set)")

@@ -2,11 +2,11 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from medimeet.core.admin import action_reason_page
 from medimeet.core.errors import ApplicationError
 
 from . import services
@@ -133,7 +133,8 @@ class DoctorProfileAdmin(admin.ModelAdmin):
                 return None
         else:
             form = ReasonForm()
-        return render(request, "admin/doctors/reason.html", {**self.admin_site.each_context(request), "title": title, "form": form, "queryset": queryset, "action": request.POST.get("action"), "opts": self.model._meta})
+        lines = [f"{doctor.display_name} — {doctor.user.email}" for doctor in queryset.select_related("user")]
+        return action_reason_page(self, request, queryset, form, title=title, lines=lines)
 
     @admin.action(description=_("Start review of selected applications"))
     def start_review(self, request, queryset):

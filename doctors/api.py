@@ -21,6 +21,7 @@ from medimeet.core.errors import ApplicationError
 from . import selectors, services
 from .models import (
     CURRENCY_CHOICES,
+    CURRENCY_EXPONENTS,
     TRANSITION_TARGET_CHOICES,
     ConsultationMode,
     DoctorDocument,
@@ -36,15 +37,18 @@ from .models import (
 
 
 class MoneySerializer(serializers.Serializer):
-    amount_minor = serializers.IntegerField()
+    """An amount as every API response shows it: prices, payments, refunds, earnings."""
+
+    amount_minor = serializers.IntegerField(help_text="In the currency's minor unit (cents, paise; yen for JPY).")
     currency = serializers.CharField()
+    exponent = serializers.IntegerField(help_text="Decimal places of the currency (USD 2, JPY 0).")
     display = serializers.CharField()
 
 
 def money(amount_minor: int | None, currency: str) -> dict | None:
     if amount_minor is None or not currency:
         return None
-    return {"amount_minor": amount_minor, "currency": currency, "display": format_money(amount_minor, currency)}
+    return {"amount_minor": amount_minor, "currency": currency, "exponent": CURRENCY_EXPONENTS.get(currency, 2), "display": format_money(amount_minor, currency)}
 
 
 class SpecializationRef(serializers.ModelSerializer):

@@ -1,5 +1,11 @@
 """Websocket routes of every app, gathered in one place for asgi.py."""
 
-from consultations.routing import websocket_urlpatterns as consultation_patterns
+from django.urls import path
 
-websocket_urlpatterns = [*consultation_patterns]
+from consultations.routing import websocket_urlpatterns as consultation_patterns
+from medimeet.core.consumers import NetworkCheckConsumer
+
+websocket_urlpatterns = [
+    path("ws/network-check/", NetworkCheckConsumer.as_asgi()),
+    *consultation_patterns,
+]

@@ -5,14 +5,18 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts import urls as accounts_urls
 from appointments import urls as appointments_urls
+from consultations import urls as consultations_urls
 from doctors import urls as doctors_urls
 from medimeet.core import views as core_views
+from payments import urls as payments_urls
 
 api_v1 = [
     path("auth/", include((accounts_urls.api_patterns, "auth"))),
     path("admin/users/", include((accounts_urls.admin_api_patterns, "admin-users"))),
     path("", include((doctors_urls.api_patterns, "doctors"))),
     path("", include((appointments_urls.api_patterns, "appointments"))),
+    path("", include((payments_urls.api_patterns, "payments"))),
+    path("", include((consultations_urls.api_patterns, "consultations"))),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="swagger"),
     path("schema/redoc/", SpectacularRedocView.as_view(url_name="api-v1:schema"), name="redoc"),
@@ -26,6 +30,8 @@ urlpatterns = [
     path("account/", include((accounts_urls.page_patterns, "accounts"))),
     path("", include((doctors_urls.page_patterns, "doctors"))),
     path("", include((appointments_urls.page_patterns, "appointments"))),
+    path("", include((payments_urls.page_patterns, "payments"))),
+    path("", include((consultations_urls.page_patterns, "consultations"))),
     path("admin/", admin.site.urls),
 ]
 

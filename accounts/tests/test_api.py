@@ -711,3 +711,34 @@ def test_a_validly_signed_token_with_a_malformed_session_claim_is_auth_004(clien
 
     assert response.status_code == 401
     assert error_code(response) == "AUTH_004"
+
+
+def test_a_validly_signed_token_naming_another_users_session_is_auth_004(client):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    UserFactory(email="p@example.com")
+    mallory = UserFactory(email="m@example.com")
+    login(client, "p@example.com")
+    victims_session = ApiSession.objects.get(user__email="p@example.com")
+    token = AccessToken.for_user(mallory)
+    token["sid"] = str(victims_session.pk)
+
+    response = bearer(str(token)).get("/api/v1/auth/me/")
+
+    assert response.status_code == 401
+    assert error_code(response) == "AUTH_004"
+
+
+def test_token_authentication_reads_the_session_and_its_user_by_primary_key_unordered(client):
+    from django.test.utils import CaptureQueriesContext
+
+    UserFactory(email="p@example.com")
+    api = bearer(login(client, "p@example.com")["access"])
+
+    with CaptureQueriesContext(connection) as captured:
+        response = api.get("/api/v1/auth/me/")
+
+    assert response.status_code == 200
+    auth_sql = captured.captured_queries[0]["sql"]
+    assert 'FROM "accounts_apisession" INNER JOIN "accounts_user"' in auth_sql
+    assert "ORDER BY" not in auth_sql and "LIMIT 1" not in auth_sql

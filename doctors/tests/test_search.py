@@ -172,7 +172,7 @@ def test_detail_shows_services_and_reviews_placeholder(taxonomy):
     body = response.json()
     assert body["primary_specialization"] == {"slug": "cardiology", "name": "Cardiology"}
     assert [s["name"] for s in body["services"]] == ["Video consultation"]
-    assert body["services"][0]["price"] == {"amount_minor": 80000, "currency": "INR", "display": "₹800.00"}
+    assert body["services"][0]["price"] == {"amount_minor": 80000, "currency": "INR", "exponent": 2, "display": "₹800.00"}
     assert body["reviews"] == {"count": 0, "results": []}
     assert body["fee_from"]["display"] == "₹800.00"
 

@@ -24,3 +24,12 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def action_reason_page(model_admin, request, queryset, form, *, title: str, lines: list[str]):
+    """The page of an admin action that needs a reason (templates/admin/action_reason.html): what
+    it applies to, the form, and a button that posts the action back with ``apply``."""
+    from django.shortcuts import render
+
+    context = {**model_admin.admin_site.each_context(request), "title": title, "form": form, "queryset": queryset, "lines": lines, "action": request.POST.get("action"), "opts": model_admin.model._meta}
+    return render(request, "admin/action_reason.html", context)

@@ -6,6 +6,20 @@ from django.core.checks import Error, Tags, register
 
 
 @register(Tags.security, deploy=True)
+def check_payment_gateways(app_configs, **kwargs):
+    from django.core.checks import Warning
+
+    from payments.gateways import gateway_configured
+
+    warnings = []
+    if settings.PAYMENT_SANDBOX_ALLOWED:
+        warnings.append(Warning("PAYMENT_SANDBOX_ALLOWED is on: payments without gateway keys go to the test-card sandbox.", id="medimeet.W010"))
+    if not (gateway_configured("stripe") or gateway_configured("razorpay")):
+        warnings.append(Warning("No payment gateway has keys (STRIPE_* / RAZORPAY_*): paid bookings cannot be paid.", id="medimeet.W011"))
+    return warnings
+
+
+@register(Tags.security, deploy=True)
 def check_field_encryption_keys(app_configs, **kwargs):
     errors = []
     if not settings.FIELD_ENCRYPTION_KEYS:

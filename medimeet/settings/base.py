@@ -9,6 +9,7 @@ a filesystem Celery broker, the local mail outbox and files on local disk.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -142,18 +143,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
-elif env.bool("DB_POOL", default=True):
-    # Under ASGI every request runs in a new context, so persistent connections are not
-    # reused; psycopg's pool (Django 5.1+) hands a warm connection to each request instead.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
-        "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
-        "timeout": env.int("DB_POOL_TIMEOUT_SECONDS", default=10),
-    }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Parameters bound by the server, and statements a connection has run DB_PREPARE_THRESHOLD
+    # times prepared on it (psycopg): PostgreSQL stops parsing and planning the same ORM queries
+    # on every request, and psycopg stops quoting parameters into the SQL text. Behind a
+    # PgBouncer in transaction mode without max_prepared_statements, set DB_PREPARED_STATEMENTS=false.
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": env.int("DB_PREPARE_THRESHOLD", default=5)}
+        )
+    if env.bool("DB_POOL", default=True):
+        # Under ASGI every request runs in a new context, so persistent connections are not
+        # reused; psycopg's pool (Django 5.1+) hands a warm connection to each request instead.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+            "timeout": env.int("DB_POOL_TIMEOUT_SECONDS", default=10),
+        }
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+        DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -172,8 +182,23 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py 8 raises instead of waiting when its pool is full: size it for
                 # the number of concurrent websocket consumers (see ../shared/NOTES.md).
-                "hosts": [{"address": REDIS_URL, "max_connections": env.int("CHANNELS_REDIS_MAX_CONNECTIONS", default=1000)}],
+                # redis-py 8 also reads with a 5 s socket timeout by default, the same as
+                # channels-redis's blocking BZPOPMIN (brpop_timeout = 5 s): when a process's
+                # inbox stayed empty for 5 s the read timed out and the consumer that was
+                # receiving crashed, closing its socket. The timeout must exceed the blocking pop.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env.int("CHANNELS_REDIS_MAX_CONNECTIONS", default=1000),
+                        "socket_timeout": env.int("CHANNELS_REDIS_SOCKET_TIMEOUT_SECONDS", default=15),
+                    }
+                ],
                 "prefix": "medimeet:channels",
+                # Messages to every consumer of a Daphne process share one Redis key (its
+                # inbox), and past `capacity` messages waiting there group_send drops frames
+                # without a word (logged at INFO): the default, 100, lost relayed frames as soon
+                # as a busy process fell 100 frames behind (docs/performance.md, signaling).
+                "capacity": env.int("CHANNELS_REDIS_CAPACITY", default=5000),
             },
         }
     }
@@ -219,6 +244,22 @@ CELERY_BEAT_SCHEDULE: dict = {
     "flag-expired-licences": {
         "task": "doctors.tasks.flag_expired_licences",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "settle-consultation-no-shows": {
+        "task": "consultations.tasks.settle_no_shows",
+        "schedule": timedelta(minutes=1),
+    },
+    "void-lapsed-payments": {
+        "task": "payments.tasks.void_lapsed_payments",
+        "schedule": timedelta(minutes=1),
+    },
+    "retry-failed-refunds": {
+        "task": "payments.tasks.retry_failed_refunds",
+        "schedule": timedelta(minutes=5),
+    },
+    "retry-webhook-events": {
+        "task": "payments.tasks.retry_webhook_events",
+        "schedule": timedelta(minutes=5),
     },
     "purge-expired-api-sessions": {
         "task": "accounts.tasks.purge_expired_api_sessions",
@@ -447,6 +488,22 @@ DOCTOR_INVITATION_DAYS = env.int("DOCTOR_INVITATION_DAYS", default=7)
 BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
 WAITLIST_OFFER_MINUTES = env.int("WAITLIST_OFFER_MINUTES", default=30)
 
+# --- Consultations (docs/signaling.md) ------------------------------------------------------
+CONSULTATION_JOIN_BEFORE_MINUTES = env.int("CONSULTATION_JOIN_BEFORE_MINUTES", default=15)
+CONSULTATION_GRACE_MINUTES = env.int("CONSULTATION_GRACE_MINUTES", default=30)
+CONSULTATION_RECONNECT_SECONDS = env.int("CONSULTATION_RECONNECT_SECONDS", default=30)
+CONSULTATION_NO_SHOW_MINUTES = env.int("CONSULTATION_NO_SHOW_MINUTES", default=15)
+CONSULTATION_MAX_FRAME_BYTES = env.int("CONSULTATION_MAX_FRAME_BYTES", default=64 * 1024)
+CONSULTATION_MAX_MESSAGES_PER_10S = env.int("CONSULTATION_MAX_MESSAGES_PER_10S", default=200)
+# STUN/TURN for WebRTC: comma-separated URLs. With TURN_SECRET set, TURN credentials are
+# time-limited (coturn's REST API scheme: username "<expiry>:<user>", HMAC-SHA1 password).
+STUN_URLS = env_list("STUN_URLS", [])
+TURN_URLS = env_list("TURN_URLS", [])
+TURN_SECRET = env_secret("TURN_SECRET") or ""
+TURN_CREDENTIAL_TTL_SECONDS = env.int("TURN_CREDENTIAL_TTL_SECONDS", default=6 * 3600)
+# How long the slots proposed to patients whose doctor goes on vacation stay held for them.
+VACATION_OFFER_HOURS = env.int("VACATION_OFFER_HOURS", default=48)
+
 # --- Payments (used from Step 4) ----------------------------------------------------------
 
 STRIPE_SECRET_KEY = env_secret("STRIPE_SECRET_KEY") or ""
@@ -454,6 +511,26 @@ STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET") or ""
 RAZORPAY_KEY_ID = env_secret("RAZORPAY_KEY_ID") or ""
 RAZORPAY_KEY_SECRET = env_secret("RAZORPAY_KEY_SECRET") or ""
 RAZORPAY_WEBHOOK_SECRET = env_secret("RAZORPAY_WEBHOOK_SECRET") or ""
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+PAYMENT_GATEWAY_TIMEOUT_SECONDS = env.int("PAYMENT_GATEWAY_TIMEOUT_SECONDS", default=20)
+# Force one gateway for every payment (sandbox, stripe, razorpay); blank: INR or an Indian billing
+# country → Razorpay, everything else → Stripe, and the sandbox when that gateway has no keys.
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="")
+# The offline sandbox takes test cards: never in production unless asked for (a staging site).
+PAYMENT_SANDBOX_ALLOWED = env.bool("PAYMENT_SANDBOX_ALLOWED", default=True)
+if PAYMENT_GATEWAY not in ("", "sandbox", "stripe", "razorpay"):
+    raise ImproperlyConfigured("PAYMENT_GATEWAY must be blank, sandbox, stripe or razorpay.")
+# The sandbox signs its webhooks like a real gateway would.
+SANDBOX_WEBHOOK_SECRET = env_secret("SANDBOX_WEBHOOK_SECRET") or hashlib.sha256(f"sandbox-webhooks:{SECRET_KEY}".encode()).hexdigest()
+PAYMENT_CURRENCIES = env_list("PAYMENT_CURRENCIES", ["USD", "EUR", "GBP", "INR", "AUD", "CAD", "SGD", "AED", "JPY"])
+PLATFORM_FEE_PERCENT = env.int("PLATFORM_FEE_PERCENT", default=10)
+PAYMENT_MAX_FAILURES_PER_HOUR = env.int("PAYMENT_MAX_FAILURES_PER_HOUR", default=5)
+REFUND_MAX_ATTEMPTS = env.int("REFUND_MAX_ATTEMPTS", default=6)
+# Tax included in consultation prices, by the doctor's country: {"IN": {"name": "GST", "rate": "18"}}.
+TAX_RULES = env.json("TAX_RULES", default={"IN": {"name": "GST", "rate": "18"}})
+INVOICE_PREFIX = env.str("INVOICE_PREFIX", default="MM")
 
 # --- Internationalisation -----------------------------------------------------------------
 

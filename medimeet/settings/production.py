@@ -19,6 +19,8 @@ if not REDIS_URL:  # noqa: F405
     raise ImproperlyConfigured("REDIS_URL must be set in production (cache, channel layer, Celery broker).")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+# A currency whose gateway has no keys is refused (PAY_008) instead of going to the test-card sandbox.
+PAYMENT_SANDBOX_ALLOWED = env.bool("PAYMENT_SANDBOX_ALLOWED", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)

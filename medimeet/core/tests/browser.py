@@ -3,15 +3,24 @@ for the whole test session and a fresh, isolated page (own cookies and storage) 
 
 Registered for every app by the root conftest.py (``pytest_plugins``). Serve pages with
 pytest-django's ``live_server``; ``navigator.mediaDevices`` needs its localhost origin.
+
+Video calls need more: ``media_browser`` is a Chromium with a fake camera and microphone (and
+no permission prompts), and ``asgi_live_server`` a real Daphne serving HTTP and websockets
+(pytest-django's ``live_server`` is WSGI only).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from django.db import connections
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 # Playwright's sync API keeps an asyncio event loop running in the test thread, and Django
 # refuses ORM calls from such a thread. The test reads the database between browser steps on
@@ -30,13 +39,19 @@ DESKTOP = {"width": 1280, "height": 800}
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def playwright_session() -> Iterator[Playwright]:
+    # One driver for the session: the sync API cannot be started twice in one thread.
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium, or set MEDIMEET_CHROMIUM")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session: Playwright) -> Iterator[Browser]:
+    browser = playwright_session.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -46,3 +61,85 @@ def page(browser: Browser) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
+
+
+# --- Video calls --------------------------------------------------------------------------------
+
+MEDIA_ARGS = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+@pytest.fixture(scope="session")
+def media_browser(playwright_session: Playwright) -> Iterator[Browser]:
+    """A Chromium whose camera and microphone are generated (a moving test pattern and a beep)
+    and allowed without asking; two contexts of it can call each other over loopback."""
+    browser = playwright_session.chromium.launch(executable_path=CHROMIUM, headless=True, args=MEDIA_ARGS)
+    yield browser
+    browser.close()
+
+
+def _asgi_application():
+    # Module level, so the server process can build it (channels.testing.live does the same).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+    from channels.layers import channel_layers
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from medimeet.asgi import application
+
+    # The server process is forked from the test process, whose earlier websocket tests started
+    # asgiref's database thread and an in-memory channel layer on their own event loops. A fork
+    # keeps those objects but not the thread: give the server fresh ones, or database calls wait
+    # forever on an executor whose worker does not exist here.
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+    channel_layers.backends.clear()
+    return ASGIStaticFilesHandler(application)
+
+
+@contextmanager
+def _database_for_another_process(directory: Path) -> Iterator[None]:
+    """The test database, reachable from a server process for the duration of a test.
+
+    PostgreSQL already is. SQLite's in-memory test database is not: it is copied into a file,
+    this process works on the file meanwhile (transactional tests only: nothing is left in a
+    transaction), and the in-memory database, kept open, is used again afterwards.
+    """
+    connection = connections["default"]
+    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
+        connections.close_all()  # a forked child must not share this process's connection
+        yield
+        return
+    memory_name = connection.settings_dict["NAME"]
+    connection.ensure_connection()
+    memory = connection.connection
+    path = directory / "live.sqlite3"
+    with sqlite3.connect(path) as target:
+        memory.backup(target)
+    target.close()
+    connection.connection = None  # "closed" without closing: that would drop the in-memory database
+    connection.settings_dict["NAME"] = str(path)
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = memory_name
+        connection.connection = memory
+
+
+@pytest.fixture
+def asgi_live_server(transactional_db, tmp_path) -> Iterator[str]:
+    """The whole ASGI application (pages, static files and websockets) on Daphne, in a process of
+    its own, against the test database; its base URL, on 127.0.0.1 (a secure context for
+    getUserMedia). One process: the in-memory channel layer is enough."""
+    from daphne.testing import DaphneProcess
+
+    with _database_for_another_process(tmp_path):
+        server = DaphneProcess(host="127.0.0.1", get_application=partial(_asgi_application))
+        server.start()
+        try:
+            if not server.ready.wait(timeout=15):
+                raise RuntimeError("Daphne did not start" + (f": {server.errors.get(False)[1]}" if not server.errors.empty() else ""))
+            yield f"http://127.0.0.1:{server.port.value}"
+        finally:
+            server.terminate()
+            server.join(timeout=10)

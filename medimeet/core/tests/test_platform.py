@@ -191,3 +191,29 @@ def test_openapi_schema_generates_without_warnings_and_validates(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
 
     assert (tmp_path / "schema.yaml").read_text().startswith("openapi: 3")
+
+
+@pytest.mark.django_db
+def test_output_serializers_build_their_fields_once_and_give_each_instance_its_own_copy():
+    from rest_framework import serializers
+
+    from accounts.models import User
+    from accounts.tests.factories import UserFactory
+    from medimeet.core.api import ModelOutputSerializer
+
+    class Plain(serializers.ModelSerializer):
+        class Meta:
+            model = User
+            fields = ["email", "role", "timezone", "date_joined"]
+
+    class Cached(ModelOutputSerializer):
+        class Meta(Plain.Meta):
+            pass
+
+    user = UserFactory(email="p@example.com")
+    first, second = Cached(user), Cached(user)
+
+    assert first.data == second.data == Plain(user).data
+    assert first.fields["email"] is not second.fields["email"]
+    assert first.fields["email"].parent is first and second.fields["email"].parent is second
+    assert set(Cached.__dict__["_fields_template"]) == {"email", "role", "timezone", "date_joined"}
