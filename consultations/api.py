@@ -14,7 +14,7 @@ from medimeet.core.api import StandardPagination, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
-from .models import Consultation
+from .models import Consultation, GuestInvite
 
 
 class ConsultationInput(serializers.Serializer):
@@ -48,6 +48,31 @@ class ChatOutput(serializers.Serializer):
     name = serializers.CharField()
     body = serializers.CharField()
     sent_at = serializers.DateTimeField()
+
+
+class GuestInviteInput(serializers.Serializer):
+    name = serializers.CharField(max_length=80, help_text="How the room names the guest.")
+    relationship = serializers.ChoiceField(choices=GuestInvite.Relationship.choices)
+    email = serializers.EmailField(required=False, allow_blank=True, help_text="Send the link there too (optional).")
+
+
+class GuestInviteOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.CharField()
+    relationship = serializers.ChoiceField(choices=GuestInvite.Relationship.choices)
+    email = serializers.CharField()
+    state = serializers.ChoiceField(choices=["open", "used", "expired", "revoked"])
+    invited_by = serializers.CharField(source="invited_by.display_name")
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    link = serializers.CharField(allow_null=True, help_text="The one-time link: only in the answer that creates the invitation.")
+
+
+def guest_invite_output(invite: GuestInvite, *, link: str | None = None) -> dict:
+    invite.link = link
+    return GuestInviteOutput(invite).data
 
 
 def consultation_output(consultation: Consultation, user) -> dict:
@@ -117,3 +142,41 @@ class ConsultationChatView(APIView):
         if request.user.is_staff and services.role_of(request.user, consultation.appointment) is None:
             raise ApplicationError("AUTH_010", "Chat content is for the consultation's doctor and patient.")
         return Response(ChatOutput(selectors.chat_history(consultation, limit=10_000), many=True).data)
+
+
+def _party_consultation(request, room: str) -> Consultation:
+    """A room of the requester's own appointment (staff read consultations in the admin)."""
+    consultation = _consultation_for(request, room)
+    if services.role_of(request.user, consultation.appointment) is None:
+        raise ApplicationError("CONS_001")
+    return consultation
+
+
+class ConsultationGuestsView(APIView):
+    @extend_schema(tags=["consultations"], responses={200: GuestInviteOutput(many=True), **error_responses(401, 404)})
+    def get(self, request, room: str):
+        """Guest invitations of the room, newest first (the link itself is never shown again)."""
+        consultation = _party_consultation(request, room)
+        invites = consultation.guest_invites.select_related("invited_by")
+        return Response([guest_invite_output(invite) for invite in invites])
+
+    @extend_schema(tags=["consultations"], request=GuestInviteInput, responses={201: GuestInviteOutput, **error_responses(400, 401, 404, 409)})
+    def post(self, request, room: str):
+        """Invite one guest (an interpreter, a relative, a carer): a one-time link that works until
+        the room closes; the doctor admits the guest from the waiting room."""
+        consultation = _party_consultation(request, room)
+        data = valid_input(GuestInviteInput, request.data)
+        invite, token = services.guest_invite_create(consultation=consultation, by=request.user, **data)
+        return Response(guest_invite_output(invite, link=services.guest_link(token)), status=status.HTTP_201_CREATED)
+
+
+class ConsultationGuestView(APIView):
+    @extend_schema(tags=["consultations"], responses={204: None, **error_responses(401, 404)})
+    def delete(self, request, room: str, invite_id):
+        """Withdraw an invitation; a guest already in the room is disconnected."""
+        consultation = _party_consultation(request, room)
+        invite = consultation.guest_invites.filter(public_id=invite_id).first()
+        if invite is None:
+            raise ApplicationError("CONS_005", "No such invitation in this consultation.")
+        services.guest_invite_revoke(invite=invite, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -28,6 +28,7 @@ AUTH_TIMEOUT_SECONDS = 10
 STATS_INTERVAL_SECONDS = 5
 MAX_SDP = 32 * 1024
 RELAYED = {"offer", "answer", "ice", "renegotiate", "typing"}
+ADDRESSED = {"offer", "answer", "ice", "renegotiate"}
 WAITING_ALLOWED = {"ping", "hangup", "auth"}
 
 
@@ -44,7 +45,18 @@ def _number(value: Any, name: str) -> float | None:
 
 
 def clean_frame(frame: Any) -> dict[str, Any]:
-    """Validate a client frame against the protocol; return only the fields that are relayed."""
+    """Validate a client frame against the protocol; return only the fields that are relayed.
+    WebRTC frames may be addressed (``to``: a participant id) — with a guest, the room is a
+    mesh of one connection per pair."""
+    cleaned = _clean_fields(frame)
+    if cleaned["type"] in ADDRESSED and frame.get("to") is not None:
+        if not isinstance(frame["to"], str) or not 0 < len(frame["to"]) <= 64:
+            raise BadMessage('"to" must be a participant id.')
+        cleaned["to"] = frame["to"]
+    return cleaned
+
+
+def _clean_fields(frame: Any) -> dict[str, Any]:
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise BadMessage('Every frame is a JSON object with a "type".')
     kind = frame["type"]
@@ -121,12 +133,21 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
         user = await _user_from_token(token) if token else self.scope.get("user")
+        self.guest_invite_id = None if token else await self.session_guest_invite()
         if user is not None and user.is_authenticated:
             await self.join(user)
+        elif self.guest_invite_id:
+            await self.join_as_guest()
         elif token:
             await self.refuse(services.Refusal(4401, "WS_UNAUTHENTICATED", "The access token is invalid or has expired."))
         else:  # mobile clients may authenticate with their first frame
             self.auth_timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self.auth_timeout()))
+
+    @database_sync_to_async
+    def session_guest_invite(self) -> str | None:
+        """The invitation this browser opened for this room (views.guest_invitation), if any."""
+        session = self.scope.get("session")
+        return session.get(services.GUEST_SESSION_KEY, {}).get(self.room) if session is not None else None
 
     async def auth_timeout(self) -> None:
         if self.participation is None:
@@ -142,15 +163,38 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         try:
             self.consultation, role = await database_sync_to_async(services.consultation_access)(room=self.room, user=user)
         except services.Refusal as refusal:
-            await self.refuse(refusal)
+            if refusal.close_code == 4403 and self.guest_invite_id:  # a signed-in user invited as a guest
+                await self.join_as_guest()
+            else:
+                await self.refuse(refusal)
             return
         self.participation = await database_sync_to_async(services.participant_connect)(consultation=self.consultation, user=user, role=role)
+        await self.enter(ice_user=user)
+
+    async def join_as_guest(self) -> None:
+        try:
+            self.consultation, invite = await database_sync_to_async(services.guest_access)(room=self.room, invite_id=self.guest_invite_id)
+        except services.Refusal as refusal:
+            await self.refuse(refusal)
+            return
+        self.participation = await database_sync_to_async(services.participant_connect)(
+            consultation=self.consultation, guest=invite, role=Participation.Role.GUEST
+        )
+        await self.enter(ice_user=None)
+
+    async def enter(self, *, ice_user) -> None:
+        """The socket is someone's in the room now: join the group, greet, tell the others."""
         self.admitted = self.participation.admitted_at is not None
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send_json(await self.welcome(user))
+        await self.send_json(await self.welcome(ice_user))
         await self.broadcast_presence()
         if self.admitted:
             await self.check_peers()
+
+    def chat_history(self) -> list[dict[str, Any]]:
+        """A guest reads the chat from when they were let in; the doctor and patient, all of it."""
+        since = self.participation.admitted_at if self.participation.role == Participation.Role.GUEST else None
+        return selectors.chat_history(self.consultation, since=since)
 
     @database_sync_to_async
     def welcome(self, user) -> dict[str, Any]:
@@ -160,7 +204,7 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
             "type": "welcome",
             "you": selectors.participant_view(self.participation),
             "state": "admitted" if self.admitted else "waiting",
-            "ice_servers": services.ice_servers(user=user),
+            "ice_servers": services.ice_servers(user=user, participation=self.participation),
             "appointment": {
                 "id": str(appointment.public_id),
                 "start": appointment.start.isoformat(),
@@ -168,7 +212,7 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
                 "status": appointment.status,
             },
             "participants": selectors.participants(self.consultation),
-            "chat": selectors.chat_history(self.consultation) if self.admitted else [],
+            "chat": self.chat_history() if self.admitted else [],
         }
 
     async def disconnect(self, code: int) -> None:
@@ -296,7 +340,8 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
     # --- Group events (one per frame type the room sends) --------------------------------------
 
     async def room_relay(self, event: dict[str, Any]) -> None:
-        if event["sender"] != self.channel_name and self.admitted:
+        to = event["frame"].get("to")
+        if event["sender"] != self.channel_name and self.admitted and (to is None or to == str(self.participation.public_id)):
             await self.send_json(event["frame"])
 
     async def room_chat(self, event: dict[str, Any]) -> None:
@@ -312,7 +357,7 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
             return
         self.admitted = True
         self.participation = await database_sync_to_async(Participation.objects.get)(pk=self.participation.pk)
-        history = await database_sync_to_async(selectors.chat_history)(self.consultation)
+        history = await database_sync_to_async(self.chat_history)()
         await self.send_json({"type": "admitted", "chat": history})
         await self.broadcast_presence()
         await self.check_peers()
@@ -320,6 +365,11 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
     async def room_peer_ready(self, event: dict[str, Any]) -> None:
         if self.admitted:
             await self.send_json({"type": "peer_ready", "participant": event["participant"]})
+
+    async def room_revoked(self, event: dict[str, Any]) -> None:
+        if self.participation is not None and event["participant"] == str(self.participation.public_id):
+            self.hung_up = True
+            await self.refuse(services.Refusal(4403, "WS_FORBIDDEN", "Your invitation to this consultation was withdrawn."))
 
     async def room_ended(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "ended", "by": event["by"], "ended_at": event["ended_at"]})

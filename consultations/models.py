@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from appointments.models import Appointment
@@ -60,8 +61,57 @@ class Consultation(TimeStampedModel):
         return self.ended_at - self.started_at if self.started_at and self.ended_at else None
 
 
+class GuestInviteQuerySet(models.QuerySet):
+    def active(self) -> GuestInviteQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class GuestInvite(models.Model):
+    """A one-time link for one guest (an interpreter, a relative, a carer) chosen by the doctor
+    or the patient. Only a hash of the link's token is stored; the link opens once, in one
+    browser, until the room closes. The guest has no account and sees no records."""
+
+    class Relationship(models.TextChoices):
+        INTERPRETER = "interpreter", _("Interpreter")
+        FAMILY = "family", _("Family member")
+        CAREGIVER = "caregiver", _("Caregiver")
+        OTHER = "other", _("Other")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    consultation = models.ForeignKey(Consultation, on_delete=models.CASCADE, related_name="guest_invites")
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=80)
+    relationship = models.CharField(max_length=12, choices=Relationship.choices)
+    email = models.EmailField(blank=True, help_text=_("Where the link was sent, if anywhere."))
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True, help_text=_("When the link was opened (it opens once)."))
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GuestInviteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["consultation"], condition=Q(revoked_at__isnull=True), name="guest_invite_one_active_per_consultation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_relationship_display()})"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.used_at:
+            return "used"
+        return "expired" if self.expires_at <= timezone.now() else "open"
+
+
 class Participation(models.Model):
-    """One person in one consultation: when they came and went, and what they have on."""
+    """One person in one consultation: when they came and went, and what they have on. The
+    doctor and the patient are users; a guest is their invite."""
 
     class Role(models.TextChoices):
         DOCTOR = "doctor", _("Doctor")
@@ -70,7 +120,8 @@ class Participation(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     consultation = models.ForeignKey(Consultation, on_delete=models.CASCADE, related_name="participations")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="participations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="participations")
+    guest = models.OneToOneField(GuestInvite, null=True, blank=True, on_delete=models.PROTECT, related_name="participation")
     role = models.CharField(max_length=10, choices=Role.choices)
     admitted_at = models.DateTimeField(null=True, blank=True)
     first_joined_at = models.DateTimeField(null=True, blank=True)
@@ -84,7 +135,13 @@ class Participation(models.Model):
 
     class Meta:
         ordering = ["consultation", "role"]
-        constraints = [models.UniqueConstraint(fields=["consultation", "user"], name="participation_once_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["consultation", "user"], name="participation_once_per_user"),
+            models.CheckConstraint(
+                condition=Q(role="guest", user__isnull=True, guest__isnull=False) | (~Q(role="guest") & Q(user__isnull=False, guest__isnull=True)),
+                name="participation_is_a_user_or_a_guest",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_role_display()} in {self.consultation_id}"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from appointments.models import Appointment
 
-from .models import ChatMessage, Consultation, Participation
+from .models import ChatMessage, Consultation, GuestInvite, Participation
 from .services import ACTIVE_APPOINTMENT_STATUSES, role_of
 
 
@@ -23,33 +23,52 @@ def consultations_for(*, user: User) -> QuerySet[Consultation]:
     return queryset.filter(Q(appointment__patient=user) | Q(appointment__doctor__user=user))
 
 
+def guest_invite_opened(*, room: str, invite_id: str) -> GuestInvite | None:
+    """The invitation to ``room`` that was opened in this browser (its id is in the session)."""
+    return (
+        GuestInvite.objects.select_related(
+            "invited_by", "consultation__appointment__doctor__user", "consultation__appointment__patient", "consultation__appointment__service"
+        )
+        .filter(consultation__room=room, public_id=invite_id, used_at__isnull=False)
+        .first()
+    )
+
+
 def display_name(participation: Participation) -> str:
     """How the room names someone: the doctor with their title, others by their name."""
     if participation.role == Participation.Role.DOCTOR:
         return participation.consultation.appointment.doctor.display_name
+    if participation.role == Participation.Role.GUEST:
+        return participation.guest.name
     return participation.user.display_name
 
 
 def participant_view(participation: Participation) -> dict:
-    return {
+    view = {
         "id": str(participation.public_id),
         "role": participation.role,
         "name": display_name(participation),
         "state": participation.state,
         "media": {"audio": participation.audio, "video": participation.video},
     }
+    if participation.role == Participation.Role.GUEST:
+        view["relationship"] = participation.guest.get_relationship_display()
+    return view
 
 
 def participants(consultation: Consultation) -> list[dict]:
-    return [participant_view(p) for p in consultation.participations.select_related("user", "consultation__appointment__doctor__user")]
+    return [participant_view(p) for p in consultation.participations.select_related("user", "guest", "consultation__appointment__doctor__user")]
 
 
-def chat_history(consultation: Consultation, *, limit: int = 200) -> list[dict]:
-    messages = (
-        ChatMessage.objects.filter(consultation=consultation)
-        .select_related("participation__user", "participation__consultation__appointment__doctor__user")
-        .order_by("-sent_at", "-pk")[:limit]
-    )
+def chat_history(consultation: Consultation, *, limit: int = 200, since: datetime | None = None) -> list[dict]:
+    """The room's latest messages, oldest first; ``since``: only those sent from then on (a
+    guest sees what was said after they were let in, not before)."""
+    messages = ChatMessage.objects.filter(consultation=consultation)
+    if since is not None:
+        messages = messages.filter(sent_at__gte=since)
+    messages = messages.select_related("participation__user", "participation__guest", "participation__consultation__appointment__doctor__user").order_by(
+        "-sent_at", "-pk"
+    )[:limit]
     return [chat_view(m) for m in reversed(list(messages))]
 
 

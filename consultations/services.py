@@ -10,24 +10,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from accounts.models import User
 from appointments import services as appointment_services
 from appointments.models import Appointment
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
+from medimeet.core.events import group_send_on_commit
 
-from .models import ChatMessage, Consultation, Participation, PresenceEvent, QualitySample
+from .models import ChatMessage, Consultation, GuestInvite, Participation, PresenceEvent, QualitySample
 
 ACTIVE_APPOINTMENT_STATUSES = (Appointment.Status.CONFIRMED, Appointment.Status.IN_PROGRESS)
+GUEST_SESSION_KEY = "consultation_guests"  # room → the invitation this browser opened
 MAX_CHAT_LENGTH = 2000
 
 
@@ -56,12 +62,34 @@ def consultation_access(*, room: str, user: User | None) -> tuple[Consultation, 
     """Check that ``user`` may be in ``room`` now; raise ``Refusal`` with the reason otherwise."""
     if user is None or not user.is_authenticated:
         raise Refusal(4401, "WS_UNAUTHENTICATED", "Sign in to join the consultation.")
-    consultation = Consultation.objects.select_related("appointment__doctor__user", "appointment__patient", "appointment__service").filter(room=room).first()
-    if consultation is None:
-        raise Refusal(4404, "WS_NOT_FOUND", "There is no such consultation room.")
+    consultation = _room(room)
     role = role_of(user, consultation.appointment)
     if role is None or user.is_blocked:
         raise Refusal(4403, "WS_FORBIDDEN", "Only the doctor and the patient of this appointment can join.")
+    _check_open(consultation)
+    return consultation, role
+
+
+def guest_access(*, room: str, invite_id: str | None) -> tuple[Consultation, GuestInvite]:
+    """The guest whose browser opened an invitation to ``room`` (its id is in their session)."""
+    if not invite_id:
+        raise Refusal(4401, "WS_UNAUTHENTICATED", "Open your invitation link to join the consultation.")
+    consultation = _room(room)
+    invite = GuestInvite.objects.filter(consultation=consultation, public_id=invite_id, used_at__isnull=False).first()
+    if invite is None or invite.revoked_at is not None:
+        raise Refusal(4403, "WS_FORBIDDEN", "Your invitation to this consultation was withdrawn.")
+    _check_open(consultation)
+    return consultation, invite
+
+
+def _room(room: str) -> Consultation:
+    consultation = Consultation.objects.select_related("appointment__doctor__user", "appointment__patient", "appointment__service").filter(room=room).first()
+    if consultation is None:
+        raise Refusal(4404, "WS_NOT_FOUND", "There is no such consultation room.")
+    return consultation
+
+
+def _check_open(consultation: Consultation) -> None:
     appointment = consultation.appointment
     if consultation.status == Consultation.Status.ENDED or appointment.status not in ACTIVE_APPOINTMENT_STATUSES:
         raise Refusal(4409, "WS_NOT_ACTIVE", f"This appointment is {appointment.get_status_display().lower()}.")
@@ -74,16 +102,16 @@ def consultation_access(*, room: str, user: User | None) -> tuple[Consultation, 
             "The consultation room opens 15 minutes before the appointment." if now < opens else "The consultation room has closed.",
             {"opens_at": opens.isoformat(), "closes_at": closes.isoformat()},
         )
-    return consultation, role
 
 
-def participant_connect(*, consultation: Consultation, user: User, role: str) -> Participation:
-    """A socket arrived: record it. The doctor is admitted at once; a patient admitted before is
-    admitted again (a reconnection); anyone else waits for the doctor."""
+def participant_connect(*, consultation: Consultation, role: str, user: User | None = None, guest: GuestInvite | None = None) -> Participation:
+    """A socket arrived (a user's, or a guest's): record it. The doctor is admitted at once;
+    someone admitted before is admitted again (a reconnection); anyone else waits for the doctor."""
     now = timezone.now()
     with transaction.atomic():
         Consultation.objects.select_for_update().filter(pk=consultation.pk).first()
-        participation, _ = Participation.objects.get_or_create(consultation=consultation, user=user, defaults={"role": role})
+        who = {"guest": guest} if guest is not None else {"user": user}
+        participation, _ = Participation.objects.get_or_create(consultation=consultation, **who, defaults={"role": role})
         participation.connections += 1
         participation.sockets += 1
         participation.first_joined_at = participation.first_joined_at or now
@@ -170,6 +198,101 @@ def consultation_end(*, consultation: Consultation, by: Participation) -> Consul
     return consultation
 
 
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def guest_invite_create(*, consultation: Consultation, by: User, name: str, relationship: str, email: str = "") -> tuple[GuestInvite, str]:
+    """The doctor or the patient invites one guest. Returns the invitation and the link's token,
+    which is shown (and emailed) once and only stored as a hash."""
+    appointment = consultation.appointment
+    if role_of(by, appointment) is None:
+        raise ApplicationError("CONS_001")
+    name = " ".join((name or "").split())
+    if not name or len(name) > 80:
+        raise ApplicationError("REQ_001", "The guest's name has 1 to 80 characters.", fields={"name": ["The guest's name has 1 to 80 characters."]})
+    if relationship not in GuestInvite.Relationship.values:
+        raise ApplicationError("REQ_001", "Say who the guest is.", fields={"relationship": [f"One of: {', '.join(GuestInvite.Relationship.values)}."]})
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        consultation = Consultation.objects.select_for_update().select_related("appointment").get(pk=consultation.pk)
+        closes = consultation.join_window()[1]
+        if consultation.status == Consultation.Status.ENDED or consultation.appointment.status not in ACTIVE_APPOINTMENT_STATUSES or closes <= timezone.now():
+            raise ApplicationError("CONS_003")
+        if consultation.guest_invites.active().exists():
+            raise ApplicationError("CONS_004")
+        invite = GuestInvite.objects.create(
+            consultation=consultation, invited_by=by, name=name, relationship=relationship, email=email, token_hash=_token_hash(token), expires_at=closes
+        )
+        audit_record(
+            action="consultation.guest_invited", actor=by, target=consultation, subject_user=appointment.patient, metadata={"invite": str(invite.public_id)}
+        )
+        if email:
+            from medimeet.core.notifications import email_send_template
+
+            email_send_template(
+                to=[email],
+                template="consultations/email/guest_invitation",
+                context={
+                    "invite": invite,
+                    "doctor": appointment.doctor.display_name,
+                    "inviter": by.display_name,
+                    "link": guest_link(token),
+                    # The guest has no account (no time zone of their own): the inviter's, named.
+                    "local_start": date_format(appointment.start.astimezone(ZoneInfo(by.timezone)), "l j F Y, H:i"),
+                    "timezone_name": by.timezone,
+                },
+            )
+    return invite, token
+
+
+def guest_link(token: str) -> str:
+    return settings.SITE_URL + reverse("consultations:guest-invitation", args=[token])
+
+
+def guest_invite_find(*, token: str) -> GuestInvite:
+    invite = (
+        GuestInvite.objects.select_related("invited_by", "consultation__appointment__doctor__user", "consultation__appointment__service")
+        .filter(token_hash=_token_hash(token))
+        .first()
+    )
+    if invite is None:
+        raise ApplicationError("CONS_005")
+    return invite
+
+
+def guest_invite_redeem(*, token: str, already_mine: bool = False) -> GuestInvite:
+    """Open the one-time link: the first browser to do so keeps it (``already_mine``: this
+    browser opened it before, e.g. a reload). Revoked or expired links are refused."""
+    invite = guest_invite_find(token=token)
+    if invite.revoked_at is not None:
+        raise ApplicationError("CONS_006", "This invitation was withdrawn.")
+    if already_mine:
+        return invite
+    if invite.expires_at <= timezone.now():
+        raise ApplicationError("CONS_006", "This invitation has expired: the consultation room has closed.")
+    claimed = GuestInvite.objects.filter(pk=invite.pk, used_at__isnull=True, revoked_at__isnull=True).update(used_at=timezone.now())
+    if not claimed:
+        raise ApplicationError("CONS_006", "This invitation link has already been used. Ask for a new one.")
+    invite.refresh_from_db(fields=["used_at"])
+    return invite
+
+
+def guest_invite_revoke(*, invite: GuestInvite, by: User) -> GuestInvite:
+    """Withdraw an invitation; a guest in the room is disconnected."""
+    if role_of(by, invite.consultation.appointment) is None:
+        raise ApplicationError("CONS_001")
+    with transaction.atomic():
+        updated = GuestInvite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        invite.refresh_from_db(fields=["revoked_at"])
+        if updated:
+            audit_record(action="consultation.guest_revoked", actor=by, target=invite.consultation, metadata={"invite": str(invite.public_id)})
+            participation = Participation.objects.filter(guest=invite).first()
+            if participation is not None:
+                group_send_on_commit(f"consultation.{invite.consultation.room}", {"type": "room.revoked", "participant": str(participation.public_id)})
+    return invite
+
+
 def media_set(*, participation: Participation, audio: bool, video: bool) -> None:
     Participation.objects.filter(pk=participation.pk).update(audio=audio, video=video)
 
@@ -190,14 +313,16 @@ def quality_record(*, participation: Participation, sample: dict[str, float | No
     )
 
 
-def ice_servers(*, user: User) -> list[dict[str, Any]]:
+def ice_servers(*, user: User | None, participation: Participation | None = None) -> list[dict[str, Any]]:
     """STUN servers as configured; TURN with time-limited credentials when TURN_SECRET is set
-    (coturn's REST API: username "<expiry>:<user id>", password base64(HMAC-SHA1(secret, username)))."""
+    (coturn's REST API: username "<expiry>:<user id>", password base64(HMAC-SHA1(secret, username))).
+    A guest, who has no account, is named by their participation id."""
     servers: list[dict[str, Any]] = []
     if settings.STUN_URLS:
         servers.append({"urls": list(settings.STUN_URLS)})
     if settings.TURN_URLS and settings.TURN_SECRET:
-        username = f"{int(time.time()) + settings.TURN_CREDENTIAL_TTL_SECONDS}:{user.public_id}"
+        identity = user.public_id if user is not None else participation.public_id
+        username = f"{int(time.time()) + settings.TURN_CREDENTIAL_TTL_SECONDS}:{identity}"
         credential = base64.b64encode(hmac.new(settings.TURN_SECRET.encode(), username.encode(), hashlib.sha1).digest()).decode()
         servers.append({"urls": list(settings.TURN_URLS), "username": username, "credential": credential})
     return servers

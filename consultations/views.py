@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .models import Consultation
@@ -47,6 +50,7 @@ def _page_context(consultation: Consultation, role: str, refusal: services.Refus
         "appointment": appointment,
         "role": role,
         "other_name": appointment.patient.display_name if role == "doctor" else appointment.doctor.display_name,
+        "can_invite": role in ("doctor", "patient"),
         "refusal": refusal,
         "opens_at": opens_at,
         "closes_at": closes_at,
@@ -74,3 +78,71 @@ def check(request: HttpRequest, room: str) -> HttpResponse:
     context["check_socket_path"] = "/ws/network-check/"
     context["checks"] = CHECKS
     return render(request, "consultations/check.html", context)
+
+
+def _guest_invites(request: HttpRequest) -> dict[str, str]:
+    return request.session.get(services.GUEST_SESSION_KEY, {})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def guest_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The link a guest receives. Opening it (GET) only shows the invitation, so mail scanners
+    and link previews do not use it up; "Join" (POST) claims it for this browser."""
+    try:
+        invite = services.guest_invite_find(token=token)
+        room = invite.consultation.room
+        mine = _guest_invites(request).get(room) == str(invite.public_id)
+        if request.method == "POST":
+            invite = services.guest_invite_redeem(token=token, already_mine=mine)
+            request.session[services.GUEST_SESSION_KEY] = {**_guest_invites(request), room: str(invite.public_id)}
+            return redirect("consultations:guest-room", room=room)
+        problem = None if mine else _invitation_problem(invite)
+    except ApplicationError as error:
+        return render(request, "consultations/guest_invitation.html", {"problem": error.message}, status=error.status_code)
+    appointment = invite.consultation.appointment
+    opens_at, closes_at = invite.consultation.join_window()
+    return render(
+        request,
+        "consultations/guest_invitation.html",
+        {
+            "invite": invite,
+            "appointment": appointment,
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+            "problem": problem,
+            "reopening": mine,
+            "page_timezone": invite.invited_by.timezone,  # the guest has no account: the inviter's zone, named
+        },
+        status=410 if problem else 200,
+    )
+
+
+def _invitation_problem(invite) -> str | None:
+    if invite.revoked_at is not None:
+        return "This invitation was withdrawn."
+    if invite.used_at is not None:
+        return "This invitation link has already been used. Ask for a new one."
+    if invite.expires_at <= timezone.now():
+        return "This invitation has expired: the consultation room has closed."
+    return None
+
+
+@never_cache
+def guest_room(request: HttpRequest, room: str) -> HttpResponse:
+    """The video room for a guest whose browser opened their invitation."""
+    invite_id = _guest_invites(request).get(room)
+    invite = selectors.guest_invite_opened(room=room, invite_id=invite_id) if invite_id else None
+    if invite is None:
+        raise Http404
+    consultation = invite.consultation
+    try:
+        services.guest_access(room=room, invite_id=invite_id)
+        refusal = None
+    except services.Refusal as exc:
+        refusal = exc
+    context = _page_context(consultation, "guest", refusal)
+    context["socket_path"] = f"/ws/consultations/{consultation.room}/"
+    context["page_timezone"] = invite.invited_by.timezone
+    context["guest"] = invite
+    return render(request, "consultations/room.html", context)

@@ -11,3 +11,14 @@ from django.db import transaction
 def enqueue_on_commit(task, *args, **kwargs) -> None:
     """Queue Celery ``task`` with the given arguments once the current transaction commits."""
     transaction.on_commit(partial(task.delay, *args, **kwargs))
+
+
+def group_send_on_commit(group: str, event: dict) -> None:
+    """Send ``event`` to a Channels group (e.g. a consultation room) once the transaction commits."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    def send() -> None:
+        async_to_sync(get_channel_layer().group_send)(group, event)
+
+    transaction.on_commit(send)

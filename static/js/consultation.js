@@ -53,6 +53,7 @@
     endedText: $("[data-mm-ended-text]"),
     rejoin: $("[data-mm-rejoin]"),
     people: $("[data-mm-people]"),
+    tiles: $("[data-mm-tiles]"),
     chatLog: $("[data-mm-chat-log]"),
     chatEmpty: $("[data-mm-chat-empty]"),
     chatForm: $("[data-mm-chat-form]"),
@@ -72,8 +73,8 @@
     retries: 0,
     retryTimer: null,
     lastError: null,
-    pc: null,
-    pendingCandidates: [],
+    peers: {}, // participant id → { pc, offerer, pendingCandidates }
+    earlyCandidates: {},
     localStream: null,
     media: { audio: true, video: true },
     statsTimer: null,
@@ -86,7 +87,12 @@
   window.mmConsultation = {
     state: state,
     get pc() {
-      return state.pc;
+      // The connection to the other party (the patient for the doctor, the doctor otherwise).
+      var entry = primaryPeer();
+      return entry ? entry.pc : null;
+    },
+    peer: function (id) {
+      return state.peers[id] ? state.peers[id].pc : null;
     },
   };
 
@@ -147,11 +153,11 @@
   };
 
   var peer = function () {
-    // The other person of the consultation (one doctor, one patient).
-    var me = state.me && state.me.id;
+    // The other party on the main stage: the patient for the doctor, the doctor for everyone
+    // else (a guest appears in a tile of their own).
     var found = null;
     Object.keys(state.participants).forEach(function (id) {
-      if (id !== me && !found) {
+      if (state.participants[id].role === (role === "doctor" ? "patient" : "doctor")) {
         found = state.participants[id];
       }
     });
@@ -219,7 +225,7 @@
     } else if (socketState === "open" && peerState === "connected") {
       text = "Connected to " + otherName;
       tone = "is-ok";
-    } else if (socketState === "open" && (peerState === "connecting" || peerState === "new" && state.pc)) {
+    } else if (socketState === "open" && (peerState === "connecting" || peerState === "new" && primaryPeer())) {
       text = "Connecting the video…";
       tone = "is-warn";
     } else if (socketState === "open" && (peerState === "disconnected" || peerState === "failed")) {
@@ -239,11 +245,11 @@
     var peerState = root.getAttribute("data-peer-state");
     switch (state.call) {
       case "prejoin":
-        return ["Check your picture, then join when you are ready.", role === "patient" ? otherName + " will let you in from the waiting room." : otherName + " waits until you let them in."];
+        return ["Check your picture, then join when you are ready.", role === "doctor" ? otherName + " waits until you let them in." : otherName + " will let you in from the waiting room."];
       case "connecting":
         return ["Connecting to the consultation room…", ""];
       case "waiting":
-        return ["Waiting for " + otherName + " to let you in", "Please stay on this page. You join the call as soon as your doctor is ready."];
+        return ["Waiting for " + otherName + " to let you in", "Please stay on this page. You join the call as soon as " + (role === "guest" ? "the doctor" : "your doctor") + " is ready."];
       case "admitted":
         if (otherState === "waiting") {
           return [otherName + " is in the waiting room", "Let them in from “In the room” when you are ready."];
@@ -313,7 +319,7 @@
       }
       text.appendChild(name);
       var meta = make("p", "mm-person-meta");
-      meta.appendChild(make("span", "mm-person-role", person.role === "doctor" ? "Doctor" : person.role === "patient" ? "Patient" : "Guest"));
+      meta.appendChild(make("span", "mm-person-role", person.role === "doctor" ? "Doctor" : person.role === "patient" ? "Patient" : person.relationship || "Guest"));
       meta.appendChild(make("span", "mm-person-state", STATE_LABELS[person.state] || person.state));
       text.appendChild(meta);
       item.appendChild(text);
@@ -525,56 +531,118 @@
     state.lastStats = null;
   };
 
-  var closePeer = function () {
-    stopStats();
-    if (state.pc) {
-      var old = state.pc;
-      state.pc = null;
-      old.onicecandidate = old.ontrack = old.onconnectionstatechange = null;
-      old.close();
+  // One RTCPeerConnection per other person (a mesh: with a guest, three people make three
+  // pairs). WebRTC frames are addressed with "to"; whoever was in the room first makes the offer.
+  var primaryRole = role === "doctor" ? "patient" : "doctor";
+
+  var isPrimary = function (id) {
+    var person = state.participants[id];
+    return Boolean(person && person.role === primaryRole);
+  };
+
+  var primaryPeer = function () {
+    var found = null;
+    Object.keys(state.peers).forEach(function (id) {
+      if (isPrimary(id)) {
+        found = state.peers[id];
+      }
+    });
+    return found;
+  };
+
+  var tileFor = function (id, create) {
+    var tile = el.tiles.querySelector("[data-participant='" + id + "']");
+    if (!tile && create) {
+      var person = state.participants[id] || {};
+      tile = make("div", "mm-guest-tile");
+      tile.setAttribute("data-participant", id);
+      tile.setAttribute("data-peer-state", "new");
+      tile.setAttribute("data-remote-video", "none");
+      var video = make("video", "mm-guest-video");
+      video.autoplay = true;
+      video.playsInline = true;
+      video.setAttribute("aria-label", "Video of " + (person.name || "a guest"));
+      tile.appendChild(video);
+      tile.appendChild(make("span", "mm-tile-tag", person.name || "Guest"));
+      el.tiles.appendChild(tile);
     }
-    state.pendingCandidates = [];
-    el.remoteVideo.srcObject = null;
-    setData("remote-video", "none");
+    return tile;
+  };
+
+  var videoFor = function (id) {
+    return isPrimary(id) ? el.remoteVideo : tileFor(id, true).querySelector("video");
+  };
+
+  var closePeer = function (id) {
+    var entry = state.peers[id];
+    if (entry) {
+      delete state.peers[id];
+      entry.pc.onicecandidate = entry.pc.ontrack = entry.pc.onconnectionstatechange = null;
+      entry.pc.close();
+    }
+    delete state.earlyCandidates[id];
+    if (isPrimary(id) || !state.participants[id]) {
+      stopStats();
+      el.remoteVideo.srcObject = null;
+      setData("remote-video", "none");
+      setPeer("new");
+    }
+    var tile = tileFor(id, false);
+    if (tile) {
+      tile.remove();
+    }
+  };
+
+  var closeAllPeers = function () {
+    Object.keys(state.peers).forEach(closePeer);
+    stopStats();
     setPeer("new");
   };
 
-  var playRemote = function () {
-    var playing = el.remoteVideo.play();
+  var playVideo = function (video) {
+    var playing = video.play();
     if (playing && playing.catch) {
       playing.catch(function () {
         // Autoplay with sound needs a click on some browsers: play muted and offer the sound.
-        el.remoteVideo.muted = true;
+        video.muted = true;
         el.unmuteRemote.hidden = false;
-        el.remoteVideo.play().catch(function () {});
+        video.play().catch(function () {});
       });
     }
   };
 
   el.unmuteRemote.addEventListener("click", function () {
-    el.remoteVideo.muted = false;
+    [el.remoteVideo].concat(Array.prototype.slice.call(el.tiles.querySelectorAll("video"))).forEach(function (video) {
+      video.muted = false;
+      video.play().catch(function () {});
+    });
     el.unmuteRemote.hidden = true;
-    el.remoteVideo.play().catch(function () {});
   });
 
-  var watchRemoteFrames = function () {
+  var watchFrames = function (id, video) {
     var mark = function () {
-      if (el.remoteVideo.srcObject && el.remoteVideo.videoWidth > 0) {
-        setData("remote-video", "playing");
-        renderStage();
+      if (video.srcObject && video.videoWidth > 0) {
+        if (video === el.remoteVideo) {
+          setData("remote-video", "playing");
+          renderStage();
+        } else if (video.parentNode) {
+          video.parentNode.setAttribute("data-remote-video", "playing");
+        }
       }
     };
-    if (el.remoteVideo.requestVideoFrameCallback) {
-      el.remoteVideo.requestVideoFrameCallback(mark);
+    if (video.requestVideoFrameCallback) {
+      video.requestVideoFrameCallback(mark);
     } else {
-      el.remoteVideo.addEventListener("playing", mark, { once: true });
+      video.addEventListener("playing", mark, { once: true });
     }
   };
 
-  var newPeer = function () {
-    closePeer();
+  var newPeer = function (id, offerer) {
+    closePeer(id);
     var pc = new RTCPeerConnection({ iceServers: state.iceServers || [] });
-    state.pc = pc;
+    var entry = { id: id, pc: pc, offerer: offerer, pendingCandidates: state.earlyCandidates[id] || [] };
+    delete state.earlyCandidates[id];
+    state.peers[id] = entry;
     if (state.localStream) {
       state.localStream.getTracks().forEach(function (track) {
         pc.addTrack(track, state.localStream);
@@ -590,37 +658,47 @@
     });
     pc.onicecandidate = function (event) {
       if (event.candidate) {
-        send({ type: "ice", candidate: event.candidate.toJSON() });
+        send({ type: "ice", to: id, candidate: event.candidate.toJSON() });
       }
     };
     pc.ontrack = function (event) {
+      var video = videoFor(id);
       var stream = event.streams[0] || new MediaStream([event.track]);
-      if (el.remoteVideo.srcObject !== stream) {
-        el.remoteVideo.srcObject = stream;
-        playRemote();
+      if (video.srcObject !== stream) {
+        video.srcObject = stream;
+        playVideo(video);
       }
       if (event.track.kind === "video") {
-        watchRemoteFrames();
+        watchFrames(id, video);
       }
     };
     pc.onconnectionstatechange = function () {
-      if (state.pc !== pc) {
+      if (state.peers[id] !== entry) {
         return;
       }
-      setPeer(pc.connectionState);
-      if (pc.connectionState === "connected" && !state.statsTimer) {
-        state.statsTimer = window.setInterval(sampleStats, STATS_EVERY_MS);
-      } else if (pc.connectionState === "failed") {
-        // A new offer with fresh ICE: the doctor makes it, the patient asks for it.
-        if (role === "doctor") {
-          makeOffer();
+      var tile = tileFor(id, false);
+      if (tile) {
+        tile.setAttribute("data-peer-state", pc.connectionState);
+      }
+      if (isPrimary(id)) {
+        setPeer(pc.connectionState);
+        if (pc.connectionState === "connected" && !state.statsTimer) {
+          state.statsTimer = window.setInterval(sampleStats, STATS_EVERY_MS);
+        }
+      }
+      if (pc.connectionState === "failed") {
+        // A new offer with fresh ICE: the offerer of this pair makes it, the other asks for it.
+        if (entry.offerer) {
+          makeOffer(id);
         } else {
-          send({ type: "renegotiate" });
+          send({ type: "renegotiate", to: id });
         }
       }
     };
-    setPeer(pc.connectionState);
-    return pc;
+    if (isPrimary(id)) {
+      setPeer(pc.connectionState);
+    }
+    return entry;
   };
 
   var warn = function (what, error) {
@@ -631,42 +709,48 @@
     }
   };
 
-  var makeOffer = function () {
-    var pc = newPeer();
+  var connected = function (id) {
+    var entry = state.peers[id];
+    return Boolean(entry && entry.pc.connectionState === "connected");
+  };
+
+  var makeOffer = function (id) {
+    var pc = newPeer(id, true).pc;
     pc.createOffer()
       .then(function (offer) {
         return pc.setLocalDescription(offer);
       })
       .then(function () {
-        send({ type: "offer", sdp: pc.localDescription.sdp });
+        send({ type: "offer", to: id, sdp: pc.localDescription.sdp });
       })
       .catch(function (error) {
         warn("could not make an offer", error);
       });
   };
 
-  var flushCandidates = function (pc) {
-    var queued = state.pendingCandidates;
-    state.pendingCandidates = [];
+  var flushCandidates = function (entry) {
+    var queued = entry.pendingCandidates;
+    entry.pendingCandidates = [];
     queued.forEach(function (candidate) {
-      pc.addIceCandidate(candidate).catch(function (error) {
+      entry.pc.addIceCandidate(candidate).catch(function (error) {
         warn("ignored a candidate", error);
       });
     });
   };
 
   var onOffer = function (frame) {
-    var pc = newPeer();
+    var entry = newPeer(frame.from, false);
+    var pc = entry.pc;
     pc.setRemoteDescription({ type: "offer", sdp: frame.sdp })
       .then(function () {
-        flushCandidates(pc);
+        flushCandidates(entry);
         return pc.createAnswer();
       })
       .then(function (answer) {
         return pc.setLocalDescription(answer);
       })
       .then(function () {
-        send({ type: "answer", sdp: pc.localDescription.sdp });
+        send({ type: "answer", to: frame.from, sdp: pc.localDescription.sdp });
       })
       .catch(function (error) {
         warn("could not answer", error);
@@ -674,13 +758,14 @@
   };
 
   var onAnswer = function (frame) {
-    var pc = state.pc;
-    if (!pc || pc.signalingState !== "have-local-offer") {
+    var entry = state.peers[frame.from];
+    if (!entry || entry.pc.signalingState !== "have-local-offer") {
       return;
     }
-    pc.setRemoteDescription({ type: "answer", sdp: frame.sdp })
+    entry.pc
+      .setRemoteDescription({ type: "answer", sdp: frame.sdp })
       .then(function () {
-        flushCandidates(pc);
+        flushCandidates(entry);
       })
       .catch(function (error) {
         warn("could not use the answer", error);
@@ -688,19 +773,22 @@
   };
 
   var onCandidate = function (frame) {
-    var pc = state.pc;
-    if (pc && pc.remoteDescription) {
-      pc.addIceCandidate(frame.candidate).catch(function (error) {
+    var entry = state.peers[frame.from];
+    if (entry && entry.pc.remoteDescription) {
+      entry.pc.addIceCandidate(frame.candidate).catch(function (error) {
         warn("ignored a candidate", error);
       });
+    } else if (entry) {
+      entry.pendingCandidates.push(frame.candidate);
     } else {
-      state.pendingCandidates.push(frame.candidate);
+      (state.earlyCandidates[frame.from] = state.earlyCandidates[frame.from] || []).push(frame.candidate);
     }
   };
 
   // A summary of getStats() every 5 s: the quality evidence kept with the consultation.
   var sampleStats = function () {
-    var pc = state.pc;
+    var entry = primaryPeer();
+    var pc = entry && entry.pc;
     if (!pc || state.call !== "admitted") {
       return;
     }
@@ -792,39 +880,46 @@
       becomeAdmitted(frame.chat);
     },
     presence: function (frame) {
+      // Other scripts of the room (inviting a guest) follow who comes and goes.
+      root.dispatchEvent(new CustomEvent("mm:presence", { bubbles: true, detail: frame.participant }));
       var before = state.participants[frame.participant.id];
       var wasIn = before && before.state === "admitted";
       upsert(frame.participant);
-      if (wasIn && frame.participant.state === "left" && state.pc && state.pc.connectionState !== "connected") {
-        closePeer();
+      if (wasIn && frame.participant.state === "left" && state.peers[frame.participant.id] && !connected(frame.participant.id)) {
+        closePeer(frame.participant.id);
       }
       renderPeople();
       renderStage();
     },
     peer_ready: function (frame) {
-      // Only admitted, connected people are announced as ready: the list can say so too.
-      if (state.participants[frame.participant]) {
-        upsert({ id: frame.participant, state: "admitted" });
+      // Someone admitted and connected: the people already in the call offer to them; they ask
+      // for an offer from anyone they have no working connection with (after a page reload the
+      // others may still hold a connection to the old page).
+      var id = frame.participant;
+      if (state.participants[id]) {
+        upsert({ id: id, state: "admitted" });
         renderPeople();
         renderStage();
       }
-      if (role !== "doctor") {
-        return; // the doctor's side makes the offer
+      if (state.me && id === state.me.id) {
+        Object.keys(state.participants).forEach(function (other) {
+          if (other !== id && state.participants[other].state === "admitted" && !connected(other)) {
+            send({ type: "renegotiate", to: other });
+          }
+        });
+      } else if (!connected(id)) {
+        makeOffer(id);
       }
-      var rejoinedMyself = state.me && frame.participant === state.me.id;
-      if (rejoinedMyself && state.pc && state.pc.connectionState === "connected") {
-        return; // only my socket came back; the call itself never stopped
-      }
-      makeOffer();
     },
     offer: onOffer,
     answer: onAnswer,
     ice: function (frame) {
       onCandidate(frame);
     },
-    renegotiate: function () {
-      if (role === "doctor") {
-        makeOffer();
+    renegotiate: function (frame) {
+      var entry = state.peers[frame.from];
+      if (!entry || entry.pc.signalingState !== "have-local-offer") {
+        makeOffer(frame.from); // an offer already on its way answers the request
       }
     },
     media: function (frame) {
@@ -840,12 +935,12 @@
       if (state.participants[frame.from]) {
         upsert({ id: frame.from, state: "left" });
       }
-      closePeer();
+      closePeer(frame.from);
       renderPeople();
     },
     ended: function (frame) {
       setCall("ended");
-      closePeer();
+      closeAllPeers();
       stopLocalMedia();
       var byMe = state.me && frame.by === state.me.id;
       showEnded("The consultation has ended", byMe ? "You ended the consultation. The appointment is marked completed; add your notes on the appointment page." : otherName + " ended the consultation. Notes and follow-ups appear on the appointment page.", false);
@@ -861,7 +956,7 @@
 
   var refused = function (code) {
     setCall("refused");
-    closePeer();
+    closeAllPeers();
     stopLocalMedia();
     var message = state.lastError && state.lastError.message ? state.lastError.message : "The consultation room cannot be joined now.";
     showEnded(code === 4410 ? "The consultation room is closed" : "You cannot join right now", message, false);
@@ -938,7 +1033,7 @@
     el.leave.addEventListener("click", function () {
       send({ type: "hangup" });
       setCall("left");
-      closePeer();
+      closeAllPeers();
       stopLocalMedia();
       showEnded("You left the call", otherName + " has been told. You can rejoin while the room is open.", true);
     });
