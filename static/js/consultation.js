@@ -963,6 +963,54 @@
     stopLocalMedia();
   });
 
+  // --- Recording hook (static/js/consultation-recording.js) -----------------------------------
+  // Recording with consent lives in its own ES module; this block is its only hook into the room:
+  // it passes on the frames the module needs and a few read-only accessors.
+  var recordingModule = root.getAttribute("data-recording-module");
+  if (recordingModule) {
+    var recordingListener = null;
+    var recordingBacklog = [];
+    ["welcome", "admitted", "recording", "hangup", "ended"].forEach(function (type) {
+      var original = handlers[type];
+      handlers[type] = function (frame) {
+        if (original) {
+          original(frame);
+        }
+        if (recordingListener) {
+          recordingListener(frame);
+        } else {
+          recordingBacklog.push(frame);
+        }
+      };
+    });
+    import(recordingModule)
+      .then(function (module) {
+        module.attach({
+          root: root,
+          role: role,
+          send: send,
+          me: function () {
+            return state.me;
+          },
+          localStream: function () {
+            return state.localStream;
+          },
+          remoteStream: function () {
+            return el.remoteVideo.srcObject;
+          },
+          localVideo: el.localVideo,
+          remoteVideo: el.remoteVideo,
+          onFrame: function (listener) {
+            recordingListener = listener;
+            recordingBacklog.splice(0).forEach(listener);
+          },
+        });
+      })
+      .catch(function (error) {
+        warn("recording is not available", error);
+      });
+  }
+
   setCall("prejoin");
   startPreview();
 })();
