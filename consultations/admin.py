@@ -3,8 +3,11 @@ connection quality. Chat content is clinical and stays out of the admin."""
 
 from django.contrib import admin
 from django.db.models import Avg
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.html import format_html
 
-from .models import Consultation, Participation, PresenceEvent, QualitySample
+from .models import Consultation, Participation, PresenceEvent, QualitySample, Recording, RecordingConsent
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -30,6 +33,13 @@ class PresenceInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class RecordingConsentInline(ReadOnlyInline):
+    model = RecordingConsent
+    fields = ("at", "participation", "role", "consent", "source")
+    readonly_fields = fields
+    verbose_name_plural = "Recording consents (every change)"
+
+
 class QualityInline(ReadOnlyInline):
     model = QualitySample
     fields = ("recorded_at", "participation", "rtt_ms", "packet_loss", "jitter_ms", "bitrate_kbps", "fps")
@@ -44,7 +54,7 @@ class ConsultationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("appointment__doctor__user",)
     readonly_fields = ("appointment", "room", "status", "started_at", "ended_at", "ended_by", "created_at")
-    inlines = [ParticipationInline, PresenceInline, QualityInline]
+    inlines = [ParticipationInline, PresenceInline, RecordingConsentInline, QualityInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(rtt=Avg("quality_samples__rtt_ms"))
@@ -55,3 +65,36 @@ class ConsultationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    """Read-only: recordings are made in the room and deleted by the retention policy. Staff with
+    consultations.view_recording may download one (audited, through the API's download)."""
+
+    list_display = ("public_id", "consultation", "status", "started_at", "ended_at", "chunk_count", "size", "download")
+    list_filter = ("status",)
+    search_fields = ("public_id", "consultation__room", "consultation__appointment__public_id")
+    date_hierarchy = "started_at"
+    list_select_related = ("consultation__appointment__doctor__user", "consultation__appointment__patient")
+    fields = ("public_id", "consultation", "started_by", "status", "mime_type", "started_at", "ended_at", "deleted_at", "chunk_count", "size", "download")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the retention task deletes media and keeps the row
+
+    @admin.display(description="Size", ordering="bytes")
+    def size(self, obj):
+        return filesizeformat(obj.bytes)
+
+    @admin.display(description="Download")
+    def download(self, obj):
+        if not obj.is_downloadable:
+            return "—"
+        return format_html('<a href="{}" download>Download</a>', reverse("api-v1:consultations:recording-download", args=[obj.public_id]))

@@ -4,6 +4,8 @@ what a client needs to join (websocket URL, ICE servers, join window), and the c
 from __future__ import annotations
 
 from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -14,7 +16,8 @@ from medimeet.core.api import StandardPagination, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
-from .models import Consultation, GuestInvite
+from .models import Consultation, GuestInvite, Recording
+from .views import recording_file_response
 
 
 class ConsultationInput(serializers.Serializer):
@@ -180,3 +183,139 @@ class ConsultationGuestView(APIView):
             raise ApplicationError("CONS_005", "No such invitation in this consultation.")
         services.guest_invite_revoke(invite=invite, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+# --- Recording (optional, with consent) -------------------------------------------------------
+
+
+class RecordingStartInput(serializers.Serializer):
+    mime_type = serializers.CharField(max_length=100, help_text='What MediaRecorder produces, e.g. "video/webm;codecs=vp8,opus".')
+
+
+class RecordingOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    status = serializers.ChoiceField(choices=Recording.Status.choices)
+    started_by = serializers.CharField(source="started_by.role", help_text="doctor or patient")
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    duration_seconds = serializers.SerializerMethodField()
+    mime_type = serializers.CharField()
+    bytes = serializers.IntegerField()
+    chunks = serializers.IntegerField(source="chunk_count")
+    deleted_at = serializers.DateTimeField(allow_null=True)
+    download_url = serializers.SerializerMethodField(help_text="Null until the recording can be downloaded.")
+
+    def get_duration_seconds(self, recording: Recording) -> int | None:
+        return int(recording.duration.total_seconds()) if recording.duration is not None else None
+
+    def get_download_url(self, recording: Recording) -> str | None:
+        return reverse("api-v1:consultations:recording-download", args=[recording.public_id]) if recording.is_downloadable else None
+
+
+class RecordingChunkOutput(serializers.Serializer):
+    seq = serializers.IntegerField()
+    size = serializers.IntegerField()
+    stored = serializers.BooleanField(help_text="False when this seq had already been stored (a retry): nothing was written.")
+
+
+class RecordingLinkInput(serializers.Serializer):
+    minutes = serializers.IntegerField(min_value=1, default=60, help_text="How long the link works (at most CONSULTATION_RECORDING_LINK_MAX_MINUTES).")
+
+    def validate_minutes(self, value: int) -> int:
+        if value > settings.CONSULTATION_RECORDING_LINK_MAX_MINUTES:
+            raise serializers.ValidationError(f"A link works for at most {settings.CONSULTATION_RECORDING_LINK_MAX_MINUTES} minutes.")
+        return value
+
+
+class RecordingLinkOutput(serializers.Serializer):
+    url = serializers.URLField()
+    expires_at = serializers.DateTimeField()
+    minutes = serializers.IntegerField()
+
+
+def _room_recording(request, room: str, recording_id) -> Recording:
+    recording = selectors.recordings_of(_consultation_for(request, room)).filter(public_id=recording_id).select_related("started_by__user").first()
+    if recording is None:
+        raise ApplicationError("CONS_010")
+    return recording
+
+
+def _visible_recording(request, recording_id) -> Recording:
+    recording = selectors.recording_for(user=request.user, recording_id=recording_id)
+    if recording is None:  # not yours, or no such recording: the same answer
+        raise ApplicationError("CONS_010")
+    return recording
+
+
+class RecordingListView(APIView):
+    @extend_schema(tags=["recordings"], responses={200: RecordingOutput(many=True), **error_responses(401, 403, 404)})
+    def get(self, request, room: str):
+        """The consultation's recordings, oldest first: for its doctor and patient (and staff
+        with the consultations.view_recording permission)."""
+        consultation = _consultation_for(request, room)
+        role = services.role_of(request.user, consultation.appointment)
+        if role is None and not request.user.has_perm("consultations.view_recording"):
+            raise ApplicationError("AUTH_010", "Recordings are for the consultation's doctor and patient.")
+        return Response(RecordingOutput(selectors.recordings_of(consultation), many=True).data)
+
+    @extend_schema(tags=["recordings"], request=RecordingStartInput, responses={201: RecordingOutput, **error_responses(400, 401, 403, 404, 409)})
+    def post(self, request, room: str):
+        """Start recording. Needs the doctor's and the patient's current consent (given in the
+        room) and a consultation in progress; only the admitted doctor or patient may start."""
+        data = valid_input(RecordingStartInput, request.data)
+        recording = services.recording_start(consultation=_consultation_for(request, room), user=request.user, mime_type=data["mime_type"], request=request)
+        return Response(RecordingOutput(recording).data, status=status.HTTP_201_CREATED)
+
+
+class RecordingChunkView(APIView):
+    @extend_schema(
+        tags=["recordings"],
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={200: RecordingChunkOutput, 201: RecordingChunkOutput, **error_responses(400, 401, 403, 404, 409, 413)},
+    )
+    def put(self, request, room: str, recording_id, seq: int):
+        """Upload chunk ``seq`` (0, 1, 2, …) of a running recording as the raw request body
+        (any content type). Idempotent: the same seq again answers 200 and stores nothing."""
+        recording = _room_recording(request, room, recording_id)
+        limit = settings.CONSULTATION_RECORDING_MAX_CHUNK_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:  # refused before reading it
+            raise ApplicationError("CONS_016", f"A chunk may have at most {limit:,} bytes.")
+        data = request.stream.read(limit + 1) if request.stream is not None else b""
+        chunk, created = services.recording_chunk_store(recording=recording, user=request.user, seq=seq, data=data)
+        body = RecordingChunkOutput({"seq": chunk.seq, "size": chunk.size, "stored": created}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class RecordingFinishView(APIView):
+    @extend_schema(tags=["recordings"], request=None, responses={200: RecordingOutput, **error_responses(401, 403, 404)})
+    def post(self, request, room: str, recording_id):
+        """The recording is complete (idempotent; a recording stopped by a withdrawal stays stopped)."""
+        recording = services.recording_finish(recording=_room_recording(request, room, recording_id), user=request.user, request=request)
+        return Response(RecordingOutput(recording).data)
+
+
+class RecordingDownloadView(APIView):
+    @extend_schema(
+        tags=["recordings"],
+        responses={(200, "video/webm"): OpenApiTypes.BINARY, **error_responses(401, 404, 409, 410)},
+    )
+    def get(self, request, recording_id):
+        """The recording's media, decrypted as it streams, in its recorded type. For the
+        appointment's doctor and patient and staff with consultations.view_recording; every
+        download is audited."""
+        recording = _visible_recording(request, recording_id)
+        return recording_file_response(recording, action="recording.downloaded", user=request.user, request=request)
+
+
+class RecordingLinkView(APIView):
+    @extend_schema(tags=["recordings"], request=RecordingLinkInput, responses={201: RecordingLinkOutput, **error_responses(400, 401, 404, 409, 410)})
+    def post(self, request, recording_id):
+        """A time-limited signed link that downloads the recording without signing in (audited
+        when created and each time it is used)."""
+        recording = _visible_recording(request, recording_id)
+        data = valid_input(RecordingLinkInput, request.data)
+        token, expires_at = services.recording_link_create(recording=recording, user=request.user, minutes=data["minutes"], request=request)
+        url = request.build_absolute_uri(reverse("consultations:recording-shared", args=[token]))
+        return Response(RecordingLinkOutput({"url": url, "expires_at": expires_at, "minutes": data["minutes"]}).data, status=status.HTTP_201_CREATED)

@@ -94,6 +94,10 @@ def _clean_fields(frame: Any) -> dict[str, Any]:
         return {"type": "auth", "token": frame["token"]}
     if kind in ("renegotiate", "typing", "hangup", "end"):
         return {"type": kind}
+    if kind == "recording_consent":  # recording
+        if not isinstance(frame.get("consent"), bool):
+            raise BadMessage('"consent" must be true or false.')
+        return {"type": kind, "consent": frame["consent"]}
     raise BadMessage(f'Unknown frame type "{kind[:40]}".')
 
 
@@ -213,6 +217,7 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
             },
             "participants": selectors.participants(self.consultation),
             "chat": self.chat_history() if self.admitted else [],
+            "recording": selectors.recording_state(self.consultation) if self.admitted else None,
         }
 
     async def disconnect(self, code: int) -> None:
@@ -284,8 +289,11 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
                 await database_sync_to_async(services.quality_record)(participation=self.participation, sample=frame)
         elif kind == "admit":
             await self.admit(frame["participant"])
+        elif kind == "recording_consent":
+            await self.recording_consent(frame["consent"])
         elif kind == "hangup":
             self.hung_up = True
+            await self.recording_left()
             await self.relay({"type": "hangup", "from": me})
             await self.close(code=1000)
         elif kind == "end":
@@ -358,7 +366,8 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         self.admitted = True
         self.participation = await database_sync_to_async(Participation.objects.get)(pk=self.participation.pk)
         history = await database_sync_to_async(self.chat_history)()
-        await self.send_json({"type": "admitted", "chat": history})
+        recording = await database_sync_to_async(selectors.recording_state)(self.consultation)
+        await self.send_json({"type": "admitted", "chat": history, "recording": recording})
         await self.broadcast_presence()
         await self.check_peers()
 
@@ -375,3 +384,21 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "ended", "by": event["by"], "ended_at": event["ended_at"]})
         self.hung_up = True
         await self.close(code=4000)
+
+    # --- Recording consent (services.recording_*; docs/signaling.md "Recording") ---------------
+
+    async def recording_consent(self, consent: bool) -> None:
+        """Give or withdraw consent; the service stores it and tells the room ("recording")."""
+        try:
+            await database_sync_to_async(services.recording_consent_set)(participation=self.participation, consent=consent)
+        except ApplicationError as exc:
+            await self.error(exc.message, "WS_FORBIDDEN" if exc.code == "CONS_011" else "WS_BAD_MESSAGE")
+
+    async def recording_left(self) -> None:
+        """Hanging up ends this participant's consent (a running recording stops)."""
+        if self.admitted:
+            await database_sync_to_async(services.recording_participant_left)(participation=self.participation)
+
+    async def room_recording(self, event: dict[str, Any]) -> None:
+        if self.admitted:
+            await self.send_json({"type": "recording", **event["state"]})

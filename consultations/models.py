@@ -198,3 +198,99 @@ class QualitySample(models.Model):
     class Meta:
         ordering = ["recorded_at"]
         indexes = [models.Index(fields=["consultation", "recorded_at"])]
+
+
+# --- Recording (optional, with consent) -------------------------------------------------------
+# docs/architecture.md "Consultations: recording". Nothing is recorded unless the doctor and the
+# patient have both consented in the room; every give and withdraw is kept (RecordingConsent),
+# the media is stored in chunks encrypted with Fernet in the default storage, and a beat task
+# deletes it after CONSULTATION_RECORDING_RETENTION_DAYS.
+
+
+class RecordingConsent(models.Model):
+    """One change of one participant's consent to record, in order: the evidence of consent.
+    The latest row of each role is that role's current consent."""
+
+    class Source(models.TextChoices):
+        ROOM = "room", _("Changed in the room")
+        LEFT = "left", _("Left the call")
+
+    consultation = models.ForeignKey(Consultation, on_delete=models.CASCADE, related_name="recording_consents")
+    participation = models.ForeignKey(Participation, on_delete=models.CASCADE, related_name="recording_consents")
+    role = models.CharField(max_length=10, choices=Participation.Role.choices)
+    consent = models.BooleanField()
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ROOM)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["consultation", "at"])]
+        constraints = [models.CheckConstraint(condition=Q(role__in=["doctor", "patient"]), name="recording_consent_by_doctor_or_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.role} {'consented' if self.consent else 'withdrew'} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Recording(models.Model):
+    class Status(models.TextChoices):
+        RECORDING = "recording", _("Recording")
+        COMPLETE = "complete", _("Complete")
+        STOPPED = "stopped", _("Stopped (consent withdrawn)")
+        DELETED = "deleted", _("Deleted")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    consultation = models.ForeignKey(Consultation, on_delete=models.PROTECT, related_name="recordings")
+    started_by = models.ForeignKey(Participation, on_delete=models.PROTECT, related_name="recordings_started")
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECORDING, db_index=True)
+    mime_type = models.CharField(max_length=100)
+    bytes = models.PositiveBigIntegerField(default=0, help_text=_("Recorded bytes (before encryption)."))
+    chunk_count = models.PositiveIntegerField(default=0)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["consultation"], condition=Q(status="recording"), name="recording_one_active_per_consultation"),
+            models.CheckConstraint(condition=Q(status__in=["recording", "complete", "stopped", "deleted"]), name="recording_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="recording", ended_at__isnull=True) | (~Q(status="recording") & Q(ended_at__isnull=False)),
+                name="recording_ended_unless_recording",
+            ),
+            models.CheckConstraint(condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")), name="recording_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(status="deleted", deleted_at__isnull=False) | (~Q(status="deleted") & Q(deleted_at__isnull=True)),
+                name="recording_deleted_at_iff_deleted",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Recording {self.public_id} ({self.get_status_display()})"
+
+    @property
+    def is_downloadable(self) -> bool:
+        return self.status in (self.Status.COMPLETE, self.Status.STOPPED) and self.chunk_count > 0
+
+    @property
+    def duration(self) -> timedelta | None:
+        return self.ended_at - self.started_at if self.ended_at else None
+
+
+class RecordingChunk(models.Model):
+    """One piece of a recording as the browser's MediaRecorder produced it; ``file`` holds the
+    Fernet-encrypted bytes (never the plaintext), ``size`` and ``sha256`` describe the plaintext."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["recording", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["recording", "seq"], name="recording_chunk_once_per_seq"),
+            models.CheckConstraint(condition=Q(size__gt=0), name="recording_chunk_not_empty"),
+        ]

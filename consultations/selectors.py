@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,8 +11,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from appointments.models import Appointment
+from medimeet.core.crypto import decrypt_bytes
 
-from .models import ChatMessage, Consultation, GuestInvite, Participation
+from .models import ChatMessage, Consultation, GuestInvite, Participation, Recording, RecordingChunk, RecordingConsent
 from .services import ACTIVE_APPOINTMENT_STATUSES, role_of
 
 
@@ -108,3 +110,74 @@ def join_card(*, appointment: Appointment, user: User, now: datetime | None = No
     opens, closes = consultation.join_window()
     now = now or timezone.now()
     return JoinCard(room=consultation.room, role=role, opens_at=opens, closes_at=closes, is_open=opens <= now <= closes, has_closed=now > closes)
+
+
+# --- Recording (optional, with consent) -------------------------------------------------------
+
+
+def current_consents(consultation: Consultation) -> dict[str, bool]:
+    """Each role's latest answer (no answer: no consent). One query."""
+    consents = {"doctor": False, "patient": False}
+    for role, consent in RecordingConsent.objects.filter(consultation=consultation).order_by("at", "pk").values_list("role", "consent"):
+        consents[role] = consent
+    return consents
+
+
+def recording_state(consultation: Consultation) -> dict:
+    """The room's recording state, as the "recording" frame carries it (docs/signaling.md)."""
+    active = Recording.objects.filter(consultation=consultation, status=Recording.Status.RECORDING).select_related("started_by").first()
+    return {
+        "consents": current_consents(consultation),
+        "active": str(active.public_id) if active else None,
+        "started_by": str(active.started_by.public_id) if active else None,
+        "started_at": active.started_at.isoformat() if active else None,
+    }
+
+
+def recording_access_role(*, user: User, recording: Recording) -> str | None:
+    """Why ``user`` may see ``recording``: "doctor"/"patient" of its appointment, "staff" with
+    the consultations.view_recording permission; None for everyone else."""
+    if not user.is_authenticated:
+        return None
+    role = role_of(user, recording.consultation.appointment)
+    if role in ("doctor", "patient"):
+        return role
+    if user.is_staff and user.has_perm("consultations.view_recording"):
+        return "staff"
+    return None
+
+
+def recording_for(*, user: User, recording_id) -> Recording | None:
+    """The recording if ``user`` may see it (None otherwise: its existence is not revealed)."""
+    recording = (
+        Recording.objects.select_related("consultation__appointment__doctor__user", "consultation__appointment__patient", "started_by__user")
+        .filter(public_id=recording_id)
+        .first()
+    )
+    if recording is None or recording_access_role(user=user, recording=recording) is None:
+        return None
+    return recording
+
+
+def recordings_of(consultation: Consultation) -> QuerySet[Recording]:
+    return Recording.objects.filter(consultation=consultation).select_related("started_by").order_by("started_at", "pk")
+
+
+def recording_chunk_names(recording: Recording) -> list[tuple[str, int]]:
+    """The stored (encrypted) chunk files in order, with their plaintext sizes."""
+    return list(RecordingChunk.objects.filter(recording=recording).order_by("seq").values_list("file", "size"))
+
+
+def recordings_for_appointment(*, appointment: Appointment, user: User) -> list[Recording] | None:
+    """The appointment page's recordings, for its doctor and patient (None for anyone else)."""
+    if role_of(user, appointment) not in ("doctor", "patient"):
+        return None
+    return list(Recording.objects.filter(consultation__appointment=appointment).select_related("started_by").order_by("started_at", "pk"))
+
+
+def recording_media(chunks: list[tuple[str, int]]) -> Iterator[bytes]:
+    """The recording's plaintext, chunk by chunk in order (decrypted one chunk at a time)."""
+    storage = RecordingChunk._meta.get_field("file").storage
+    for name, _size in chunks:
+        with storage.open(name, "rb") as stored:
+            yield decrypt_bytes(stored.read())

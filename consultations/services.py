@@ -10,15 +10,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
+import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core import signing
+from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -27,10 +32,11 @@ from accounts.models import User
 from appointments import services as appointment_services
 from appointments.models import Appointment
 from medimeet.core.audit import audit_record
+from medimeet.core.crypto import encrypt_bytes
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import group_send_on_commit
 
-from .models import ChatMessage, Consultation, GuestInvite, Participation, PresenceEvent, QualitySample
+from .models import ChatMessage, Consultation, GuestInvite, Participation, PresenceEvent, QualitySample, Recording, RecordingChunk, RecordingConsent
 
 ACTIVE_APPOINTMENT_STATUSES = (Appointment.Status.CONFIRMED, Appointment.Status.IN_PROGRESS)
 GUEST_SESSION_KEY = "consultation_guests"  # room → the invitation this browser opened
@@ -352,3 +358,247 @@ def consultations_settle_no_shows() -> int:
     cutoff = timezone.now() - timedelta(minutes=settings.CONSULTATION_NO_SHOW_MINUTES)
     due = Consultation.objects.filter(started_at__isnull=True, appointment__status=Appointment.Status.CONFIRMED, appointment__start__lte=cutoff)
     return sum(1 for consultation in due.select_related("appointment__doctor")[:200] if consultation_settle_no_show(consultation=consultation))
+
+
+# --- Recording (optional, with consent) -------------------------------------------------------
+# The doctor and the patient consent in the room (socket frame "recording_consent"); with both
+# consents current and the consultation live, the recording participant's browser starts a
+# Recording over the API and uploads MediaRecorder chunks, each encrypted before it is stored.
+# Withdrawing consent (or leaving the call) stops the recording at once: later chunks are refused.
+
+RECORDING_ROLES = (Participation.Role.DOCTOR, Participation.Role.PATIENT)
+RECORDING_MIME_TYPE = re.compile(r"^(video|audio)/(webm|mp4|ogg)(;\s*codecs=\"?[A-Za-z0-9.,\s]+\"?)?$")
+RECORDING_MAX_SEQ = 100_000
+STALE_RECORDING_AFTER = timedelta(days=1)
+
+
+def recording_group_notify(*, consultation: Consultation) -> None:
+    """After commit, tell everyone admitted to the room its recording state (the "recording" frame)."""
+    from .selectors import recording_state
+
+    group_send_on_commit(f"consultation.{consultation.room}", lambda: {"type": "room.recording", "state": recording_state(consultation)})
+
+
+def _recording_stop_active(*, consultation: Consultation, now, reason: str, actor: User | None) -> Recording | None:
+    recording = Recording.objects.select_for_update().filter(consultation=consultation, status=Recording.Status.RECORDING).first()
+    if recording is None:
+        return None
+    recording.status = Recording.Status.STOPPED
+    recording.ended_at = max(now, recording.started_at)
+    recording.save(update_fields=["status", "ended_at"])
+    audit_record(action="recording.stopped", actor=actor, target=recording, subject_user=consultation.appointment.patient, metadata={"reason": reason})
+    return recording
+
+
+def recording_consent_set(*, participation: Participation, consent: bool, source: str = RecordingConsent.Source.ROOM) -> RecordingConsent | None:
+    """The doctor or the patient (admitted) gives or withdraws consent to record. Every change is
+    stored with its time; withdrawing stops a running recording. Repeating the current answer
+    stores nothing (None). Everyone admitted is told the new state after commit."""
+    if participation.role not in RECORDING_ROLES or participation.admitted_at is None:
+        raise ApplicationError("CONS_011")
+    with transaction.atomic():
+        consultation = Consultation.objects.select_for_update().select_related("appointment__patient").get(pk=participation.consultation_id)
+        if consultation.status == Consultation.Status.ENDED and consent:
+            raise ApplicationError("CONS_013")
+        latest = RecordingConsent.objects.filter(consultation=consultation, role=participation.role).order_by("-at", "-pk").first()
+        if (latest.consent if latest else False) == consent:
+            return None
+        now = timezone.now()
+        change = RecordingConsent.objects.create(
+            consultation=consultation, participation=participation, role=participation.role, consent=consent, source=source, at=now
+        )
+        audit_record(
+            action="recording.consent_given" if consent else "recording.consent_withdrawn",
+            actor=participation.user,
+            target=consultation,
+            subject_user=consultation.appointment.patient,
+            metadata={"role": participation.role, "source": source},
+        )
+        if not consent:
+            _recording_stop_active(consultation=consultation, now=now, reason=f"{participation.role}_withdrew", actor=participation.user)
+        recording_group_notify(consultation=consultation)
+    return change
+
+
+def _recording_participation(*, consultation: Consultation, user: User) -> Participation:
+    participation = Participation.objects.filter(consultation=consultation, user=user, role__in=RECORDING_ROLES, admitted_at__isnull=False).first()
+    if participation is None:
+        raise ApplicationError("CONS_011")
+    return participation
+
+
+def recording_start(*, consultation: Consultation, user: User, mime_type: str, request=None) -> Recording:
+    """Start recording: only for the admitted doctor or patient, while the consultation is live
+    and both currently consent (checked under the consultation's row lock, so a withdrawal
+    cannot slip in between)."""
+    mime_type = (mime_type or "").strip()
+    if len(mime_type) > 100 or not RECORDING_MIME_TYPE.match(mime_type):
+        raise ApplicationError("CONS_017", "The recording's type must be a WebM, MP4 or Ogg media type.", fields={"mime_type": ["Not a supported media type."]})
+    participation = _recording_participation(consultation=consultation, user=user)
+    from .selectors import current_consents
+
+    with transaction.atomic():
+        consultation = Consultation.objects.select_for_update().select_related("appointment__patient").get(pk=consultation.pk)
+        if consultation.status != Consultation.Status.LIVE:
+            raise ApplicationError("CONS_013", "Recording is possible only while the consultation is in progress.")
+        if not all(current_consents(consultation).values()):
+            raise ApplicationError("CONS_012")
+        active = Recording.objects.filter(consultation=consultation, status=Recording.Status.RECORDING).first()
+        if active is not None:
+            raise ApplicationError("CONS_014", extra={"recording": str(active.public_id)})
+        recording = Recording.objects.create(consultation=consultation, started_by=participation, mime_type=mime_type)
+        audit_record(action="recording.started", actor=user, target=recording, subject_user=consultation.appointment.patient, request=request)
+        recording_group_notify(consultation=consultation)
+    return recording
+
+
+def _chunk_name(recording: Recording, seq: int) -> str:
+    return f"consultation-recordings/{recording.public_id}/{seq:06d}-{secrets.token_hex(4)}.bin"
+
+
+def recording_chunk_store(*, recording: Recording, user: User, seq: int, data: bytes) -> tuple[RecordingChunk, bool]:
+    """Store one chunk, encrypted. Idempotent per ``seq``: the same bytes again store nothing
+    (False); different bytes under a stored ``seq`` are refused. Only the participant who
+    started the recording, only while it runs, within the size limits."""
+    if recording.started_by.user_id != user.pk:
+        raise ApplicationError("CONS_021")
+    if not 0 <= seq <= RECORDING_MAX_SEQ:
+        raise ApplicationError("CONS_017", f"The chunk number must be between 0 and {RECORDING_MAX_SEQ:,}.")
+    if not data:
+        raise ApplicationError("CONS_017", "The chunk is empty.")
+    if len(data) > settings.CONSULTATION_RECORDING_MAX_CHUNK_BYTES:
+        raise ApplicationError("CONS_016", f"A chunk may have at most {settings.CONSULTATION_RECORDING_MAX_CHUNK_BYTES:,} bytes.")
+    digest = hashlib.sha256(data).hexdigest()
+    existing = RecordingChunk.objects.filter(recording=recording, seq=seq).first()
+    if existing is not None:  # a retried upload: answer without locking or writing anything
+        if existing.sha256 != digest:
+            raise ApplicationError("CONS_018")
+        return existing, False
+    storage = RecordingChunk._meta.get_field("file").storage
+    # The file is written before the row (storage is not transactional) and removed again if
+    # the row is not: a refused or failed chunk leaves nothing behind.
+    name = storage.save(_chunk_name(recording, seq), ContentFile(encrypt_bytes(data)))
+    try:
+        with transaction.atomic():
+            locked = Recording.objects.select_for_update().get(pk=recording.pk)
+            if locked.status != Recording.Status.RECORDING:
+                raise ApplicationError("CONS_015")
+            if locked.bytes + len(data) > settings.CONSULTATION_RECORDING_MAX_BYTES:
+                raise ApplicationError("CONS_016", f"A recording may have at most {settings.CONSULTATION_RECORDING_MAX_BYTES:,} bytes.")
+            chunk, created = RecordingChunk.objects.get_or_create(recording=locked, seq=seq, defaults={"size": len(data), "sha256": digest, "file": name})
+            if created:
+                Recording.objects.filter(pk=locked.pk).update(bytes=F("bytes") + len(data), chunk_count=F("chunk_count") + 1)
+    except BaseException:
+        storage.delete(name)
+        raise
+    if not created:  # the same seq arrived twice at once: the other request stored it
+        storage.delete(name)
+        if chunk.sha256 != digest:
+            raise ApplicationError("CONS_018")
+    return chunk, created
+
+
+def recording_finish(*, recording: Recording, user: User, request=None) -> Recording:
+    """The recording participant is done: the recording is complete. Idempotent; a recording
+    already stopped by a withdrawal stays stopped."""
+    if recording.started_by.user_id != user.pk:
+        raise ApplicationError("CONS_021")
+    with transaction.atomic():
+        consultation = Consultation.objects.select_for_update().select_related("appointment__patient").get(pk=recording.consultation_id)
+        recording = Recording.objects.select_for_update().get(pk=recording.pk)
+        if recording.status != Recording.Status.RECORDING:
+            return recording
+        recording.status = Recording.Status.COMPLETE
+        recording.ended_at = max(timezone.now(), recording.started_at)
+        recording.save(update_fields=["status", "ended_at"])
+        audit_record(action="recording.finished", actor=user, target=recording, subject_user=consultation.appointment.patient, request=request)
+        recording_group_notify(consultation=consultation)
+    return recording
+
+
+def recording_participant_left(*, participation: Participation) -> None:
+    """Someone hung up: their consent ends with their presence (recorded as a withdrawal)."""
+    if participation.role in RECORDING_ROLES and participation.admitted_at is not None:
+        recording_consent_set(participation=participation, consent=False, source=RecordingConsent.Source.LEFT)
+
+
+def recording_delete(*, recording: Recording, reason: str) -> bool:
+    """Delete a recording's media (chunk files and rows); the row stays, marked deleted, as the
+    record that it existed. Idempotent: False when it was already deleted."""
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().select_related("consultation__appointment__patient").get(pk=recording.pk)
+        if recording.status == Recording.Status.DELETED:
+            return False
+        storage = RecordingChunk._meta.get_field("file").storage
+        # Files first, inside the lock: if a deletion fails the row is not marked and the next run
+        # tries again (deleting a file that is already gone is not an error).
+        for name in recording.chunks.values_list("file", flat=True):
+            storage.delete(name)
+        recording.chunks.all().delete()
+        now = timezone.now()
+        recording.status = Recording.Status.DELETED
+        recording.ended_at = recording.ended_at or max(now, recording.started_at)
+        recording.deleted_at = now
+        recording.save(update_fields=["status", "ended_at", "deleted_at"])
+        audit_record(action="recording.deleted", target=recording, subject_user=recording.consultation.appointment.patient, metadata={"reason": reason})
+    return True
+
+
+def recordings_purge() -> int:
+    """Hourly (beat): the retention policy. Finished recordings older than
+    CONSULTATION_RECORDING_RETENTION_DAYS, and recordings never finished a day after their
+    consultation ended (or its appointment's end, if it never ended), lose their media.
+    Idempotent: a second run finds nothing. Returns how many were deleted."""
+    now = timezone.now()
+    expired = Recording.objects.filter(
+        status__in=[Recording.Status.COMPLETE, Recording.Status.STOPPED], ended_at__lt=now - timedelta(days=settings.CONSULTATION_RECORDING_RETENTION_DAYS)
+    )
+    stale = Recording.objects.filter(status=Recording.Status.RECORDING).filter(
+        Q(consultation__ended_at__lt=now - STALE_RECORDING_AFTER)
+        | Q(consultation__ended_at__isnull=True, consultation__appointment__end__lt=now - STALE_RECORDING_AFTER)
+    )
+    deleted = sum(recording_delete(recording=r, reason="retention") for r in expired.only("pk")[:500])
+    deleted += sum(recording_delete(recording=r, reason="never_finished") for r in stale.only("pk")[:500])
+    return deleted
+
+
+def recording_check_downloadable(*, recording: Recording) -> None:
+    if recording.status == Recording.Status.DELETED:
+        raise ApplicationError("CONS_020")
+    if recording.status == Recording.Status.RECORDING:
+        raise ApplicationError("CONS_019")
+    if not recording.chunk_count:
+        raise ApplicationError("CONS_010", "This recording holds no media.")
+
+
+def recording_audit_access(*, recording: Recording, action: str, user: User | None, request=None, metadata: dict | None = None) -> None:
+    """Every access to a recording's media or to a link for it is audited (no PHI in metadata)."""
+    audit_record(action=action, actor=user, target=recording, subject_user=recording.consultation.appointment.patient, request=request, metadata=metadata)
+
+
+RECORDING_LINK_SALT = "consultations.recording-link"
+
+
+def recording_link_create(*, recording: Recording, user: User, minutes: int, request=None) -> tuple[str, datetime]:
+    """A signed, time-limited token that downloads the recording without signing in. It holds
+    only the recording's opaque id, its lifetime and a link id (for the audit trail)."""
+    recording_check_downloadable(recording=recording)
+    link_id = secrets.token_hex(6)
+    token = signing.TimestampSigner(salt=RECORDING_LINK_SALT).sign_object({"r": recording.public_id.hex, "m": minutes, "l": link_id}, compress=True)
+    expires_at = timezone.now() + timedelta(minutes=minutes)
+    recording_audit_access(recording=recording, action="recording.link_created", user=user, request=request, metadata={"link": link_id, "minutes": minutes})
+    return token, expires_at
+
+
+def recording_link_open(*, token: str) -> tuple[uuid.UUID, str]:
+    """The recording id and link id of a valid token; ApplicationError CONS_022 when it has
+    expired and CONS_010 when it was never valid."""
+    signer = signing.TimestampSigner(salt=RECORDING_LINK_SALT)
+    try:
+        payload = signer.unsign_object(token)  # signature first, then its own lifetime
+        signer.unsign_object(token, max_age=timedelta(minutes=int(payload["m"])))
+        return uuid.UUID(hex=payload["r"]), str(payload["l"])
+    except signing.SignatureExpired as exc:
+        raise ApplicationError("CONS_022") from exc
+    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise ApplicationError("CONS_010") from exc

@@ -7,3 +7,9 @@ from . import services
 def settle_no_shows() -> int:
     """Every minute (beat): presence decides doctor or patient no-shows. Idempotent."""
     return services.consultations_settle_no_shows()
+
+
+@shared_task
+def purge_recordings() -> int:
+    """Hourly (beat): the recording retention policy (services.recordings_purge). Idempotent."""
+    return services.recordings_purge()

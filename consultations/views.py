@@ -4,8 +4,9 @@ to exist). The websocket (consumers.py) decides again on every connection."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
-from .models import Consultation
+from .models import Consultation, Recording
 
 CHECKS = [
     ("camera", "Camera"),
@@ -146,3 +147,42 @@ def guest_room(request: HttpRequest, room: str) -> HttpResponse:
     context["page_timezone"] = invite.invited_by.timezone
     context["guest"] = invite
     return render(request, "consultations/room.html", context)
+# --- Recording (optional, with consent) -------------------------------------------------------
+
+RECORDING_EXTENSIONS = {"webm": "webm", "mp4": "mp4", "ogg": "ogg"}
+
+
+def recording_file_response(recording: Recording, *, action: str, user, request: HttpRequest, metadata: dict | None = None) -> StreamingHttpResponse:
+    """Stream a recording's media, decrypted chunk by chunk in order, as an attachment; the
+    access is audited first. Raises ApplicationError when there is nothing to download."""
+    services.recording_check_downloadable(recording=recording)
+    chunks = selectors.recording_chunk_names(recording)  # read now: the stream itself needs no database
+    services.recording_audit_access(recording=recording, action=action, user=user, request=request, metadata=metadata)
+    subtype = recording.mime_type.split(";")[0].split("/")[-1]
+    response = StreamingHttpResponse(selectors.recording_media(chunks), content_type=recording.mime_type)
+    response["Content-Length"] = str(sum(size for _name, size in chunks))
+    # No names in the file name: it ends up in download folders and browser histories.
+    response["Content-Disposition"] = (
+        f'attachment; filename="consultation-recording-{recording.started_at:%Y%m%d-%H%M}.{RECORDING_EXTENSIONS.get(subtype, "bin")}"'
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@never_cache
+def recording_shared(request: HttpRequest, token: str) -> HttpResponse:
+    """A signed, time-limited link to a recording: downloads it without signing in while the
+    link is valid (every use audited); otherwise a page that says why."""
+    try:
+        recording_id, link_id = services.recording_link_open(token=token)
+        recording = Recording.objects.select_related("consultation__appointment__patient").filter(public_id=recording_id).first()
+        if recording is None:
+            raise ApplicationError("CONS_010")
+        return recording_file_response(recording, action="recording.link_used", user=request.user, request=request, metadata={"link": link_id})
+    except ApplicationError as exc:
+        return render(
+            request,
+            "consultations/recording_link.html",
+            {"code": exc.code, "retention_days": settings.CONSULTATION_RECORDING_RETENTION_DAYS},
+            status=exc.status_code,
+        )

@@ -249,6 +249,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "consultations.tasks.settle_no_shows",
         "schedule": timedelta(minutes=1),
     },
+    "purge-consultation-recordings": {
+        "task": "consultations.tasks.purge_recordings",
+        "schedule": timedelta(hours=1),
+    },
     "void-lapsed-payments": {
         "task": "payments.tasks.void_lapsed_payments",
         "schedule": timedelta(minutes=1),
@@ -495,6 +499,19 @@ CONSULTATION_RECONNECT_SECONDS = env.int("CONSULTATION_RECONNECT_SECONDS", defau
 CONSULTATION_NO_SHOW_MINUTES = env.int("CONSULTATION_NO_SHOW_MINUTES", default=15)
 CONSULTATION_MAX_FRAME_BYTES = env.int("CONSULTATION_MAX_FRAME_BYTES", default=64 * 1024)
 CONSULTATION_MAX_MESSAGES_PER_10S = env.int("CONSULTATION_MAX_MESSAGES_PER_10S", default=200)
+# Recording (optional, with consent; docs/architecture.md). Chunks are read into memory and
+# encrypted before they are stored: a chunk limit above FILE_UPLOAD_MAX_MEMORY_SIZE would let the
+# ASGI handler spool the plaintext body to a temporary file, so it is refused at start-up.
+CONSULTATION_RECORDING_RETENTION_DAYS = env.int("CONSULTATION_RECORDING_RETENTION_DAYS", default=30)
+CONSULTATION_RECORDING_MAX_CHUNK_BYTES = env.int("CONSULTATION_RECORDING_MAX_CHUNK_BYTES", default=4 * 1024 * 1024)
+CONSULTATION_RECORDING_MAX_BYTES = env.int("CONSULTATION_RECORDING_MAX_BYTES", default=1024 * 1024 * 1024)
+CONSULTATION_RECORDING_LINK_MAX_MINUTES = env.int("CONSULTATION_RECORDING_LINK_MAX_MINUTES", default=24 * 60)
+if CONSULTATION_RECORDING_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("CONSULTATION_RECORDING_RETENTION_DAYS must be at least 1.")
+if not 0 < CONSULTATION_RECORDING_MAX_CHUNK_BYTES <= FILE_UPLOAD_MAX_MEMORY_SIZE:
+    raise ImproperlyConfigured(f"CONSULTATION_RECORDING_MAX_CHUNK_BYTES must be between 1 and {FILE_UPLOAD_MAX_MEMORY_SIZE} (FILE_UPLOAD_MAX_MEMORY_SIZE).")
+if CONSULTATION_RECORDING_MAX_BYTES < CONSULTATION_RECORDING_MAX_CHUNK_BYTES or CONSULTATION_RECORDING_LINK_MAX_MINUTES < 1:
+    raise ImproperlyConfigured("CONSULTATION_RECORDING_MAX_BYTES must be at least one chunk and CONSULTATION_RECORDING_LINK_MAX_MINUTES at least 1.")
 # STUN/TURN for WebRTC: comma-separated URLs. With TURN_SECRET set, TURN credentials are
 # time-limited (coturn's REST API scheme: username "<expiry>:<user>", HMAC-SHA1 password).
 STUN_URLS = env_list("STUN_URLS", [])

@@ -859,13 +859,26 @@
     renderPeople();
   };
 
+  // A guest does not consent to recording (the doctor and the patient do), but is told when it runs.
+  var showRecordingToGuest = function (recording) {
+    if (role !== "guest" || !recording) {
+      return;
+    }
+    setData("recorded", recording.active ? "true" : "false");
+    el.mediaNote.textContent = recording.active
+      ? "This consultation is being recorded: the doctor and the patient agreed to it."
+      : "Your camera and microphone are only used during the consultation.";
+  };
+
   var handlers = {
+    recording: showRecordingToGuest,
     welcome: function (frame) {
       state.retries = 0;
       state.me = frame.you;
       state.iceServers = frame.ice_servers || [];
       state.participants = {};
       (frame.participants || []).forEach(upsert);
+      showRecordingToGuest(frame.recording);
       if (frame.state === "admitted") {
         becomeAdmitted(frame.chat);
       } else {
@@ -878,6 +891,7 @@
         upsert({ id: state.me.id, state: "admitted" });
       }
       becomeAdmitted(frame.chat);
+      showRecordingToGuest(frame.recording);
     },
     presence: function (frame) {
       // Other scripts of the room (inviting a guest) follow who comes and goes.
@@ -1057,6 +1071,54 @@
   window.addEventListener("pagehide", function () {
     stopLocalMedia();
   });
+
+  // --- Recording hook (static/js/consultation-recording.js) -----------------------------------
+  // Recording with consent lives in its own ES module; this block is its only hook into the room:
+  // it passes on the frames the module needs and a few read-only accessors.
+  var recordingModule = root.getAttribute("data-recording-module");
+  if (recordingModule) {
+    var recordingListener = null;
+    var recordingBacklog = [];
+    ["welcome", "admitted", "recording", "hangup", "ended"].forEach(function (type) {
+      var original = handlers[type];
+      handlers[type] = function (frame) {
+        if (original) {
+          original(frame);
+        }
+        if (recordingListener) {
+          recordingListener(frame);
+        } else {
+          recordingBacklog.push(frame);
+        }
+      };
+    });
+    import(recordingModule)
+      .then(function (module) {
+        module.attach({
+          root: root,
+          role: role,
+          send: send,
+          me: function () {
+            return state.me;
+          },
+          localStream: function () {
+            return state.localStream;
+          },
+          remoteStream: function () {
+            return el.remoteVideo.srcObject;
+          },
+          localVideo: el.localVideo,
+          remoteVideo: el.remoteVideo,
+          onFrame: function (listener) {
+            recordingListener = listener;
+            recordingBacklog.splice(0).forEach(listener);
+          },
+        });
+      })
+      .catch(function (error) {
+        warn("recording is not available", error);
+      });
+  }
 
   setCall("prejoin");
   startPreview();
