@@ -466,7 +466,12 @@ class SeriesInput(serializers.Serializer):
 
 
 class SeriesView(APIView):
-    @extend_schema(tags=["appointments"], request=SeriesInput, responses={201: AppointmentOutput(many=True), **error_responses(400, 401, 409)})
+    @extend_schema(
+        tags=["appointments"],
+        request=SeriesInput,
+        responses={201: AppointmentOutput(many=True), **error_responses(400, 401, 409)},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="Retrying with the same key returns the series already booked.")],
+    )
     def post(self, request):
         data = valid_input(SeriesInput, request.data)
         service = DoctorService.objects.select_related("doctor").filter(public_id=data["service"]).first()
@@ -475,6 +480,7 @@ class SeriesView(APIView):
         booked = services.appointment_series_book(
             patient=request.user, service=service, first_start=data["first_start"], occurrences=data["occurrences"],
             interval_days=int(data["interval_days"]), reason=data["reason"], request=request._request,
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
         )
         queryset = Appointment.objects.select_related("doctor__user", "patient", "service").filter(pk__in=[a.pk for a in booked]).order_by("start")
         return Response(AppointmentOutput(queryset, many=True).data, status=status.HTTP_201_CREATED)

@@ -353,11 +353,13 @@ def appointment_series_book(
     occurrences: int,
     interval_days: int = 7,
     reason: str,
+    idempotency_key: str = "",
     request: HttpRequest | None = None,
 ) -> list[Appointment]:
     """Book a recurring series (e.g. weekly for 6 weeks) all or nothing: every occurrence must
     be a free slot, or none is booked (APPT_002 names the first that is not). Each occurrence is
-    then an ordinary appointment, waiting for payment or confirmed when it costs nothing."""
+    then an ordinary appointment, waiting for payment or confirmed when it costs nothing. The
+    same ``idempotency_key`` again (a double click, a retry) returns the series already booked."""
     import uuid as uuid_module
 
     reason = (reason or "").strip()
@@ -374,9 +376,16 @@ def appointment_series_book(
     series_id = uuid_module.uuid4()
     starts = [first_start.astimezone(UTC) + timedelta(days=interval_days * n) for n in range(occurrences)]
     created: list[Appointment] = []
+    key = idempotency_key[:90]  # each occurrence keeps "<key>:<number>" (at most 100 characters)
     try:
         with transaction.atomic():
             schedule = _lock_schedule(doctor)
+            if key:  # decided under the schedule lock, so a concurrent duplicate waits and finds it
+                first = Appointment.objects.filter(patient=patient, idempotency_key=f"{key}:1").first()
+                if first is not None:
+                    if first.series_id is None or first.start != starts[0] or first.service_id != service.pk:
+                        raise ApplicationError("REQ_001", "This Idempotency-Key was already used for a different booking.", fields={"idempotency_key": ["Reused with different content."]})
+                    return list(Appointment.objects.filter(series_id=first.series_id).order_by("start"))
             holds_release_expired(doctor=doctor)
             for number, start in enumerate(starts, start=1):
                 if not selectors.slot_is_free(doctor=doctor, service=service, start=start, schedule=schedule):
@@ -390,6 +399,7 @@ def appointment_series_book(
                     status=Status.CONFIRMED if price == 0 else Status.PENDING_PAYMENT,
                     hold_expires_at=None if price == 0 else timezone.now() + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
                     price_minor=price, currency=service.currency, reason=reason, series_id=series_id,
+                    idempotency_key=f"{key}:{number}" if key else "",
                 )
                 _record(appointment, from_status="", by=patient, note=f"Series {number}/{occurrences}", request=request)
                 created.append(appointment)

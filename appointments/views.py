@@ -255,15 +255,18 @@ DAY_AT_TIME = "l j F \\a\\t H:i"  # "Tuesday 17 November at 09:00"
 INTERVAL_WORDS = {7: "every week", 14: "every two weeks", 28: "every four weeks"}
 
 
-def _book_series(request: HttpRequest, *, service: DoctorService, first_start: datetime, options: dict, viewer_tz: ZoneInfo) -> tuple[list[Appointment], str]:
+def _book_series(
+    request: HttpRequest, *, service: DoctorService, first_start: datetime, options: dict, viewer_tz: ZoneInfo, key: str
+) -> tuple[list[Appointment], str]:
     """Book the recurring series the booking page asked for: the booked appointments and a
     success message, or nothing and the error in the patient's words (which occurrence is taken,
     in their zone)."""
     interval, occurrences = options["repeat"], options["occurrences"]
     try:
         booked = services.appointment_series_book(
-            patient=request.user, service=service, first_start=first_start, occurrences=occurrences, interval_days=interval, reason=options["reason"], request=request
-        )
+            patient=request.user, service=service, first_start=first_start, occurrences=occurrences, interval_days=interval, reason=options["reason"],
+            idempotency_key=key, request=request,
+        )  # fmt: skip
     except ApplicationError as exc:
         number = exc.extra.get("occurrence")
         if exc.code == "APPT_002" and number:
@@ -303,7 +306,8 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
             if not series_form.is_valid():
                 error = "Check the repeat options below, then choose the first time again."
             elif series_form.cleaned_data["repeat"]:
-                booked, error = _book_series(request, service=service, first_start=start, options=series_form.cleaned_data, viewer_tz=viewer_tz)
+                key = f"{form.cleaned_data['key']}:series:{start:%Y%m%dT%H%M}"  # a double click books the series once
+                booked, error = _book_series(request, service=service, first_start=start, options=series_form.cleaned_data, viewer_tz=viewer_tz, key=key)
                 if booked:
                     return redirect("appointments:list")
             else:

@@ -604,6 +604,22 @@ def test_a_recurring_series_is_booked_all_or_nothing(clinic):
     assert [a.status for a in Appointment.objects.filter(series_id=series[0].series_id).order_by("start")][:3] == ["pending_payment", "cancelled", "pending_payment"]
 
 
+def test_booking_a_series_again_with_the_same_key_returns_it_instead_of_refusing(clinic):
+    patient = UserFactory()
+    book = lambda first_start: services.appointment_series_book(  # noqa: E731
+        patient=patient, service=clinic["service"], first_start=first_start, occurrences=3, reason="Weekly review", idempotency_key="page-key"
+    )
+
+    first, again = book(SLOT), book(SLOT)
+    with pytest.raises(ApplicationError) as reused:
+        book(SLOT + timedelta(hours=1))
+
+    assert [a.pk for a in again] == [a.pk for a in first]
+    assert Appointment.objects.filter(patient=patient).count() == 3
+    assert [a.idempotency_key for a in first] == ["page-key:1", "page-key:2", "page-key:3"]
+    assert reused.value.code == "REQ_001" and "idempotency_key" in reused.value.fields
+
+
 @pytest.mark.parametrize(("occurrences", "interval"), [(1, 7), (13, 7), (4, 3)])
 def test_series_limits(clinic, occurrences, interval):
     with pytest.raises(ApplicationError) as excinfo:

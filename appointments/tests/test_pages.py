@@ -643,6 +643,16 @@ def test_patient_books_a_weekly_series_from_the_booking_page(client, clinic, pat
     assert "3 appointments booked, every week from Monday 2 November at 09:00." in client.get("/appointments/").content.decode()
 
 
+def test_a_double_click_on_a_series_slot_books_it_once_and_says_so(client, clinic, patient):
+    client.force_login(patient)
+
+    first, second = series_post(client, clinic), series_post(client, clinic)
+
+    assert first.status_code == second.status_code == 302 and second["Location"] == "/appointments/"
+    assert Appointment.objects.filter(patient=patient).count() == 3
+    assert "is not free" not in client.get("/appointments/").content.decode()
+
+
 def test_a_series_with_one_taken_occurrence_books_nothing_and_says_which(client, clinic, patient):
     confirmed(clinic, UserFactory(), start=SLOT + timedelta(days=14))
     client.force_login(patient)
