@@ -7,7 +7,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import Consultation, Participation, PresenceEvent, QualitySample, Recording, RecordingConsent
+from .models import Consultation, GuestInvite, Participation, PresenceEvent, QualitySample, Recording, RecordingConsent
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -23,7 +23,16 @@ class ReadOnlyInline(admin.TabularInline):
 
 class ParticipationInline(ReadOnlyInline):
     model = Participation
-    fields = ("role", "user", "admitted_at", "first_joined_at", "last_left_at", "seconds_connected", "connections", "sockets")
+    fields = ("role", "user", "guest", "admitted_at", "first_joined_at", "last_left_at", "seconds_connected", "connections", "sockets")
+    readonly_fields = fields
+
+
+class GuestInviteInline(ReadOnlyInline):
+    """Who was invited, by whom, and what became of the link (the link itself is never stored)."""
+
+    model = GuestInvite
+    fk_name = "consultation"
+    fields = ("name", "relationship", "invited_by", "email", "created_at", "expires_at", "used_at", "revoked_at")
     readonly_fields = fields
 
 
@@ -54,7 +63,7 @@ class ConsultationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("appointment__doctor__user",)
     readonly_fields = ("appointment", "room", "status", "started_at", "ended_at", "ended_by", "created_at")
-    inlines = [ParticipationInline, PresenceInline, RecordingConsentInline, QualityInline]
+    inlines = [ParticipationInline, GuestInviteInline, PresenceInline, RecordingConsentInline, QualityInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(rtt=Avg("quality_samples__rtt_ms"))

@@ -177,3 +177,20 @@ def test_the_guest_has_no_access_to_the_appointment_or_records():
     assert guest.get(f"/api/v1/appointments/{appointment.public_id}/").status_code == 401
     assert guest.get(f"/api/v1/consultations/{appointment.consultation.room}/chat/").status_code == 401
     assert guest.get(f"/consultations/{appointment.consultation.room}/").status_code == 302
+
+
+def test_staff_see_who_was_invited_in_the_admin_but_never_the_link(client):
+    from allauth.mfa.models import Authenticator
+    from django.contrib.auth.models import Permission
+
+    appointment = booked()
+    link = invite(appointment, email="asha@example.org").json()["link"]
+    staff = StaffFactory()
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="consultations", codename__startswith="view_"))
+    Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "unused"})
+    client.force_login(staff)
+
+    page = client.get(f"/admin/consultations/consultation/{appointment.consultation.pk}/change/").content.decode()
+
+    assert "Asha Rao" in page and "asha@example.org" in page and "Interpreter" in page
+    assert token_of(link) not in page and GuestInvite.objects.get().token_hash not in page
