@@ -453,6 +453,10 @@ EMAIL_OUTBOX_DIR = VAR_DIR / "outbox"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="MediMeet <no-reply@medimeet.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 10
+# Notifications (medimeet/core/notifications): a failed hand-over is retried this many times,
+# with exponential backoff from this many seconds, before the message is marked failed.
+NOTIFICATION_MAX_RETRIES = env.int("NOTIFICATION_MAX_RETRIES", default=8)
+NOTIFICATION_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATION_RETRY_BACKOFF_SECONDS", default=30)
 
 # --- Files --------------------------------------------------------------------------------
 
