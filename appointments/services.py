@@ -1255,3 +1255,63 @@ def override_clear(*, doctor: DoctorProfile, day, by: User, request: HttpRequest
             audit_record(action="schedule.override_cleared", actor=by, target=schedule, request=request, metadata={"date": day.isoformat()})
             next_available_refresh_on_commit(doctor)
     return deleted
+
+
+# --- Reminders ------------------------------------------------------------------------------
+
+# A reminder whose moment passed longer ago than this is skipped, not sent late: a booking made
+# two hours ahead gets no "24 hours before" reminder, and a scan that was down catches up once.
+REMINDER_LATENESS = timedelta(minutes=15)
+
+
+def reminders_send_due(*, now: datetime | None = None) -> int:
+    """Beat, every minute: remind the patient and the doctor of each confirmed appointment at
+    each of their own offsets (default 24 h and 1 h before), by the channels they chose, with
+    the service's preparation instructions and the calendar event.
+
+    Idempotent: each reminder is a notification with the unique key (appointment, recipient, start,
+    offset, channel), so a scan that runs twice, or on two workers at once, sends it once.
+    The key holds the start time: a rescheduled appointment is reminded of its new time, and a
+    cancelled one is no longer confirmed, so it is not reminded at all. Returns how many
+    messages were queued."""
+    from django.urls import reverse
+
+    from medimeet.core.models import NotificationPreference, default_reminder_offsets
+    from medimeet.core.notifications import notify
+
+    now = now or timezone.now()
+    stored = NotificationPreference.objects.values_list("user_id", "reminder_offsets")
+    offsets_by_user = dict(stored)
+    all_offsets = {o for offsets in offsets_by_user.values() for o in offsets} | set(default_reminder_offsets())
+    if not all_offsets:
+        return 0
+    # Appointments whose start is, for some offset o, within [now + o - lateness, now + o].
+    windows = Q()
+    for minutes in all_offsets:
+        windows |= Q(start__gt=now + timedelta(minutes=minutes) - REMINDER_LATENESS, start__lte=now + timedelta(minutes=minutes))
+    due = Appointment.objects.filter(windows, status=Status.CONFIRMED, start__gt=now).select_related("patient", "doctor__user", "service")
+    queued = 0
+    for appointment in due:
+        url = settings.SITE_URL + reverse("appointments:detail", args=[appointment.public_id])
+        for recipient, other, to_doctor in ((appointment.patient, appointment.doctor.user, False), (appointment.doctor.user, appointment.patient, True)):
+            offsets = offsets_by_user.get(recipient.pk, default_reminder_offsets())
+            reached = [m for m in offsets if appointment.start - timedelta(minutes=m) <= now < appointment.start - timedelta(minutes=m) + REMINDER_LATENESS]
+            if not reached:
+                continue
+            minutes = min(reached)
+            queued += len(
+                notify(
+                    user=recipient,
+                    event="appointment.reminder",
+                    context={
+                        "appointment": appointment,
+                        "to_doctor": to_doctor,
+                        "other_zone": _zone_of(other, appointment, doctor=not to_doctor),
+                        "preparation": "" if to_doctor else appointment.service.preparation_instructions,
+                        "appointment_url": url,
+                    },
+                    attachments=[appointment_ics_attachment(appointment, recipient=recipient, for_doctor=to_doctor)],
+                    dedupe_key=f"reminder:{appointment.pk}:{recipient.pk}:{int(appointment.start.timestamp())}:{minutes}",
+                )
+            )
+    return queued

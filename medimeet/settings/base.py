@@ -237,6 +237,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "appointments.tasks.release_expired_holds",
         "schedule": timedelta(minutes=1),
     },
+    "send-due-reminders": {
+        "task": "appointments.tasks.send_due_reminders",
+        "schedule": timedelta(minutes=1),
+    },
     "refresh-next-available": {
         "task": "appointments.tasks.refresh_next_available",
         "schedule": timedelta(minutes=10),
