@@ -91,7 +91,7 @@ class NotificationPreference(models.Model):
     (security, receipts, bookings) are always emailed whatever is stored here."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="notification_preference")
-    channels = models.JSONField(default=dict, blank=True, help_text='{"reminders": ["email", "sms"], "updates": []}')
+    channels = models.JSONField(default=dict, blank=True, help_text='{"reminders": ["email"], "updates": []}')
     reminder_offsets = models.JSONField(default=default_reminder_offsets, blank=True, help_text="Minutes before an appointment.")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,19 +109,16 @@ class Notification(models.Model):
 
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
-        SMS = "sms", "SMS"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        DELIVERED = "delivered", "Delivered"
-        BOUNCED = "bounced", "Bounced"
+        SENT = "sent", "Sent"  # accepted by the mail server (SMTP gives no delivery report)
         FAILED = "failed", "Failed"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
-    to = EncryptedTextField(help_text="Email address or phone number, encrypted at rest.")
+    to = EncryptedTextField(help_text="Email address, encrypted at rest.")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     event = models.CharField(max_length=64, db_index=True)
     template = models.CharField(max_length=200, blank=True)

@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "medimeet.core.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -544,6 +545,9 @@ INVOICE_PREFIX = env.str("INVOICE_PREFIX", default="MM")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("hi", "Hindi")]
+# Our catalogues (locale/<lang>/LC_MESSAGES/django.po), compiled to .mo by `make messages`
+# (pybabel, so GNU gettext is not needed) — run by `make test`, `make run` and CI.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -30,7 +30,7 @@ class NotificationOutput(ModelOutputSerializer):
 
 class PreferencesSerializer(serializers.Serializer):
     channels = serializers.DictField(
-        child=serializers.ListField(child=serializers.ChoiceField(choices=["email", "sms"])),
+        child=serializers.ListField(child=serializers.ChoiceField(choices=["email"])),
         help_text=f"Channels per category ({', '.join(CATEGORIES)}). Essential categories are always emailed.",
     )
     reminder_offsets = serializers.ListField(child=serializers.IntegerField(min_value=5, max_value=7 * 24 * 60), max_length=6, help_text="Minutes before each appointment.")
@@ -38,7 +38,7 @@ class PreferencesSerializer(serializers.Serializer):
 
 
 class PreferencesInput(PreferencesSerializer):
-    channels = serializers.DictField(child=serializers.ListField(child=serializers.ChoiceField(choices=["email", "sms"])), required=False)
+    channels = serializers.DictField(child=serializers.ListField(child=serializers.ChoiceField(choices=["email"])), required=False)
     reminder_offsets = serializers.ListField(child=serializers.IntegerField(min_value=5, max_value=7 * 24 * 60), max_length=6, required=False)
     language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
 
@@ -52,7 +52,7 @@ def preferences_output(user) -> dict:
 class NotificationListView(APIView):
     @extend_schema(tags=["notifications"], responses={200: NotificationOutput(many=True), **error_responses(401)})
     def get(self, request):
-        """Messages sent to you (email and SMS), newest first, with their delivery status."""
+        """Messages sent to you, newest first, with their delivery status."""
         paginator = StandardPagination()
         page = paginator.paginate_queryset(selectors.notifications_for(user=request.user), request, view=self)
         return paginator.get_paginated_response(NotificationOutput(page, many=True).data)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
-EMAIL, SMS = "email", "sms"
+EMAIL = "email"  # the one channel so far; Notification.channel leaves room for SMS
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,10 @@ class Category:
 CATEGORIES: dict[str, Category] = {
     c.name: c
     for c in (
-        Category("account", _("Security and account"), True, (EMAIL, SMS), (EMAIL,)),
+        Category("account", _("Security and account"), True, (EMAIL,), (EMAIL,)),
         Category("appointments", _("Bookings, changes and cancellations"), True, (EMAIL,), (EMAIL,)),
         Category("payments", _("Payments, receipts and refunds"), True, (EMAIL,), (EMAIL,)),
-        Category("reminders", _("Appointment reminders"), False, (EMAIL, SMS), (EMAIL,)),
+        Category("reminders", _("Appointment reminders"), False, (EMAIL,), (EMAIL,)),
         Category("announcements", _("Service and maintenance notices"), True, (EMAIL,), (EMAIL,)),
         Category("updates", _("Review requests and new features"), False, (EMAIL,), (EMAIL,)),
     )
@@ -41,7 +41,7 @@ CATEGORIES: dict[str, Category] = {
 class Event:
     name: str
     category: str
-    template: str  # templates/<template>_subject.txt, _message.txt, _message.html, _sms.txt
+    template: str  # templates/<template>_subject.txt, _message.txt, _message.html
     channels: tuple[str, ...] = (EMAIL,)
 
     @property
@@ -71,7 +71,7 @@ EVENTS: dict[str, Event] = {
         Event("appointment.rebooking_offer", "appointments", "appointments/email/rebooking_offer"),
         Event("appointment.waitlist_offer", "appointments", "appointments/email/waitlist_offer"),
         Event("appointment.follow_up_recommended", "appointments", "appointments/email/follow_up_recommended"),
-        Event("appointment.reminder", "reminders", "appointments/email/reminder", (EMAIL, SMS)),
+        Event("appointment.reminder", "reminders", "appointments/email/reminder"),
         # Payments.
         Event("payment.receipt", "payments", "payments/email/receipt"),
         Event("payment.refund", "payments", "payments/email/refund"),

@@ -4,9 +4,10 @@ import re
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext_lazy as _
 
-from .catalogue import CATEGORIES, SMS
+from .catalogue import CATEGORIES
 
 OFFSET = re.compile(r"^(\d+)\s*(m|min|h|d)$")
 UNIT_MINUTES = {"m": 1, "min": 1, "h": 60, "d": 24 * 60}
@@ -27,15 +28,14 @@ class PreferencesForm(forms.Form):
         required=False,
         max_length=100,
     )
-    language = forms.ChoiceField(label=_("Language of emails and pages"), choices=settings.LANGUAGES)
+    language = forms.ChoiceField(label=_("Language of emails and pages"), choices=[(code, get_language_info(code)["name_local"]) for code, _name in settings.LANGUAGES])
 
-    def __init__(self, *args, sms_available: bool, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        labels = {"email": _("Email"), "sms": _("SMS")}
+        labels = {"email": _("Email")}
         for category in CATEGORIES.values():
-            choices = [(c, labels[c]) for c in category.channels if c != SMS or sms_available]
-            if category.essential:
-                choices = [(c, label) for c, label in choices if c != "email"]  # always emailed
+            # Essential kinds are always emailed: there is nothing to choose for them.
+            choices = [(c, labels[c]) for c in category.channels if not (category.essential and c == "email")]
             if choices:
                 self.fields[f"channels_{category.name}"] = forms.MultipleChoiceField(label=category.label, choices=choices, required=False, widget=forms.CheckboxSelectMultiple)
 

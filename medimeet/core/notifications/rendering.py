@@ -1,8 +1,7 @@
 """Rendering a message for one person: in their language and time zone, in the branded layout.
 
 Templates of an event ``<t>`` (see catalogue.py): ``<t>_subject.txt``, ``<t>_message.txt``
-(extends ``email/base.txt``), ``<t>_message.html`` (extends ``email/base.html``) and, for
-events that may go by SMS, ``<t>_sms.txt``.
+(extends ``email/base.txt``) and ``<t>_message.html`` (extends ``email/base.html``).
 """
 
 from __future__ import annotations
@@ -61,11 +60,6 @@ def render_email(*, event: Event, user, context: dict[str, Any], template: str |
     ctx = {**base_context(user=user, event=event), **context}
     subject = " ".join(render_to_string(f"{name}_subject.txt", ctx).split())
     return RenderedEmail(subject=subject, text=render_to_string(f"{name}_message.txt", ctx).strip() + "\n", html=render_to_string(f"{name}_message.html", ctx))
-
-
-def render_sms(*, event: Event, user, context: dict[str, Any]) -> str:
-    ctx = {**base_context(user=user, event=event), **context}
-    return " ".join(render_to_string(f"{event.template}_sms.txt", ctx).split())
 
 
 def html_from_text(*, subject: str, text: str, user, event: Event | None) -> str:

@@ -30,8 +30,8 @@ from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
 from medimeet.core.models import Notification, NotificationPreference
 
-from .catalogue import CATEGORIES, EMAIL, EVENTS, SMS, Event
-from .rendering import html_from_text, language_of, recipient_locale, render_email, render_sms
+from .catalogue import CATEGORIES, EMAIL, EVENTS, Event
+from .rendering import html_from_text, language_of, recipient_locale, render_email
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +46,6 @@ class Attachment(NamedTuple):
     mimetype: str
 
 
-class DeliveryError(Exception):
-    """A channel could not hand the message over (SMTP error, SMS provider error); retried."""
-
-
 # --- Preferences ---------------------------------------------------------------------------
 
 
@@ -59,24 +55,13 @@ def preferences_for(user) -> NotificationPreference:
 
 
 def channels_for(*, user, event: Event) -> list[str]:
-    """Channels this event goes out on for this person. Essential mail always goes by email;
-    SMS only to someone who chose it and has a verified phone number."""
+    """Channels this event goes out on for this person. Essential mail always goes by email."""
     category = CATEGORIES[event.category]
     chosen = preferences_for(user).channels.get(event.category, list(category.default_channels))
     channels = [c for c in event.channels if c in chosen and c in category.channels]
     if category.essential and EMAIL in event.channels and EMAIL not in channels:
         channels.insert(0, EMAIL)
-    if SMS in channels and not sms_number_for(user):
-        channels.remove(SMS)
     return channels
-
-
-def sms_number_for(user) -> str:
-    """The verified number SMS go to, or "" (patients only, verified numbers only)."""
-    profile = getattr(user, "patient_profile", None) if user is not None else None
-    if profile is None or not getattr(profile, "phone_verified_at", None):
-        return ""
-    return profile.phone
 
 
 def preferences_update(*, user, channels: dict[str, list[str]] | None = None, reminder_offsets: list[int] | None = None, language: str | None = None) -> NotificationPreference:
@@ -146,13 +131,10 @@ def notify(*, user, event: str, context: dict[str, Any], attachments: list[Attac
             key = f"{dedupe_key}:{channel}" if dedupe_key else None
             if key and Notification.objects.filter(dedupe_key=key).exists():
                 continue
-            if channel == EMAIL:
-                email = render_email(event=definition, user=user, context=context)
-                row = notification_queue(
-                    user=user, to=user.email, channel=EMAIL, event=event, template=definition.template, subject=email.subject, text_body=email.text, html_body=email.html, attachments=attachments, dedupe_key=key
-                )
-            else:
-                row = notification_queue(user=user, to=sms_number_for(user), channel=SMS, event=event, template=definition.template, subject="", text_body=render_sms(event=definition, user=user, context=context), dedupe_key=key)
+            email = render_email(event=definition, user=user, context=context)
+            row = notification_queue(
+                user=user, to=user.email, channel=channel, event=event, template=definition.template, subject=email.subject, text_body=email.text, html_body=email.html, attachments=attachments, dedupe_key=key
+            )
             if row is not None:
                 queued.append(row)
     return queued
@@ -242,7 +224,7 @@ SENT, RETRY, SKIPPED, FAILED = "sent", "retry", "skipped", "failed"
 
 
 def notification_deliver(*, notification_id: int, final_attempt: bool) -> str:
-    """Hand one queued message to its channel. Claimed first by a conditional update (queued,
+    """Hand one queued message to the mail server. Claimed first by a conditional update (queued,
     or "sending" past its lease after a worker died), so concurrent or repeated runs send it
     once. Returns "sent", "retry" (the caller retries with backoff), "failed" or "skipped"."""
     now = timezone.now()
@@ -253,8 +235,8 @@ def notification_deliver(*, notification_id: int, final_attempt: bool) -> str:
         return SKIPPED
     notification = Notification.objects.get(pk=notification_id)
     try:
-        provider_id = _send_email(notification) if notification.channel == EMAIL else _send_sms(notification)
-    except (OSError, DeliveryError) as exc:  # smtplib.SMTPException is an OSError
+        provider_id = _send_email(notification)
+    except OSError as exc:  # smtplib.SMTPException is an OSError
         error = f"{type(exc).__name__}: {exc}"[:500]
         status = Notification.Status.FAILED if final_attempt else Notification.Status.QUEUED
         Notification.objects.filter(pk=notification_id).update(status=status, last_error=error, status_changed_at=timezone.now())
@@ -281,19 +263,6 @@ def _send_email(notification: Notification) -> str:
         message.attach(attachment.name, attachment.content, attachment.mimetype)
     message.send()
     return message_id
-
-
-def _send_sms(notification: Notification) -> str:
-    from .sms import sms_backend
-
-    return sms_backend().send(to=notification.to, body=notification.text_body, reference=str(notification.public_id))
-
-
-def notification_status_update(*, provider_message_id: str, status: str, error: str = "") -> int:
-    """A provider's delivery report (webhook): move sent → delivered / bounced / failed.
-    Never moves a message backwards; returns how many rows changed."""
-    allowed = {Notification.Status.DELIVERED: [Notification.Status.SENT], Notification.Status.BOUNCED: [Notification.Status.SENT, Notification.Status.DELIVERED], Notification.Status.FAILED: [Notification.Status.SENT]}
-    return Notification.objects.filter(provider_message_id=provider_message_id, status__in=allowed[status]).update(status=status, last_error=error[:500], status_changed_at=timezone.now())
 
 
 def email_with_html(*, user, to: str, event: str, subject: str, text_body: str, html_body: str | None, language: str | None = None) -> Notification | None:

@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
@@ -37,19 +38,19 @@ def history(request: HttpRequest) -> HttpResponse:
 @login_required
 def preferences(request: HttpRequest) -> HttpResponse:
     preference = services.preferences_for(request.user)
-    sms_available = bool(services.sms_number_for(request.user))
     initial = {"reminder_offsets": offsets_label(preference.reminder_offsets), "language": request.user.language}
     for name, category in CATEGORIES.items():
         initial[f"channels_{name}"] = [c for c in preference.channels.get(name, category.default_channels) if not (category.essential and c == "email")]
-    form = PreferencesForm(request.POST or None, initial=initial, sms_available=sms_available)
+    form = PreferencesForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.preferences_update(user=request.user, channels=form.channels(), reminder_offsets=form.cleaned_data["reminder_offsets"], language=form.cleaned_data["language"])
+        translation.activate(form.cleaned_data["language"])  # the confirmation in the language just chosen
         messages.success(request, _("Your notification preferences are saved."))
         response = redirect("notifications:preferences")
         response.set_cookie(settings.LANGUAGE_COOKIE_NAME, form.cleaned_data["language"], samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
         return response
     essential = [c for c in CATEGORIES.values() if c.essential]
-    return render(request, "notifications/preferences.html", {"form": form, "essential": essential, "sms_available": sms_available})
+    return render(request, "notifications/preferences.html", {"form": form, "essential": essential})
 
 
 @csrf_exempt  # the signed token is the credential; mail clients POST RFC 8058 one-click without a CSRF token

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from accounts.tests.factories import UserFactory
 from appointments.models import Appointment, DoctorSchedule
+from appointments.services import HEADLINES
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
 from payments.models import Invoice, Payment, Refund
 
@@ -47,7 +48,7 @@ def context_for(event: str, people: dict) -> tuple:
         "doctor.application_changes_requested": (doctor.user, {"doctor": doctor, "reason": "Upload your MD certificate.", "portal_url": "http://127.0.0.1:8000/doctors/portal/"}),
         "doctor.invitation": (doctor.user, {"doctor": doctor, "invitation_url": "http://127.0.0.1:8000/doctors/invitation/abc/", "valid_days": 7}),
         "doctor.licence_expired": (doctor.user, {"doctor": doctor, "portal_url": "http://127.0.0.1:8000/doctors/portal/"}),
-        "appointment.update": (patient, {"appointment": appointment, "headline": "Your appointment is confirmed", "to_doctor": False, "other_zone": "Europe/London", "refund_minor": None, "ics_attached": True, "appointment_url": URL}),
+        "appointment.update": (patient, {"appointment": appointment, "headline": HEADLINES["confirmed"], "to_doctor": False, "other_zone": "Europe/London", "refund_minor": None, "ics_attached": True, "appointment_url": URL}),
         "appointment.cancelled_by_doctor": (patient, {**on_appointment, "search_url": "http://127.0.0.1:8000/doctors/", "rebook_url": "http://127.0.0.1:8000/doctors/dr-priya/"}),
         "appointment.doctor_on_vacation": (patient, {**on_appointment, "search_url": "http://127.0.0.1:8000/doctors/", "rebook_url": "http://127.0.0.1:8000/doctors/dr-priya/"}),
         "appointment.rebooking_offer": (patient, {**on_appointment, "paid": True, "expires_at": START - timedelta(hours=2), "proposals": [{"label": "Same doctor, after the time away", "doctor": doctor.display_name, "start": START + timedelta(days=7), "price_minor": 50000, "currency": "INR"}]}),

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from appointments.services import DOCTOR_HEADLINES
 from medimeet.core.models import AuditEvent, Notification, NotificationPreference
 from medimeet.core.notifications import Attachment, notify
 from medimeet.core.notifications.services import CLAIM_LEASE, notification_deliver, notification_resend, preferences_update
@@ -94,7 +95,7 @@ def test_a_failing_backend_is_retried_then_marked_failed_with_the_error(people, 
 def test_the_message_is_rendered_in_the_recipients_zone_with_the_other_partys_time(people, django_capture_on_commit_callbacks):
     user, context = context_for("appointment.update", people)
     with django_capture_on_commit_callbacks(execute=True):
-        notify(user=people["doctor"].user, event="appointment.update", context={**context, "to_doctor": True, "other_zone": "Asia/Kolkata", "headline": "A patient booked an appointment with you"})
+        notify(user=people["doctor"].user, event="appointment.update", context={**context, "to_doctor": True, "other_zone": "Asia/Kolkata", "headline": DOCTOR_HEADLINES["confirmed"]})
 
     body = mail.outbox[0].body
     assert "Monday 2 November 2026, 09:00 (Europe/London) (14:30 in Asia/Kolkata for the patient)" in body
