@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e bench check venv browser migrate seed clean
+.PHONY: run test e2e bench check venv browser migrate seed clean messages messages-extract
 
 ## Create the virtualenv and install pinned dependencies (re-runs when requirements change).
 venv: $(VENV)/.installed
@@ -21,7 +21,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 browser:
 	@bash scripts/ensure-chromium
 
-migrate: venv
+## Compile the translation catalogues (locale/*/LC_MESSAGES/django.po → .mo) with Babel: no GNU gettext needed.
+messages: venv
+	$(PY) manage.py compile_catalogues
+
+## Refresh the .po catalogues from the code and templates (needs GNU gettext's xgettext; translators only).
+messages-extract: venv
+	$(PY) manage.py makemessages -l hi --ignore=.venv --ignore=var --ignore=bench --ignore=docs --no-location --no-obsolete
+
+migrate: venv messages
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
@@ -33,11 +41,11 @@ run: seed
 	@bash scripts/run-embedded $(PORT)
 
 ## The whole test suite (SQLite, or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
-test: venv browser
+test: venv browser messages
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## Browser tests only.
-e2e: venv browser
+e2e: venv browser messages
 	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
 
 ## Benchmarks against a real server on PostgreSQL + Redis; results go to docs/performance.md.

@@ -7,6 +7,14 @@ from django.core.cache import cache
 pytest_plugins = ["medimeet.core.tests.browser"]
 
 
+def pytest_sessionstart(session):
+    """The Hindi catalogue is compiled by `make test`; a bare `pytest` after editing the .po
+    compiles it too, so translations under test are never stale."""
+    from medimeet.core.management.commands.compile_catalogues import catalogues_compile
+
+    catalogues_compile()
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
     cache.clear()

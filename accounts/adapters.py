@@ -10,21 +10,35 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from medimeet.core.audit import audit_record
-from medimeet.core.notifications import email_send
+from medimeet.core.notifications.services import email_with_html
+
+# allauth's email templates → our event catalogue (anything else is an account notice).
+ALLAUTH_EVENTS = {
+    "account/email/email_confirmation_signup": "account.email_verification",
+    "account/email/email_confirmation": "account.email_verification",
+    "account/email/password_reset_key": "account.password_reset",
+}
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
-        """Render with allauth's templates, then deliver through the notification layer
-        (after commit, by Celery, with retries) instead of sending inside the request."""
+        """Render with allauth's templates in the recipient's language and zone, then deliver
+        through the notification layer (logged, after commit, by Celery, with retries)."""
         from allauth.core import context as allauth_context
         from django.contrib.sites.shortcuts import get_current_site
 
+        from medimeet.core.notifications.rendering import recipient_locale
+
+        from .models import User
+
         request = allauth_context.request
+        user = context.get("user") if isinstance(context.get("user"), User) else User.objects.filter(email=email.lower()).first()
         ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
-        message = self.render_mail(template_prefix, email, ctx)
+        with recipient_locale(user):
+            message = self.render_mail(template_prefix, email, ctx)
         html = next((content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), None)
-        email_send(to=list(message.to), subject=message.subject, text_body=message.body, html_body=html)
+        event = ALLAUTH_EVENTS.get(template_prefix, "account.notice")
+        email_with_html(user=user, to=email, event=event, subject=message.subject, text_body=message.body, html_body=html)
 
     def save_user(self, request: HttpRequest, user, form, commit: bool = True):
         from .models import PatientProfile, User
@@ -52,6 +66,9 @@ class AccountAdapter(DefaultAccountAdapter):
         from .middleware import session_mark_authenticated
 
         session_mark_authenticated(request)
+        from .services import login_new_device_alert
+
+        login_new_device_alert(user=user, request=request)
         audit_record(action="auth.login", actor=user, target=user, subject_user=user, request=request, metadata={"channel": "web"})
 
     def authentication_failed(self, request: HttpRequest, **credentials) -> None:

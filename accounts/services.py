@@ -215,8 +215,30 @@ def _api_session_create(*, user: User, request: HttpRequest, device_name: str, u
         expires_at=timezone.now() + jwt_settings.REFRESH_TOKEN_LIFETIME,
     )
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    login_new_device_alert(user=user, request=request)
     audit_record(action="auth.login", actor=user, target=session, subject_user=user, request=request, metadata={"channel": "api"})
     return tokens_issue(session=session)
+
+
+def login_new_device_alert(*, user: User, request: HttpRequest) -> bool:
+    """Before a sign-in is audited: if this person has signed in before but never with this
+    browser or app (by user agent, from the audit log), send them a security alert. The first
+    sign-in of an account alerts nobody. Returns whether an alert was queued."""
+    from django.urls import reverse
+
+    from medimeet.core.models import AuditEvent
+    from medimeet.core.notifications import notify
+
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
+    logins = AuditEvent.objects.filter(subject_user=user, action="auth.login")
+    if not logins.exists() or logins.filter(user_agent=user_agent).exists():
+        return False
+    notify(
+        user=user,
+        event="account.new_device_sign_in",
+        context={"device": describe_user_agent(user_agent), "ip_address": client_ip(request) or "—", "signed_in_at": timezone.now(), "devices_url": settings.SITE_URL + reverse("accounts:devices")},
+    )
+    return True
 
 
 def tokens_refresh(*, refresh: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from doctors.models import DoctorProfile, DoctorService
@@ -69,56 +69,69 @@ def _record(appointment: Appointment, *, from_status: str, by: User | None, note
 
 
 HEADLINES = {
-    "confirmed": "Your appointment is confirmed",
-    "pending_payment": "Your appointment is reserved and waits for payment",
-    "rescheduled": "Your appointment has moved to a new time",
-    "cancelled": "Your appointment is cancelled",
-    "doctor_no_show": "The doctor did not join your consultation: you are refunded in full",
-    "patient_no_show": "You did not join your consultation",
+    "confirmed": gettext_lazy("Your appointment is confirmed"),
+    "pending_payment": gettext_lazy("Your appointment is reserved and waits for payment"),
+    "rescheduled": gettext_lazy("Your appointment has moved to a new time"),
+    "cancelled": gettext_lazy("Your appointment is cancelled"),
+    "doctor_no_show": gettext_lazy("The doctor did not join your consultation: you are refunded in full"),
+    "patient_no_show": gettext_lazy("You did not join your consultation"),
+}
+DOCTOR_HEADLINES = {
+    "confirmed": gettext_lazy("A patient booked an appointment with you"),
+    "pending_payment": gettext_lazy("A patient reserved a time with you"),
+    "rescheduled": gettext_lazy("An appointment with you has moved"),
+    "cancelled": gettext_lazy("An appointment with you is cancelled"),
+    "doctor_no_show": gettext_lazy("You did not join a consultation: the patient was refunded"),
+    "patient_no_show": gettext_lazy("Your patient did not join the consultation"),
 }
 
 
 def appointment_notify(*, appointment: Appointment, change: str) -> None:
-    """Email the patient and the doctor about a booking, a new time or a cancellation, each
-    with the time in their own zone (and the other party's when it differs); after commit."""
+    """Tell the patient and the doctor about a booking, a new time or a cancellation, each in
+    their own language and zone (with the other's local time when it differs), with the
+    calendar event attached (a cancelling one for a cancellation); after commit."""
 
     def send() -> None:
-        from zoneinfo import ZoneInfo
-
         from django.urls import reverse
 
-        from medimeet.core.notifications import email_send_template
+        from medimeet.core.notifications import notify
 
         fresh = Appointment.objects.select_related("doctor__user", "patient", "service").get(pk=appointment.pk)
-        doctor_tz = ZoneInfo(selectors.schedule_for(fresh.doctor).timezone)
-        patient_tz = ZoneInfo(fresh.patient.timezone or "UTC")
-        for recipient, tz, other_tz, to_doctor in ((fresh.patient, patient_tz, doctor_tz, False), (fresh.doctor.user, doctor_tz, patient_tz, True)):
-            headline = HEADLINES[change] if not to_doctor else {
-                "confirmed": "A patient booked an appointment with you",
-                "pending_payment": "A patient reserved a time with you",
-                "rescheduled": "An appointment with you has moved",
-                "cancelled": "An appointment with you is cancelled",
-                "doctor_no_show": "You did not join a consultation: the patient was refunded",
-                "patient_no_show": "Your patient did not join the consultation",
-            }[change]
-            email_send_template(
-                to=[recipient.email],
-                template="appointments/email/update",
+        # refund_percent is set only when a confirmed (paid or free) booking is cancelled.
+        refund_minor = fresh.price_minor * fresh.refund_percent // 100 if change == "cancelled" and fresh.refund_percent and fresh.price_minor else None
+        for recipient, other, to_doctor in ((fresh.patient, fresh.doctor.user, False), (fresh.doctor.user, fresh.patient, True)):
+            notify(
+                user=recipient,
+                event="appointment.update",
                 context={
-                    "recipient": recipient,
                     "appointment": fresh,
-                    "headline": headline,
+                    "headline": (DOCTOR_HEADLINES if to_doctor else HEADLINES)[change],
                     "to_doctor": to_doctor,
-                    # Formatted here: the |date filter would convert back to the active zone.
-                    "local_start": date_format(fresh.start.astimezone(tz), "l j F Y, H:i"),
-                    "timezone_name": str(tz),
-                    "other_local_start": date_format(fresh.start.astimezone(other_tz), "H:i") if str(other_tz) != str(tz) else None,
-                    "other_timezone_name": str(other_tz),
+                    "other_zone": _zone_of(other, fresh, doctor=not to_doctor),
+                    "refund_minor": refund_minor,
+                    "ics_attached": change in ICS_CHANGES,
                     "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[fresh.public_id]),
                 },
+                attachments=[appointment_ics_attachment(fresh, recipient=recipient, for_doctor=to_doctor)] if change in ICS_CHANGES else None,
             )
 
     transaction.on_commit(send)
+
+
+ICS_CHANGES = {"confirmed", "pending_payment", "rescheduled", "cancelled"}
+
+
+def _zone_of(person: User, appointment: Appointment, *, doctor: bool) -> str:
+    """The zone a party lives the appointment in: the doctor's practice (schedule) zone, the patient's own."""
+    return selectors.schedule_for(appointment.doctor).timezone if doctor else (person.timezone or "UTC")
+
+
+def appointment_ics_attachment(appointment: Appointment, *, recipient: User, for_doctor: bool):
+    from medimeet.core.notifications import Attachment
+
+    from .calendar import appointment_ics
+
+    return Attachment(f"medimeet-{appointment.public_id}.ics", appointment_ics(appointment, viewer_timezone=recipient.timezone or "UTC", for_doctor=for_doctor), "text/calendar")
 
 
 def _lock_schedule(doctor: DoctorProfile) -> DoctorSchedule:
@@ -722,19 +735,19 @@ def follow_up_recommend(
 
 
 def _notify_follow_up(appointment: Appointment, on: date) -> None:
-    _email_patient(appointment=appointment, template="appointments/email/follow_up_recommended", follow_up_day=date_format(on, "l j F Y"))
+    _email_patient(appointment=appointment, event="appointment.follow_up_recommended", follow_up_on=on)
 
 
-def _email_patient(*, appointment: Appointment, template: str, **context: Any) -> None:
-    """Email the appointment's patient with ``template``; the context always has the patient,
+def _email_patient(*, appointment: Appointment, event: str, **context: Any) -> None:
+    """Notify the appointment's patient of ``event``; the context always has the patient,
     the doctor and the appointment's page."""
     from django.urls import reverse
 
-    from medimeet.core.notifications import email_send_template
+    from medimeet.core.notifications import notify
 
-    email_send_template(
-        to=[appointment.patient.email],
-        template=template,
+    notify(
+        user=appointment.patient,
+        event=event,
         context={
             "patient": appointment.patient,
             "doctor": appointment.doctor,
@@ -835,43 +848,20 @@ def waitlist_offer_freed_time(*, doctor_id: int) -> int:
 
 
 def _notify_waitlist_offer(hold: Appointment) -> None:
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo(hold.patient.timezone or "UTC")
-    _email_patient(
-        appointment=hold,
-        template="appointments/email/waitlist_offer",
-        local_start=date_format(hold.start.astimezone(tz), "l j F Y, H:i"),
-        timezone_name=str(tz),
-        minutes=settings.WAITLIST_OFFER_MINUTES,
-    )
+    _email_patient(appointment=hold, event="appointment.waitlist_offer", minutes=settings.WAITLIST_OFFER_MINUTES)
 
 
 # --- Doctor-side control: emergency unavailability and vacations -----------------------------
 
 
-def _notify_patient_cancelled(appointment: Appointment, *, template: str) -> None:
-    from zoneinfo import ZoneInfo
-
+def _notify_patient_cancelled(appointment: Appointment, *, event: str) -> None:
     from django.urls import reverse
 
-    from medimeet.core.notifications import email_send_template
-
-    patient_tz = ZoneInfo(appointment.patient.timezone or "UTC")
-    email_send_template(
-        to=[appointment.patient.email],
-        template=template,
-        context={
-            "appointment": appointment,
-            "patient": appointment.patient,
-            "doctor": appointment.doctor,
-            "local_day": date_format(appointment.start.astimezone(patient_tz), "l j F Y"),
-            "local_time": date_format(appointment.start.astimezone(patient_tz), "H:i"),
-            "timezone_name": str(patient_tz),
-            "search_url": settings.SITE_URL + reverse("doctors:search") + f"?specialization={appointment.doctor.primary_specialization.slug}",
-            "rebook_url": settings.SITE_URL + reverse("doctors:detail", args=[appointment.doctor.slug]),
-            "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[appointment.public_id]),
-        },
+    _email_patient(
+        appointment=appointment,
+        event=event,
+        search_url=settings.SITE_URL + reverse("doctors:search") + f"?specialization={appointment.doctor.primary_specialization.slug}",
+        rebook_url=settings.SITE_URL + reverse("doctors:detail", args=[appointment.doctor.slug]),
     )
 
 
@@ -920,7 +910,7 @@ def doctor_emergency_unavailable(*, doctor: DoctorProfile, by: User, until: date
         message = reason or "Your doctor is unavailable because of an emergency."
         for appointment in affected:
             _cancel_for_doctor(appointment, by=by, reason=message, request=request)
-            transaction.on_commit(lambda a=appointment: _notify_patient_cancelled(a, template="appointments/email/cancelled_by_doctor"))
+            transaction.on_commit(lambda a=appointment: _notify_patient_cancelled(a, event="appointment.cancelled_by_doctor"))
         audit_record(action="schedule.emergency_unavailable", actor=by, target=schedule, request=request, metadata={"until": until.isoformat(), "cancelled": len(affected)})
         next_available_refresh_on_commit(doctor)
     return affected
@@ -1020,7 +1010,7 @@ def rebooking_offer_make(*, appointment_id: int) -> RebookingOffer | None:
     other_slots = selectors.rebooking_other_doctor_slots(appointment=appointment, busy=_busy_of(patient), now=now)
     other = _hold_proposal(patient=patient, choices=other_slots, until=until, busy=_busy_of(patient))
     if same is None and other is None:
-        transaction.on_commit(lambda: _notify_patient_cancelled(appointment, template="appointments/email/doctor_on_vacation"))
+        transaction.on_commit(lambda: _notify_patient_cancelled(appointment, event="appointment.doctor_on_vacation"))
         return None
     with transaction.atomic():
         offer = RebookingOffer.objects.create(
@@ -1033,27 +1023,14 @@ def rebooking_offer_make(*, appointment_id: int) -> RebookingOffer | None:
 
 
 def _notify_rebooking_offer(offer_id: int) -> None:
-    from zoneinfo import ZoneInfo
-
-    from doctors.models import format_money
-
     offer = RebookingOffer.objects.select_related("appointment__patient", "appointment__doctor", "appointment__service").get(pk=offer_id)
     appointment = offer.appointment
-    tz = ZoneInfo(appointment.patient.timezone or "UTC")
     proposals = [
-        {"label": label, "doctor": hold.doctor.display_name, "local_start": date_format(hold.start.astimezone(tz), "l j F Y, H:i"), "price": format_money(hold.price_minor, hold.currency)}
-        for label, hold in (("Same doctor, after the time away", offer.same_doctor_hold), ("Another doctor of the same specialization", offer.other_doctor_hold))
+        {"label": label, "doctor": hold.doctor.display_name, "start": hold.start, "price_minor": hold.price_minor, "currency": hold.currency}
+        for label, hold in ((gettext_lazy("Same doctor, after the time away"), offer.same_doctor_hold), (gettext_lazy("Another doctor of the same specialization"), offer.other_doctor_hold))
         if hold is not None
     ]
-    _email_patient(
-        appointment=appointment,
-        template="appointments/email/rebooking_offer",
-        local_start=date_format(appointment.start.astimezone(tz), "l j F Y, H:i"),
-        timezone_name=str(tz),
-        proposals=proposals,
-        paid=appointment.status == Status.CONFIRMED,
-        expires=date_format(offer.expires_at.astimezone(tz), "l j F, H:i"),
-    )
+    _email_patient(appointment=appointment, event="appointment.rebooking_offer", proposals=proposals, paid=appointment.status == Status.CONFIRMED, expires_at=offer.expires_at)
 
 
 def _hold_release(hold: Appointment, *, by: User | None, note: str, request: HttpRequest | None = None) -> None:
@@ -1288,3 +1265,63 @@ def override_clear(*, doctor: DoctorProfile, day, by: User, request: HttpRequest
             audit_record(action="schedule.override_cleared", actor=by, target=schedule, request=request, metadata={"date": day.isoformat()})
             next_available_refresh_on_commit(doctor)
     return deleted
+
+
+# --- Reminders ------------------------------------------------------------------------------
+
+# A reminder whose moment passed longer ago than this is skipped, not sent late: a booking made
+# two hours ahead gets no "24 hours before" reminder, and a scan that was down catches up once.
+REMINDER_LATENESS = timedelta(minutes=15)
+
+
+def reminders_send_due(*, now: datetime | None = None) -> int:
+    """Beat, every minute: remind the patient and the doctor of each confirmed appointment at
+    each of their own offsets (default 24 h and 1 h before), by the channels they chose, with
+    the service's preparation instructions and the calendar event.
+
+    Idempotent: each reminder is a notification with the unique key (appointment, recipient, start,
+    offset, channel), so a scan that runs twice, or on two workers at once, sends it once.
+    The key holds the start time: a rescheduled appointment is reminded of its new time, and a
+    cancelled one is no longer confirmed, so it is not reminded at all. Returns how many
+    messages were queued."""
+    from django.urls import reverse
+
+    from medimeet.core.models import NotificationPreference, default_reminder_offsets
+    from medimeet.core.notifications import notify
+
+    now = now or timezone.now()
+    stored = NotificationPreference.objects.values_list("user_id", "reminder_offsets")
+    offsets_by_user = dict(stored)
+    all_offsets = {o for offsets in offsets_by_user.values() for o in offsets} | set(default_reminder_offsets())
+    if not all_offsets:
+        return 0
+    # Appointments whose start is, for some offset o, within [now + o - lateness, now + o].
+    windows = Q()
+    for minutes in all_offsets:
+        windows |= Q(start__gt=now + timedelta(minutes=minutes) - REMINDER_LATENESS, start__lte=now + timedelta(minutes=minutes))
+    due = Appointment.objects.filter(windows, status=Status.CONFIRMED, start__gt=now).select_related("patient", "doctor__user", "service")
+    queued = 0
+    for appointment in due:
+        url = settings.SITE_URL + reverse("appointments:detail", args=[appointment.public_id])
+        for recipient, other, to_doctor in ((appointment.patient, appointment.doctor.user, False), (appointment.doctor.user, appointment.patient, True)):
+            offsets = offsets_by_user.get(recipient.pk, default_reminder_offsets())
+            reached = [m for m in offsets if appointment.start - timedelta(minutes=m) <= now < appointment.start - timedelta(minutes=m) + REMINDER_LATENESS]
+            if not reached:
+                continue
+            minutes = min(reached)
+            queued += len(
+                notify(
+                    user=recipient,
+                    event="appointment.reminder",
+                    context={
+                        "appointment": appointment,
+                        "to_doctor": to_doctor,
+                        "other_zone": _zone_of(other, appointment, doctor=not to_doctor),
+                        "preparation": "" if to_doctor else appointment.service.preparation_instructions,
+                        "appointment_url": url,
+                    },
+                    attachments=[appointment_ics_attachment(appointment, recipient=recipient, for_doctor=to_doctor)],
+                    dedupe_key=f"reminder:{appointment.pk}:{recipient.pk}:{int(appointment.start.timestamp())}:{minutes}",
+                )
+            )
+    return queued

@@ -19,3 +19,10 @@ def refresh_next_available() -> int:
 def make_rebooking_offer(appointment_id: int) -> bool:
     """After a vacation is set: propose new times to one affected patient. Idempotent."""
     return services.rebooking_offer_make(appointment_id=appointment_id) is not None
+
+
+@shared_task
+def send_due_reminders() -> int:
+    """Every minute (beat): appointment reminders whose moment has come. Idempotent (each
+    reminder is queued once per appointment time, offset and channel)."""
+    return services.reminders_send_due()

@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import signing
@@ -26,7 +25,6 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 
 from accounts.models import User
 from appointments import services as appointment_services
@@ -234,19 +232,19 @@ def guest_invite_create(*, consultation: Consultation, by: User, name: str, rela
             action="consultation.guest_invited", actor=by, target=consultation, subject_user=appointment.patient, metadata={"invite": str(invite.public_id)}
         )
         if email:
-            from medimeet.core.notifications import email_send_template
+            from medimeet.core.notifications.services import notify_address
 
-            email_send_template(
-                to=[email],
-                template="consultations/email/guest_invitation",
+            notify_address(
+                to=email,
+                event="consultation.guest_invitation",
+                language=by.language,
                 context={
                     "invite": invite,
+                    "appointment": appointment,
                     "doctor": appointment.doctor.display_name,
                     "inviter": by.display_name,
                     "link": guest_link(token),
-                    # The guest has no account (no time zone of their own): the inviter's, named.
-                    "local_start": date_format(appointment.start.astimezone(ZoneInfo(by.timezone)), "l j F Y, H:i"),
-                    "timezone_name": by.timezone,
+                    "zone": by.timezone,  # the guest has no account (no zone of their own): the inviter's, named
                 },
             )
     return invite, token

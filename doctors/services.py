@@ -25,7 +25,7 @@ from accounts.models import User
 from accounts.services import password_check
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
-from medimeet.core.notifications import email_send_template
+from medimeet.core.notifications import notify
 from medimeet.core.uploads import DetectedType, upload_validate
 
 from .models import (
@@ -148,8 +148,8 @@ def _record_transition(*, doctor: DoctorProfile, from_status: str, to_status: st
     )
 
 
-def _notify(doctor: DoctorProfile, template: str, **context: Any) -> None:
-    email_send_template(to=[doctor.user.email], template=template, context={"doctor": doctor, "portal_url": settings.SITE_URL + reverse("doctors:portal"), **context})
+def _notify(doctor: DoctorProfile, event: str, **context: Any) -> None:
+    notify(user=doctor.user, event=event, context={"doctor": doctor, "portal_url": settings.SITE_URL + reverse("doctors:portal"), **context})
 
 
 # --- Applications and invitations -----------------------------------------------------------
@@ -204,7 +204,7 @@ def doctor_apply(
     except IntegrityError as exc:  # a concurrent application took the email or the licence number
         raise ApplicationError("DOC_003", "This email address or licence number is already registered.") from exc
     send_verification_email_to_address(request, address, signup=True)
-    _notify(doctor, "doctors/email/application_received")
+    _notify(doctor, "doctor.application_received")
     return doctor
 
 
@@ -274,7 +274,7 @@ def doctor_invite(
 
 def invitation_send(*, doctor: DoctorProfile) -> None:
     url = settings.SITE_URL + reverse("doctors:invitation", kwargs={"token": invitation_token_make(doctor.user)})
-    _notify(doctor, "doctors/email/invitation", invitation_url=url, valid_days=settings.DOCTOR_INVITATION_DAYS)
+    _notify(doctor, "doctor.invitation", invitation_url=url, valid_days=settings.DOCTOR_INVITATION_DAYS)
 
 
 def invitation_accept(*, token: str, password: str, request: HttpRequest | None = None) -> User:
@@ -330,7 +330,7 @@ def doctor_transition(*, doctor: DoctorProfile, to_status: str, by: User, reason
         doctor.save(update_fields=["verification_status", "status_reason", "status_changed_at", "licence_expired_flagged_at", "updated_at"])
         _record_transition(doctor=doctor, from_status=from_status, to_status=to_status, by=by, reason=reason, request=request)
         if to_status in (Status.APPROVED, Status.REJECTED, Status.CHANGES_REQUESTED):
-            _notify(doctor, f"doctors/email/application_{to_status}", reason=reason)
+            _notify(doctor, f"doctor.application_{to_status}", reason=reason)
     return doctor
 
 
@@ -345,7 +345,7 @@ def doctor_resubmit(*, doctor: DoctorProfile, request: HttpRequest | None = None
         doctor.status_changed_at = doctor.submitted_at = timezone.now()
         doctor.save(update_fields=["verification_status", "status_changed_at", "submitted_at", "updated_at"])
         _record_transition(doctor=doctor, from_status=from_status, to_status=Status.SUBMITTED, by=doctor.user, request=request)
-        _notify(doctor, "doctors/email/application_received")
+        _notify(doctor, "doctor.application_received")
     return doctor
 
 
@@ -361,7 +361,7 @@ def licences_flag_expired(*, today: date | None = None) -> int:
             if not claimed:
                 continue
             audit_record(action="doctor.licence_expired", target=doctor, subject_user=doctor.user, metadata={"expiry": doctor.licence_expiry.isoformat()})
-            _notify(doctor, "doctors/email/licence_expired")
+            _notify(doctor, "doctor.licence_expired")
             flagged += 1
     return flagged
 

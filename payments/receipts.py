@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.dateformat import format as date_format
 
 from doctors.models import format_money
-from medimeet.core.notifications import email_send_template
+from medimeet.core.notifications import Attachment, notify
 
 from .models import Invoice, Payment, Refund
 
@@ -50,26 +50,21 @@ def receipt_email_send(*, payment_id: int) -> None:
     invoice = getattr(payment, "invoice", None)
     if invoice is None:
         return
-    context = invoice_context(invoice)
-    context["appointment_url"] = settings.SITE_URL + reverse("appointments:detail", args=[payment.appointment.public_id])
-    email_send_template(
-        to=[payment.patient.email],
-        template="payments/email/receipt",
-        context=context,
-        attachments=[(f"{invoice.number}.pdf", invoice_pdf(invoice), "application/pdf")],
+    notify(
+        user=payment.patient,
+        event="payment.receipt",
+        context={
+            "invoice": invoice,
+            "payment": payment,
+            "verify_url": invoice_verify_url(invoice),
+            "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[payment.appointment.public_id]),
+        },
+        attachments=[Attachment(f"{invoice.number}.pdf", invoice_pdf(invoice), "application/pdf")],
+        dedupe_key=f"receipt:{invoice.pk}",  # the task may run twice (acks late): one receipt
     )
 
 
 def refund_email_send(*, refund_id: int) -> None:
     refund = Refund.objects.select_related("payment__patient", "payment__doctor__user").get(pk=refund_id)
     payment = refund.payment
-    email_send_template(
-        to=[payment.patient.email],
-        template="payments/email/refund",
-        context={
-            "refund": refund,
-            "payment": payment,
-            "amount": refund.amount_display,
-            "payments_url": settings.SITE_URL + reverse("payments:history"),
-        },
-    )
+    notify(user=payment.patient, event="payment.refund", context={"refund": refund, "payment": payment, "payments_url": settings.SITE_URL + reverse("payments:history")}, dedupe_key=f"refund:{refund.pk}:{refund.status}")

@@ -38,15 +38,6 @@ SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 PATIENT_TZ = ZoneInfo("Europe/London")  # the browser's zone too (medimeet/core/tests/browser.py)
 
 
-@pytest.fixture
-def console_errors(page: Page) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(f"{page.url}: {message.text}") if message.type == "error" else None)
-    # No smooth scrolling or transitions: screenshots then show the page at rest.
-    page.emulate_media(reduced_motion="reduce")
-    return errors
-
-
 def shot(page: Page, name: str, step: int = 3) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # From the top and without a focused field, so the sticky header sits where it belongs.

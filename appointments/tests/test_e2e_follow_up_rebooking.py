@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from accounts.tests.factories import UserFactory
 from appointments import selectors, services
 from appointments.models import Appointment, DoctorSchedule, RebookingOffer, WeeklyHours
-from appointments.tests.test_e2e import PASSWORD, book_paid, cardiologist, console_errors, next_weekday, shot, sign_in  # noqa: F401
+from appointments.tests.test_e2e import PASSWORD, book_paid, cardiologist, next_weekday, shot, sign_in
 from doctors.models import DoctorService, Specialization
 from doctors.tests.factories import DoctorProfileFactory
 

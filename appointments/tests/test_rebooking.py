@@ -87,7 +87,7 @@ def test_vacation_holds_a_later_time_with_the_same_doctor_and_the_closest_time_w
     assert (offered.status, offered.original_start) == ("open", ORIGINAL)
     assert [m.to for m in mail.outbox] == [[practice["patient"].email]]
     body = mail.outbox[0].body
-    assert "Monday 9 November 2026, 09:00" in body and "Dr. Arjun Mehta, Thursday 5 November 2026, 09:30 (₹600.00)" in body
+    assert "Monday 9 November 2026, 09:00 (Europe/London)" in body and "Dr. Arjun Mehta, Thursday 5 November 2026, 09:30 (Europe/London) (₹600.00)" in body
     assert f"/appointments/{practice['original'].public_id}/" in body
     assert AuditEvent.objects.filter(action="rebooking_offer.made").count() == 1
 

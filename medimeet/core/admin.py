@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AuditEvent
+from .models import AuditEvent, Notification
 
 
 @admin.register(AuditEvent)
@@ -33,3 +33,41 @@ def action_reason_page(model_admin, request, queryset, form, *, title: str, line
 
     context = {**model_admin.admin_site.each_context(request), "title": title, "form": form, "queryset": queryset, "lines": lines, "action": request.POST.get("action"), "opts": model_admin.model._meta}
     return render(request, "admin/action_reason.html", context)
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """The delivery log: every message, its status and attempts. Staff can resend; nothing
+    else is editable (the log is evidence of what we told people)."""
+
+    list_display = ("created_at", "event", "channel", "user", "language", "status", "attempts", "sent_at")
+    list_filter = ("status", "channel", "event", "language", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("user__email", "public_id", "provider_message_id", "subject")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    actions = ["resend"]
+    readonly_fields = ("message_preview",)
+    exclude = ("text_body", "html_body", "attachments")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields if field.name not in self.exclude] + ["message_preview"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Text part")
+    def message_preview(self, obj: Notification):
+        from django.utils.html import format_html
+
+        return format_html('<pre style="white-space:pre-wrap;max-width:60rem">{}</pre>', obj.text_body)
+
+    @admin.action(description="Resend the selected messages", permissions=["change"])
+    def resend(self, request, queryset):
+        from .notifications.services import notification_resend
+
+        for notification in queryset:
+            notification_resend(notification=notification, by=request.user, request=request)
+        self.message_user(request, f"{queryset.count()} message(s) queued again.")

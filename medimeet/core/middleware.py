@@ -41,3 +41,23 @@ class RateLimitHeadersMiddleware:
             response["X-RateLimit-Remaining"] = str(remaining)
             response["X-RateLimit-Reset"] = str(reset)
         return response
+
+
+class UserLanguageMiddleware:
+    """After authentication: a signed-in person's pages are in the language of their account
+    (notification preferences or profile), whatever the browser asks for. Anonymous visitors
+    keep LocaleMiddleware's choice (cookie, then Accept-Language)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+        from django.utils import translation
+
+        user = getattr(request, "user", None)
+        language = getattr(user, "language", "") if user is not None and user.is_authenticated else ""
+        if language and language in dict(settings.LANGUAGES):
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        return self.get_response(request)

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
+from .fields import EncryptedTextField
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
@@ -74,3 +76,75 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionDenied("Audit events cannot be deleted.")
+
+
+# --- Notifications (medimeet/core/notifications/) ---------------------------------------------
+
+
+def default_reminder_offsets() -> list[int]:
+    return [24 * 60, 60]  # minutes before the appointment
+
+
+class NotificationPreference(models.Model):
+    """Which channels a person wants for each kind of non-essential message, and when to be
+    reminded. A missing category means the catalogue's default (email). Essential messages
+    (security, receipts, bookings) are always emailed whatever is stored here."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="notification_preference")
+    channels = models.JSONField(default=dict, blank=True, help_text='{"reminders": ["email"], "updates": []}')
+    reminder_offsets = models.JSONField(default=default_reminder_offsets, blank=True, help_text="Minutes before an appointment.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Notification preferences of user {self.user_id}"
+
+
+class Notification(models.Model):
+    """One message to one person on one channel, and what became of it.
+
+    Bodies, the address and attachments are encrypted at rest (they may name a doctor or an
+    appointment time) and are never logged; they are kept so staff can resend the message.
+    ``dedupe_key`` is unique: a reminder scan that runs twice, or on two workers, inserts the
+    row once and sends it once."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"  # accepted by the mail server (SMTP gives no delivery report)
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
+    to = EncryptedTextField(help_text="Email address, encrypted at rest.")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    event = models.CharField(max_length=64, db_index=True)
+    template = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=10)
+    subject = models.CharField(max_length=300, blank=True)
+    text_body = EncryptedTextField()
+    html_body = EncryptedTextField(blank=True)
+    attachments = EncryptedTextField(blank=True, help_text="JSON list of {name, mimetype, content (base64)}.")
+    headers = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    resent_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.event} #{self.pk}"

@@ -1,19 +1,22 @@
 from __future__ import annotations
 
-import base64
-
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 
 
-@shared_task(bind=True, autoretry_for=(OSError,), retry_backoff=30, retry_backoff_max=1800, max_retries=8, acks_late=True)
-def deliver_email(self, *, to: list[str], subject: str, text_body: str, html_body: str | None = None, attachments: list | None = None) -> None:
-    """Send one rendered message; SMTP failures retry with exponential backoff. Attachments
-    arrive base64-encoded (the broker carries JSON)."""
-    message = EmailMultiAlternatives(subject=subject, body=text_body, from_email=settings.DEFAULT_FROM_EMAIL, to=to)
-    if html_body:
-        message.attach_alternative(html_body, "text/html")
-    for name, content, mimetype in attachments or []:
-        message.attach(name, base64.b64decode(content), mimetype)
-    message.send()
+@shared_task(bind=True, acks_late=True, max_retries=settings.NOTIFICATION_MAX_RETRIES)
+def deliver_notification(self, *, notification_id: int):
+    """Send one stored notification. A failed hand-over is retried with exponential backoff
+    (30 s, 60 s, … capped at 30 min, with jitter); after the last retry the row is marked
+    failed with its error. Running twice sends once (the service claims the row)."""
+    from .notifications.services import RETRY, notification_deliver
+
+    outcome = notification_deliver(notification_id=notification_id, final_attempt=self.request.retries >= self.max_retries)
+    if outcome == RETRY:
+        countdown = get_exponential_backoff_interval(factor=settings.NOTIFICATION_RETRY_BACKOFF_SECONDS, retries=self.request.retries, maximum=1800, full_jitter=True)
+        # A worker raises Retry (the task is re-queued with the countdown). Run eagerly (tests,
+        # CELERY_TASK_ALWAYS_EAGER) a raised Retry would propagate to the caller; returned,
+        # Celery's apply() runs the retry in place instead.
+        return self.retry(countdown=countdown, throw=not self.request.is_eager)
+    return outcome

@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "medimeet.core.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -235,6 +236,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     "release-expired-holds": {
         "task": "appointments.tasks.release_expired_holds",
+        "schedule": timedelta(minutes=1),
+    },
+    "send-due-reminders": {
+        "task": "appointments.tasks.send_due_reminders",
         "schedule": timedelta(minutes=1),
     },
     "refresh-next-available": {
@@ -457,6 +462,10 @@ EMAIL_OUTBOX_DIR = VAR_DIR / "outbox"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="MediMeet <no-reply@medimeet.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 10
+# Notifications (medimeet/core/notifications): a failed hand-over is retried this many times,
+# with exponential backoff from this many seconds, before the message is marked failed.
+NOTIFICATION_MAX_RETRIES = env.int("NOTIFICATION_MAX_RETRIES", default=8)
+NOTIFICATION_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATION_RETRY_BACKOFF_SECONDS", default=30)
 
 # --- Files --------------------------------------------------------------------------------
 
@@ -553,6 +562,9 @@ INVOICE_PREFIX = env.str("INVOICE_PREFIX", default="MM")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("hi", "Hindi")]
+# Our catalogues (locale/<lang>/LC_MESSAGES/django.po), compiled to .mo by `make messages`
+# (pybabel, so GNU gettext is not needed) — run by `make test`, `make run` and CI.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

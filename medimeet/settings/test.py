@@ -29,3 +29,5 @@ if REDIS_URL:  # noqa: F405
 # Serve static files straight from the app and static/ directories (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+NOTIFICATION_MAX_RETRIES = 3
+NOTIFICATION_RETRY_BACKOFF_SECONDS = 1

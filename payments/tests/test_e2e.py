@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from accounts.tests.factories import UserFactory
 from appointments import selectors
 from appointments import services as appointment_services
-from appointments.tests.test_e2e import PASSWORD, cardiologist, console_errors, shot, sign_in  # noqa: F401 — fixture
+from appointments.tests.test_e2e import cardiologist, shot, sign_in
 from payments import services
 from payments.gateways import sandbox
 from payments.models import Invoice

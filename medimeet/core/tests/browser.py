@@ -63,6 +63,16 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+@pytest.fixture
+def console_errors(page: Page) -> list[str]:
+    """Errors the page logs to its console (a test asserts there are none)."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(f"{page.url}: {message.text}") if message.type == "error" else None)
+    # No smooth scrolling or transitions: screenshots then show the page at rest.
+    page.emulate_media(reduced_motion="reduce")
+    return errors
+
+
 # --- Video calls --------------------------------------------------------------------------------
 
 MEDIA_ARGS = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]

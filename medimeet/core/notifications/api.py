@@ -1,0 +1,72 @@
+"""API: a person's notification history and preferences (``/api/v1/notifications/``)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
+from medimeet.core.models import Notification
+
+from . import selectors, services
+from .catalogue import CATEGORIES, EVENTS
+
+
+class NotificationOutput(ModelOutputSerializer):
+    id = serializers.UUIDField(source="public_id")
+    category = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = ["id", "event", "category", "channel", "subject", "language", "status", "created_at", "sent_at"]
+
+    def get_category(self, obj: Notification) -> str:
+        event = EVENTS.get(obj.event)
+        return event.category if event else ""
+
+
+class PreferencesSerializer(serializers.Serializer):
+    channels = serializers.DictField(
+        child=serializers.ListField(child=serializers.ChoiceField(choices=["email"])),
+        help_text=f"Channels per category ({', '.join(CATEGORIES)}). Essential categories are always emailed.",
+    )
+    reminder_offsets = serializers.ListField(child=serializers.IntegerField(min_value=5, max_value=7 * 24 * 60), max_length=6, help_text="Minutes before each appointment.")
+    language = serializers.ChoiceField(choices=settings.LANGUAGES)
+
+
+class PreferencesInput(PreferencesSerializer):
+    channels = serializers.DictField(child=serializers.ListField(child=serializers.ChoiceField(choices=["email"])), required=False)
+    reminder_offsets = serializers.ListField(child=serializers.IntegerField(min_value=5, max_value=7 * 24 * 60), max_length=6, required=False)
+    language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
+
+
+def preferences_output(user) -> dict:
+    preference = services.preferences_for(user)
+    channels = {name: list(preference.channels.get(name, category.default_channels)) for name, category in CATEGORIES.items()}
+    return {"channels": channels, "reminder_offsets": preference.reminder_offsets, "language": user.language}
+
+
+class NotificationListView(APIView):
+    @extend_schema(tags=["notifications"], responses={200: NotificationOutput(many=True), **error_responses(401)})
+    def get(self, request):
+        """Messages sent to you, newest first, with their delivery status."""
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(selectors.notifications_for(user=request.user), request, view=self)
+        return paginator.get_paginated_response(NotificationOutput(page, many=True).data)
+
+
+class PreferencesView(APIView):
+    @extend_schema(tags=["notifications"], responses={200: PreferencesSerializer, **error_responses(401)})
+    def get(self, request):
+        """Your channels per kind of message, reminder offsets and language."""
+        return Response(preferences_output(request.user))
+
+    @extend_schema(tags=["notifications"], request=PreferencesInput, responses={200: PreferencesSerializer, **error_responses(400, 401)})
+    def patch(self, request):
+        """Change any of them; what is left out stays as it is."""
+        data = valid_input(PreferencesInput, request.data)
+        services.preferences_update(user=request.user, channels=data.get("channels"), reminder_offsets=data.get("reminder_offsets"), language=data.get("language"))
+        return Response(preferences_output(request.user))

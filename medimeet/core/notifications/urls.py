@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import api, views
+
+page_patterns = [
+    path("notifications/", views.history, name="history"),
+    path("notifications/preferences/", views.preferences, name="preferences"),
+    path("notifications/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("staff/outbox/", views.outbox, name="outbox"),
+    path("staff/outbox/<str:name>/", views.outbox_message, name="outbox-message"),
+]
+
+api_patterns = [
+    path("notifications/", api.NotificationListView.as_view(), name="list"),
+    path("notifications/preferences/", api.PreferencesView.as_view(), name="preferences"),
+]

@@ -1,0 +1,111 @@
+"""Pages: a person's notification history and preferences, the one-click unsubscribe, and
+the staff outbox of the embedded default."""
+
+from __future__ import annotations
+
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+
+from medimeet.core.errors import ApplicationError
+
+from . import selectors, services
+from .catalogue import CATEGORIES, EVENTS
+from .forms import PreferencesForm, offsets_label
+
+
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.notifications_for(user=request.user), 20).get_page(request.GET.get("page"))
+    for notification in page.object_list:
+        event = EVENTS.get(notification.event)
+        notification.category_label = CATEGORIES[event.category].label if event else ""
+    return render(request, "notifications/history.html", {"page_obj": page})
+
+
+@login_required
+def preferences(request: HttpRequest) -> HttpResponse:
+    preference = services.preferences_for(request.user)
+    initial = {"reminder_offsets": offsets_label(preference.reminder_offsets), "language": request.user.language}
+    for name, category in CATEGORIES.items():
+        initial[f"channels_{name}"] = [c for c in preference.channels.get(name, category.default_channels) if not (category.essential and c == "email")]
+    form = PreferencesForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.preferences_update(user=request.user, channels=form.channels(), reminder_offsets=form.cleaned_data["reminder_offsets"], language=form.cleaned_data["language"])
+        translation.activate(form.cleaned_data["language"])  # the confirmation in the language just chosen
+        messages.success(request, _("Your notification preferences are saved."))
+        response = redirect("notifications:preferences")
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, form.cleaned_data["language"], samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
+        return response
+    essential = [c for c in CATEGORIES.values() if c.essential]
+    return render(request, "notifications/preferences.html", {"form": form, "essential": essential})
+
+
+@csrf_exempt  # the signed token is the credential; mail clients POST RFC 8058 one-click without a CSRF token
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            _user, category = services.unsubscribe(token=token)
+        except ApplicationError:
+            return render(request, "notifications/unsubscribe.html", {"invalid": True}, status=400)
+        return render(request, "notifications/unsubscribe.html", {"done": True, "category": category})
+    return render(request, "notifications/unsubscribe.html", {"token": token})
+
+
+# --- Staff outbox (embedded default: the OutboxEmailBackend's .eml files) ---------------------
+
+
+def _outbox_files() -> list[Path]:
+    directory = Path(settings.EMAIL_OUTBOX_DIR)
+    return sorted(directory.glob("*.eml"), reverse=True) if directory.is_dir() else []
+
+
+def _parse(path: Path):
+    return BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+
+
+@staff_member_required
+def outbox(request: HttpRequest) -> HttpResponse:
+    page = Paginator(_outbox_files(), 50).get_page(request.GET.get("page"))
+    rows = []
+    for path in page.object_list:
+        message = _parse(path)
+        rows.append({"name": path.name, "to": message["To"], "subject": message["Subject"], "date": message["Date"], "attachments": [part.get_filename() for part in message.iter_attachments()]})
+    return render(request, "notifications/outbox.html", {"page_obj": page, "rows": rows, "admin_url": reverse("admin:core_notification_changelist")})
+
+
+@staff_member_required
+def outbox_message(request: HttpRequest, name: str) -> HttpResponse:
+    path = Path(settings.EMAIL_OUTBOX_DIR) / name
+    if "/" in name or not name.endswith(".eml") or not path.is_file():
+        raise Http404
+    message = _parse(path)
+    html = message.get_body(preferencelist=("html",))
+    text = message.get_body(preferencelist=("plain",))
+    if request.GET.get("part") == "html" and html is not None:
+        # The message's own HTML in a sandboxed frame: no scripts, no same-origin access.
+        response = HttpResponse(html.get_content(), content_type="text/html; charset=utf-8")
+        response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+        response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
+    context = {
+        "name": name,
+        "message": message,
+        "headers": [(key, message[key]) for key in ("From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe")],
+        "text": text.get_content() if text is not None else "",
+        "has_html": html is not None,
+        "attachments": [(part.get_filename(), part.get_content_type(), len(part.get_payload(decode=True) or b"")) for part in message.iter_attachments()],
+    }
+    return render(request, "notifications/outbox_message.html", context)
