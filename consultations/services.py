@@ -351,6 +351,35 @@ def consultation_settle_no_show(*, consultation: Consultation) -> str:
     return party
 
 
+OPENING_LATENESS = timedelta(minutes=10)  # a scan that ran late still tells people; later is pointless
+
+
+def consultations_announce_opening(*, now: datetime | None = None) -> int:
+    """Every minute (beat): when a video room opens (``CONSULTATION_JOIN_BEFORE_MINUTES``
+    before the start), tell the doctor and the patient, with the link to join. Idempotent: one
+    message per person, appointment and start time (a rescheduled appointment is told again),
+    however often the scan runs and on however many workers. Returns the messages queued."""
+    from medimeet.core.notifications import notify
+
+    now = now or timezone.now()
+    before = timedelta(minutes=settings.CONSULTATION_JOIN_BEFORE_MINUTES)
+    due = Consultation.objects.filter(
+        status=Consultation.Status.SCHEDULED,
+        appointment__status=Appointment.Status.CONFIRMED,
+        appointment__service__mode="video",
+        appointment__start__lte=now + before,
+        appointment__start__gt=now + before - OPENING_LATENESS,
+    ).select_related("appointment__patient", "appointment__doctor__user", "appointment__service")
+    queued = 0
+    for consultation in due:
+        appointment = consultation.appointment
+        url = settings.SITE_URL + reverse("consultations:room", args=[consultation.room])
+        for recipient, other, to_doctor in ((appointment.patient, appointment.doctor.user, False), (appointment.doctor.user, appointment.patient, True)):
+            context = {"appointment": appointment, "to_doctor": to_doctor, "other_zone": other.timezone, "room_url": url}
+            queued += len(notify(user=recipient, event="consultation.starting", context=context, dedupe_key=f"consultation-opening:{appointment.pk}:{appointment.start:%Y%m%dT%H%M}:{recipient.pk}"))
+    return queued
+
+
 def consultations_settle_no_shows() -> int:
     """Every minute (beat): consultations whose grace period has passed without a meeting."""
     cutoff = timezone.now() - timedelta(minutes=settings.CONSULTATION_NO_SHOW_MINUTES)

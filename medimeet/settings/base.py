@@ -254,6 +254,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "consultations.tasks.settle_no_shows",
         "schedule": timedelta(minutes=1),
     },
+    "announce-consultation-rooms": {
+        "task": "consultations.tasks.announce_opening",
+        "schedule": timedelta(minutes=1),
+    },
     "purge-consultation-recordings": {
         "task": "consultations.tasks.purge_recordings",
         "schedule": timedelta(hours=1),

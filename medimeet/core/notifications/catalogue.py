@@ -74,6 +74,7 @@ EVENTS: dict[str, Event] = {
         Event("appointment.reminder", "reminders", "appointments/email/reminder"),
         # Consultations.
         Event("consultation.guest_invitation", "appointments", "consultations/email/guest_invitation"),
+        Event("consultation.starting", "reminders", "consultations/email/starting"),
         # Payments.
         Event("payment.receipt", "payments", "payments/email/receipt"),
         Event("payment.refund", "payments", "payments/email/refund"),

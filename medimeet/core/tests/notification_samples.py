@@ -67,6 +67,7 @@ def context_for(event: str, people: dict) -> tuple:
                 "zone": patient.timezone,
             },
         ),
+        "consultation.starting": (patient, {"appointment": appointment, "to_doctor": False, "other_zone": "Europe/London", "room_url": "http://127.0.0.1:8000/consultations/abc/"}),
         "payment.receipt": (patient, {"invoice": invoice, "payment": payment, "verify_url": "http://127.0.0.1:8000/receipts/verify/abc/", "appointment_url": URL}),
         "payment.refund": (patient, {"refund": Refund(payment=payment, amount_minor=25000, reason="Cancelled 3 hours before", status="succeeded"), "payment": payment, "payments_url": "http://127.0.0.1:8000/payments/"}),
     }
