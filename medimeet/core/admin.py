@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.db.models import Count
 
-from .models import AuditEvent, Notification
+from .models import Announcement, AuditEvent, Notification
+from .notifications.announcements import announcement_save
 
 
 @admin.register(AuditEvent)
@@ -71,3 +73,31 @@ class NotificationAdmin(admin.ModelAdmin):
         for notification in queryset:
             notification_resend(notification=notification, by=request.user, request=request)
         self.message_user(request, f"{queryset.count()} message(s) queued again.")
+
+
+@admin.register(Announcement)
+class AnnouncementAdmin(admin.ModelAdmin):
+    """Staff compose system announcements here; saving one with "send email" emails everyone it is
+    for, once (notifications/announcements.py)."""
+
+    list_display = ("title", "kind", "audience", "starts_at", "ends_at", "send_email", "emailed_at", "dismissed")
+    list_filter = ("kind", "audience", "send_email")
+    search_fields = ("title", "body")
+    date_hierarchy = "starts_at"
+    autocomplete_fields = ("user",)
+    readonly_fields = ("emailed_at", "created_by", "created_at")
+    fieldsets = (
+        (None, {"fields": ("kind", "title", "body")}),
+        ("Who and when", {"fields": ("audience", "user", "starts_at", "ends_at", "send_email")}),
+        ("Record", {"fields": ("emailed_at", "created_by", "created_at")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(dismissal_count=Count("dismissals"))
+
+    @admin.display(description="Dismissed by", ordering="dismissal_count")
+    def dismissed(self, obj):
+        return obj.dismissal_count
+
+    def save_model(self, request, obj, form, change):
+        announcement_save(announcement=obj, by=request.user, request=request)

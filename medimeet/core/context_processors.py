@@ -1,9 +1,15 @@
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject
+
+from medimeet.core.notifications.announcements import announcements_for
 
 
 def site(request):
     user = getattr(request, "user", None)
+    signed_in = user is not None and user.is_authenticated
     return {
+        # Evaluated only when a template shows them (base.html's banner): one query.
+        "announcements": SimpleLazyObject(lambda: list(announcements_for(user=user))) if signed_in else [],
         "SITE_NAME": settings.SITE_NAME,
         "SITE_URL": settings.SITE_URL,
         "OUTBOX_ENABLED": settings.EMAIL_BACKEND == "medimeet.core.mail.OutboxEmailBackend",

@@ -148,3 +148,71 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.event} #{self.pk}"
+
+
+class AnnouncementQuerySet(models.QuerySet):
+    def active(self, now=None) -> AnnouncementQuerySet:
+        from django.utils import timezone
+
+        now = now or timezone.now()
+        return self.filter(models.Q(ends_at__isnull=True) | models.Q(ends_at__gt=now), starts_at__lte=now)
+
+    def for_user(self, user) -> AnnouncementQuerySet:
+        """Those addressed to ``user``: everyone, their side of the platform, or them alone."""
+        audiences = [Announcement.Audience.ALL, Announcement.Audience.DOCTORS if user.role == "doctor" else Announcement.Audience.PATIENTS]
+        return self.filter(models.Q(audience__in=audiences) | models.Q(audience=Announcement.Audience.USER, user=user))
+
+
+class Announcement(models.Model):
+    """A message from staff to many people at once: a service notice, a maintenance window, a new
+    feature, a security alert. Shown as a banner in the portals until each person dismisses it,
+    and emailed when staff ask for it (once per person, through the notification layer)."""
+
+    class Kind(models.TextChoices):
+        SERVICE = "service", "Service announcement"
+        MAINTENANCE = "maintenance", "Maintenance window"
+        FEATURE = "feature", "New feature"
+        SECURITY = "security", "Security alert"
+
+    class Audience(models.TextChoices):
+        ALL = "all", "Everyone"
+        PATIENTS = "patients", "Patients"
+        DOCTORS = "doctors", "Doctors"
+        USER = "user", "One person"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    title = models.CharField(max_length=150)
+    body = models.TextField(max_length=2000, help_text="Plain text; shown in the banner and the email.")
+    audience = models.CharField(max_length=10, choices=Audience.choices, default=Audience.ALL)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="Only for “One person”.")
+    starts_at = models.DateTimeField(help_text="Shown from then on.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Hidden from then on (empty: until dismissed).")
+    send_email = models.BooleanField(default=False, help_text="Also email everyone it is for (once).")
+    emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AnnouncementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["starts_at", "ends_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(audience="user") & models.Q(user__isnull=False)) | (~models.Q(audience="user") & models.Q(user__isnull=True)),
+                name="announcement_user_only_for_one_person",
+            ),
+            models.CheckConstraint(condition=models.Q(ends_at__isnull=True) | models.Q(ends_at__gt=models.F("starts_at")), name="announcement_ends_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AnnouncementDismissal(models.Model):
+    announcement = models.ForeignKey(Announcement, on_delete=models.CASCADE, related_name="dismissals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    dismissed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["announcement", "user"], name="announcement_dismissed_once")]

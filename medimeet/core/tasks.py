@@ -5,6 +5,14 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
 
+@shared_task
+def send_announcement(*, announcement_id: int) -> int:
+    """Email a system announcement to everyone it is for. Idempotent (one message per person)."""
+    from .notifications.announcements import announcement_send_emails
+
+    return announcement_send_emails(announcement_id=announcement_id)
+
+
 @shared_task(bind=True, acks_late=True, max_retries=settings.NOTIFICATION_MAX_RETRIES)
 def deliver_notification(self, *, notification_id: int):
     """Send one stored notification. A failed hand-over is retried with exponential backoff

@@ -9,9 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
-from medimeet.core.models import Notification
+from medimeet.core.errors import ApplicationError
+from medimeet.core.models import Announcement, Notification
 
-from . import selectors, services
+from . import announcements, selectors, services
 from .catalogue import CATEGORIES, EVENTS
 
 
@@ -70,3 +71,28 @@ class PreferencesView(APIView):
         data = valid_input(PreferencesInput, request.data)
         services.preferences_update(user=request.user, channels=data.get("channels"), reminder_offsets=data.get("reminder_offsets"), language=data.get("language"))
         return Response(preferences_output(request.user))
+
+
+class AnnouncementOutput(ModelOutputSerializer):
+    class Meta:
+        model = Announcement
+        fields = ["id", "kind", "title", "body", "starts_at", "ends_at"]
+
+
+class AnnouncementListView(APIView):
+    @extend_schema(tags=["notifications"], responses={200: AnnouncementOutput(many=True), **error_responses(401)})
+    def get(self, request):
+        """System announcements for you that are active and not dismissed, newest first (the
+        portals show them as banners)."""
+        return Response(AnnouncementOutput(announcements.announcements_for(user=request.user), many=True).data)
+
+
+class AnnouncementDismissView(APIView):
+    @extend_schema(tags=["notifications"], request=None, responses={204: None, **error_responses(401, 404)})
+    def post(self, request, announcement_id: int):
+        """Hide an announcement for good (for you)."""
+        announcement = announcements.announcements_for(user=request.user).filter(pk=announcement_id).first()
+        if announcement is None:
+            raise ApplicationError("REQ_004", "No such announcement for you.")
+        announcements.announcement_dismiss(announcement=announcement, user=request.user)
+        return Response(status=204)

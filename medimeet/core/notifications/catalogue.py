@@ -72,6 +72,9 @@ EVENTS: dict[str, Event] = {
         Event("appointment.waitlist_offer", "appointments", "appointments/email/waitlist_offer"),
         Event("appointment.follow_up_recommended", "appointments", "appointments/email/follow_up_recommended"),
         Event("appointment.reminder", "reminders", "appointments/email/reminder"),
+        # System announcements (staff): notices and alerts are essential, new features are not.
+        Event("announcement.notice", "announcements", "email/announcement"),
+        Event("announcement.feature", "updates", "email/announcement"),
         # Consultations.
         Event("consultation.guest_invitation", "appointments", "consultations/email/guest_invitation"),
         Event("consultation.starting", "reminders", "consultations/email/starting"),

@@ -16,12 +16,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from medimeet.core.errors import ApplicationError
 
-from . import selectors, services
+from . import announcements, selectors, services
 from .catalogue import CATEGORIES, EVENTS
 from .forms import PreferencesForm, offsets_label
 
@@ -33,6 +35,17 @@ def history(request: HttpRequest) -> HttpResponse:
         event = EVENTS.get(notification.event)
         notification.category_label = CATEGORIES[event.category].label if event else ""
     return render(request, "notifications/history.html", {"page_obj": page})
+
+
+@login_required
+@require_POST
+def announcement_dismiss(request: HttpRequest, announcement_id: int) -> HttpResponse:
+    """Hide a banner for good (for this person); back to the page it was on."""
+    announcement = announcements.announcements_for(user=request.user).filter(pk=announcement_id).first()
+    if announcement is not None:
+        announcements.announcement_dismiss(announcement=announcement, user=request.user)
+    back = request.POST.get("next", "")
+    return redirect(back if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()) else "/")
 
 
 @login_required

@@ -11,6 +11,7 @@ from appointments.models import Appointment, DoctorSchedule
 from appointments.services import HEADLINES
 from consultations.models import GuestInvite
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
+from medimeet.core.models import Announcement
 from payments.models import Invoice, Payment, Refund
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # 14:30 in Kolkata, 09:00 in London
@@ -68,6 +69,8 @@ def context_for(event: str, people: dict) -> tuple:
             },
         ),
         "consultation.starting": (patient, {"appointment": appointment, "to_doctor": False, "other_zone": "Europe/London", "room_url": "http://127.0.0.1:8000/consultations/abc/"}),
+        "announcement.notice": (patient, {"announcement": Announcement(kind="maintenance", title="Planned maintenance on Sunday", body="Video rooms are closed from 02:00 to 03:00 UTC.")}),
+        "announcement.feature": (patient, {"announcement": Announcement(kind="feature", title="Invite an interpreter", body="You can now invite a guest to your consultation.")}),
         "payment.receipt": (patient, {"invoice": invoice, "payment": payment, "verify_url": "http://127.0.0.1:8000/receipts/verify/abc/", "appointment_url": URL}),
         "payment.refund": (patient, {"refund": Refund(payment=payment, amount_minor=25000, reason="Cancelled 3 hours before", status="succeeded"), "payment": payment, "payments_url": "http://127.0.0.1:8000/payments/"}),
     }
