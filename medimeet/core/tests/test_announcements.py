@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from allauth.mfa.models import Authenticator
 from django.contrib.auth.models import Permission
-from django.core.exceptions import ValidationError
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
