@@ -94,7 +94,7 @@ def review_screen(text: str) -> Screening:
     contact = EMAIL.search(text) is not None or EMAIL_SPELLED.search(text) is not None or _has_phone(text)
     if contact:
         match("personal_data", HOLD)
-    link = LINK.search(text) is not None
+    link = LINK.search(EMAIL.sub(" ", text)) is not None  # an email address is not also a link
     if link:
         match("link", HOLD)
     promotional = any(phrase in lowered for phrase in PROMOTIONAL)
