@@ -3,6 +3,7 @@ reporting a review, helpful votes, the doctor's reply, and review photos."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -20,6 +21,10 @@ from .forms import AppealForm, FlagForm, ReplyForm, ReviewForm
 from .models import OVERALL, Review, ReviewPhoto
 
 FIELD_NAMES = {"scores.overall": "overall", "text": "text", "photos": "photos", "statement": "statement"}
+
+
+def _rules() -> dict:
+    return {"window_days": settings.REVIEWS_WINDOW_DAYS, "edit_days": settings.REVIEWS_EDIT_WINDOW_DAYS}
 
 
 def _doctor_page(review: Review) -> str:
@@ -45,7 +50,7 @@ def write(request: HttpRequest, appointment_id) -> HttpResponse:
     try:
         services.review_check_eligible(appointment=appointment, patient=request.user)
     except ApplicationError as exc:
-        return render(request, "reviews/write.html", {"appointment": appointment, "ineligible": exc.message}, status=409)
+        return render(request, "reviews/write.html", {**_rules(), "appointment": appointment, "ineligible": exc.message}, status=409)
     form = ReviewForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -55,7 +60,7 @@ def write(request: HttpRequest, appointment_id) -> HttpResponse:
         else:
             messages.success(request, {"published": "Thank you. Your review is published.", "held": "Thank you. Your review will be published once a moderator has checked it.", "rejected": "Your review could not be published. The reason is below."}[review.status])
             return redirect("reviews:write", appointment_id=appointment.public_id)
-    return render(request, "reviews/write.html", {"appointment": appointment, "form": form})
+    return render(request, "reviews/write.html", {**_rules(), "appointment": appointment, "form": form})
 
 
 def _own_review(request: HttpRequest, appointment: Appointment, review: Review) -> HttpResponse:
@@ -73,7 +78,7 @@ def _own_review(request: HttpRequest, appointment: Appointment, review: Review) 
                 messages.success(request, "Your review is updated.")
                 return redirect("reviews:write", appointment_id=appointment.public_id)
     appeal = review.appeal if hasattr(review, "appeal") else None
-    context = {"appointment": appointment, "review": review, "form": form, "appeal": appeal, "appeal_form": AppealForm() if review.can_appeal() else None}
+    context = {**_rules(), "appointment": appointment, "review": review, "form": form, "appeal": appeal, "appeal_form": AppealForm() if review.can_appeal() else None}
     return render(request, "reviews/write.html", context)
 
 
