@@ -1,16 +1,20 @@
 """Validation of uploaded documents by their content, never by name or declared type.
 
-Used for doctors' licence documents now, and by records and reviews later. A file is accepted
-only if its bytes are one of the allowed kinds, it is within the size limit and it parses.
+Used for doctors' licence documents, review photos and records. A file is accepted only if its
+bytes are one of the allowed kinds, it is within the size limit and it parses. Images that will
+be shown to others go through ``image_reencode`` as well: decoded and written again as a new
+JPEG, so EXIF (GPS position, camera serial) and anything appended to the file are dropped.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ApplicationError
 
@@ -71,3 +75,31 @@ def upload_validate(upload: UploadedFile, *, allowed: set[str], max_bytes: int, 
             raise refuse("The image is damaged or not a valid image.") from exc
     upload.seek(0)
     return KINDS[kind]
+
+
+IMAGE_MAX_PIXELS = 40_000_000
+
+
+@dataclass(frozen=True)
+class ReencodedImage:
+    content: ContentFile
+    width: int
+    height: int
+
+
+def image_reencode(upload: UploadedFile, *, max_bytes: int, max_side: int, code: str, field: str) -> ReencodedImage:
+    """Validate ``upload`` as a JPEG or PNG (``upload_validate``), then decode it, turn it upright
+    by its EXIF orientation, shrink it to ``max_side`` and encode a fresh JPEG without metadata."""
+    upload_validate(upload, allowed={"jpeg", "png"}, max_bytes=max_bytes, code=code, field=field)
+    try:
+        with Image.open(upload) as opened:
+            if opened.width * opened.height > IMAGE_MAX_PIXELS:
+                raise ApplicationError(code, "The image has too many pixels.", fields={field: ["The image has too many pixels."]})
+            image = ImageOps.exif_transpose(opened).convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ApplicationError(code, "The image is damaged or not a valid image.", fields={field: ["The image is damaged or not a valid image."]}) from exc
+    image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85, optimize=True)  # no exif= argument: none is written
+    upload.seek(0)
+    return ReencodedImage(content=ContentFile(buffer.getvalue()), width=image.width, height=image.height)

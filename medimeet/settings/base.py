@@ -274,6 +274,14 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "payments.tasks.retry_webhook_events",
         "schedule": timedelta(minutes=5),
     },
+    "request-reviews": {
+        "task": "reviews.tasks.request_reviews",
+        "schedule": timedelta(hours=1),
+    },
+    "recompute-ratings": {  # re-estimates the platform prior and recency decay (docs/ratings.md)
+        "task": "reviews.tasks.recompute_all_ratings",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "purge-expired-api-sessions": {
         "task": "accounts.tasks.purge_expired_api_sessions",
         "schedule": timedelta(hours=6),
@@ -525,6 +533,19 @@ if not 0 < CONSULTATION_RECORDING_MAX_CHUNK_BYTES <= FILE_UPLOAD_MAX_MEMORY_SIZE
     raise ImproperlyConfigured(f"CONSULTATION_RECORDING_MAX_CHUNK_BYTES must be between 1 and {FILE_UPLOAD_MAX_MEMORY_SIZE} (FILE_UPLOAD_MAX_MEMORY_SIZE).")
 if CONSULTATION_RECORDING_MAX_BYTES < CONSULTATION_RECORDING_MAX_CHUNK_BYTES or CONSULTATION_RECORDING_LINK_MAX_MINUTES < 1:
     raise ImproperlyConfigured("CONSULTATION_RECORDING_MAX_BYTES must be at least one chunk and CONSULTATION_RECORDING_LINK_MAX_MINUTES at least 1.")
+# --- Reviews and ratings (docs/ratings.md) ---------------------------------------------------
+REVIEWS_WINDOW_DAYS = env.int("REVIEWS_WINDOW_DAYS", default=60)  # after the consultation ends
+REVIEWS_EDIT_WINDOW_DAYS = env.int("REVIEWS_EDIT_WINDOW_DAYS", default=30)  # after submitting
+REVIEWS_PHOTO_MAX_BYTES = env.int("REVIEWS_PHOTO_MAX_BYTES", default=5 * 1024 * 1024)
+REVIEWS_MAX_PHOTOS = env.int("REVIEWS_MAX_PHOTOS", default=4)
+REVIEWS_RATING_PRIOR_WEIGHT = env.float("REVIEWS_RATING_PRIOR_WEIGHT", default=5.0)
+REVIEWS_RATING_HALF_LIFE_DAYS = env.float("REVIEWS_RATING_HALF_LIFE_DAYS", default=365.0)
+REVIEWS_RATING_DEFAULT_MEAN = env.float("REVIEWS_RATING_DEFAULT_MEAN", default=4.0)
+REVIEWS_SUSPECT_REJECTIONS = env.int("REVIEWS_SUSPECT_REJECTIONS", default=2)
+if min(REVIEWS_WINDOW_DAYS, REVIEWS_EDIT_WINDOW_DAYS, REVIEWS_MAX_PHOTOS, REVIEWS_SUSPECT_REJECTIONS) < 1 or not 0 < REVIEWS_PHOTO_MAX_BYTES <= 20 * 1024 * 1024:
+    raise ImproperlyConfigured("REVIEWS_WINDOW_DAYS, REVIEWS_EDIT_WINDOW_DAYS, REVIEWS_MAX_PHOTOS and REVIEWS_SUSPECT_REJECTIONS must be at least 1, REVIEWS_PHOTO_MAX_BYTES between 1 and 20 MiB.")
+if REVIEWS_RATING_PRIOR_WEIGHT <= 0 or REVIEWS_RATING_HALF_LIFE_DAYS <= 0 or not 1 <= REVIEWS_RATING_DEFAULT_MEAN <= 5:
+    raise ImproperlyConfigured("REVIEWS_RATING_PRIOR_WEIGHT and REVIEWS_RATING_HALF_LIFE_DAYS must be positive, REVIEWS_RATING_DEFAULT_MEAN between 1 and 5.")
 # STUN/TURN for WebRTC: comma-separated URLs. With TURN_SECRET set, TURN credentials are
 # time-limited (coturn's REST API scheme: username "<expiry>:<user>", HMAC-SHA1 password).
 STUN_URLS = env_list("STUN_URLS", [])

@@ -75,6 +75,10 @@ EVENTS: dict[str, Event] = {
         # System announcements (staff): notices and alerts are essential, new features are not.
         Event("announcement.notice", "announcements", "email/announcement"),
         Event("announcement.feature", "updates", "email/announcement"),
+        # Reviews: the request after a consultation is optional mail; moderation outcomes are not.
+        Event("review.request", "updates", "reviews/email/review_request"),
+        Event("review.review_rejected", "account", "reviews/email/review_rejected"),
+        Event("review.appeal_decided", "account", "reviews/email/appeal_decided"),
         # Consultations.
         Event("consultation.guest_invitation", "appointments", "consultations/email/guest_invitation"),
         Event("consultation.starting", "reminders", "consultations/email/starting"),

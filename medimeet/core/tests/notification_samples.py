@@ -71,6 +71,9 @@ def context_for(event: str, people: dict) -> tuple:
         "consultation.starting": (patient, {"appointment": appointment, "to_doctor": False, "other_zone": "Europe/London", "room_url": "http://127.0.0.1:8000/consultations/abc/"}),
         "announcement.notice": (patient, {"announcement": Announcement(kind="maintenance", title="Planned maintenance on Sunday", body="Video rooms are closed from 02:00 to 03:00 UTC.")}),
         "announcement.feature": (patient, {"announcement": Announcement(kind="feature", title="Invite an interpreter", body="You can now invite a guest to your consultation.")}),
+        "review.request": (patient, {"appointment": appointment, "doctor": doctor, "url": "http://127.0.0.1:8000/appointments/0000/review/", "days": 60}),
+        "review.review_rejected": (patient, {"doctor": doctor, "reason": "It names another patient.", "url": "http://127.0.0.1:8000/appointments/0000/review/"}),
+        "review.appeal_decided": (patient, {"doctor": doctor, "upheld": True, "reason": "The name was removed.", "url": "http://127.0.0.1:8000/appointments/0000/review/"}),
         "payment.receipt": (patient, {"invoice": invoice, "payment": payment, "verify_url": "http://127.0.0.1:8000/receipts/verify/abc/", "appointment_url": URL}),
         "payment.refund": (patient, {"refund": Refund(payment=payment, amount_minor=25000, reason="Cancelled 3 hours before", status="succeeded"), "payment": payment, "payments_url": "http://127.0.0.1:8000/payments/"}),
     }

@@ -1,0 +1,184 @@
+"""Staff moderation: the queue (held or reported reviews) with approve / reject / redact
+actions that each need a reason, the appeals queue, rating categories, and the decision log.
+Reviews are never deleted here: rejecting removes one from the public."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from medimeet.core.admin import action_reason_page
+from medimeet.core.errors import ApplicationError
+
+from . import selectors, services
+from .forms import ModerationForm
+from .models import ModerationDecision, RatingCategory, Review, ReviewAppeal, ReviewFlag, ReviewScore, ReviewVersion
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class FlagInline(ReadOnlyInline):
+    model = ReviewFlag
+    fields = readonly_fields = ("created_at", "reason", "note", "reporter", "resolved_at")
+
+
+class ScoreInline(ReadOnlyInline):
+    model = ReviewScore
+    fields = readonly_fields = ("category", "score")
+
+
+class VersionInline(ReadOnlyInline):
+    model = ReviewVersion
+    fields = readonly_fields = ("number", "overall", "text", "scores", "replaced_by", "created_at")
+
+
+class DecisionInline(ReadOnlyInline):
+    model = ModerationDecision
+    fields = readonly_fields = ("created_at", "action", "by", "from_status", "to_status", "reason")
+
+
+class ModerationQueue(Review):
+    class Meta:
+        proxy = True
+        verbose_name = _("review to moderate")
+        verbose_name_plural = _("moderation queue")
+
+
+class ReviewAdminBase(admin.ModelAdmin):
+    list_display = ("created_at", "doctor", "overall", "status", "open_flag_count", "screening", "short_text")
+    list_filter = ("status", "overall")
+    search_fields = ("doctor__slug", "author__email", "text")
+    list_select_related = ("doctor__user",)
+    readonly_fields = ("public_id", "appointment", "doctor", "author", "overall", "text", "status", "moderation_reason", "screening", "published_at", "edited_at", "version", "helpful_count", "open_flag_count", "reply_text", "replied_at", "created_at")
+    inlines = [ScoreInline, FlagInline, DecisionInline, VersionInline]
+    actions = ["approve", "reject", "redact"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a review leaves the public by rejection, never by deletion
+
+    @admin.display(description=_("Text"))
+    def short_text(self, review: Review) -> str:
+        return review.text[:80] + ("…" if len(review.text) > 80 else "")
+
+    def _moderate(self, request, queryset, action: str, title: str):
+        if action == "redact" and queryset.count() != 1:
+            self.message_user(request, _("Redact one review at a time."), messages.ERROR)
+            return None
+        form = ModerationForm(request.POST if "apply" in request.POST else None, initial={"text": queryset.first().text} if action == "redact" else None)
+        if not form.is_valid():
+            lines = [f"{review.overall}★ {review.doctor} — {review.get_status_display()} — {review.text[:120]}" for review in queryset.select_related("doctor__user")]
+            return action_reason_page(self, request, queryset, form, title=title, lines=lines)
+        for review in queryset:
+            try:
+                services.review_moderate(review=review, by=request.user, action=action, reason=form.cleaned_data["reason"], text=form.cleaned_data["text"], request=request)
+                self.message_user(request, f"{review.public_id}: {action} done.", messages.SUCCESS)
+            except ApplicationError as exc:
+                self.message_user(request, f"{review.public_id}: {exc.message}", messages.ERROR)
+        return None
+
+    @admin.action(description=_("Approve (publish, close reports)"))
+    def approve(self, request, queryset):
+        return self._moderate(request, queryset, "approve", _("Approve reviews"))
+
+    @admin.action(description=_("Reject with a reason"))
+    def reject(self, request, queryset):
+        return self._moderate(request, queryset, "reject", _("Reject reviews"))
+
+    @admin.action(description=_("Edit / redact the text"))
+    def redact(self, request, queryset):
+        return self._moderate(request, queryset, "redact", _("Redact review"))
+
+
+@admin.register(Review)
+class ReviewAdmin(ReviewAdminBase):
+    pass
+
+
+@admin.register(ModerationQueue)
+class ModerationQueueAdmin(ReviewAdminBase):
+    """Held by the filter or reported: oldest first."""
+
+    def get_queryset(self, request):
+        return selectors.moderation_queue().select_related("doctor__user")
+
+
+@admin.register(ReviewAppeal)
+class ReviewAppealAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "review", "status", "decided_by", "decided_at")
+    list_filter = ("status",)
+    readonly_fields = ("review", "statement", "status", "decided_by", "decided_at", "decision_reason", "created_at", "rejection_reason", "review_text")
+    actions = ["uphold", "deny"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("Why it was rejected"))
+    def rejection_reason(self, appeal: ReviewAppeal) -> str:
+        return appeal.review.moderation_reason
+
+    @admin.display(description=_("Review text"))
+    def review_text(self, appeal: ReviewAppeal) -> str:
+        return appeal.review.text
+
+    def _decide(self, request, queryset, uphold: bool):
+        form = ModerationForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            lines = [f"{appeal.review.text[:100]} — appeal: {appeal.statement[:100]}" for appeal in queryset.select_related("review")]
+            return action_reason_page(self, request, queryset, form, title=_("Uphold appeals") if uphold else _("Deny appeals"), lines=lines)
+        for appeal in queryset:
+            try:
+                services.appeal_decide(appeal=appeal, by=request.user, uphold=uphold, reason=form.cleaned_data["reason"], request=request)
+                self.message_user(request, f"Appeal {appeal.pk}: {'upheld' if uphold else 'denied'}.", messages.SUCCESS)
+            except ApplicationError as exc:
+                self.message_user(request, f"Appeal {appeal.pk}: {exc.message}", messages.ERROR)
+        return None
+
+    @admin.action(description=_("Uphold (publish the review)"))
+    def uphold(self, request, queryset):
+        return self._decide(request, queryset, True)
+
+    @admin.action(description=_("Deny (the review stays rejected)"))
+    def deny(self, request, queryset):
+        return self._decide(request, queryset, False)
+
+
+@admin.register(RatingCategory)
+class RatingCategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "code", "position", "is_active")
+    list_editable = ("position", "is_active")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # retire a category (inactive); its scores stay
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("code",) if obj else ()
+
+
+@admin.register(ModerationDecision)
+class ModerationDecisionAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "review", "action", "by", "from_status", "to_status")
+    list_filter = ("action",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
