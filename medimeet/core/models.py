@@ -93,10 +93,20 @@ class NotificationPreference(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="notification_preference")
     channels = models.JSONField(default=dict, blank=True, help_text='{"reminders": ["email"], "updates": []}')
     reminder_offsets = models.JSONField(default=default_reminder_offsets, blank=True, help_text="Minutes before an appointment.")
+    # Text messages go only to a number the person proved is theirs with a code sent to it.
+    sms_number = EncryptedTextField(blank=True, help_text="E.164, encrypted at rest.")
+    sms_verified_at = models.DateTimeField(null=True, blank=True)
+    sms_code_hash = models.CharField(max_length=64, blank=True)
+    sms_code_sent_at = models.DateTimeField(null=True, blank=True)
+    sms_code_attempts = models.PositiveSmallIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"Notification preferences of user {self.user_id}"
+
+    @property
+    def verified_sms_number(self) -> str:
+        return self.sms_number if self.sms_number and self.sms_verified_at else ""
 
 
 class Notification(models.Model):
@@ -109,16 +119,19 @@ class Notification(models.Model):
 
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
+        SMS = "sms", "Text message"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"  # accepted by the mail server (SMTP gives no delivery report)
+        SENT = "sent", "Sent"  # accepted by the mail server or SMS provider (SMTP gives no delivery report)
+        DELIVERED = "delivered", "Delivered"  # the SMS provider's delivery report
+        BOUNCED = "bounced", "Bounced"  # the provider could not deliver it
         FAILED = "failed", "Failed"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
-    to = EncryptedTextField(help_text="Email address, encrypted at rest.")
+    to = EncryptedTextField(help_text="Email address or phone number, encrypted at rest.")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     event = models.CharField(max_length=64, db_index=True)
     template = models.CharField(max_length=200, blank=True)

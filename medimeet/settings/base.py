@@ -479,6 +479,19 @@ EMAIL_TIMEOUT = 10
 NOTIFICATION_MAX_RETRIES = env.int("NOTIFICATION_MAX_RETRIES", default=8)
 NOTIFICATION_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATION_RETRY_BACKOFF_SECONDS", default=30)
 
+# --- Text messages (medimeet/core/sms.py) ------------------------------------------------------
+# Twilio when its account is configured; otherwise the local outbox (var/sms-outbox/).
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN") or ""
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+if TWILIO_ACCOUNT_SID and not (TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER):
+    raise ImproperlyConfigured("TWILIO_ACCOUNT_SID needs TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER.")
+SMS_BACKEND = env.str("SMS_BACKEND", default="medimeet.core.sms.TwilioSmsBackend" if TWILIO_ACCOUNT_SID else "medimeet.core.sms.OutboxSmsBackend")
+SMS_OUTBOX_DIR = VAR_DIR / "sms-outbox"
+SMS_CODE_TTL_MINUTES = 10  # a phone verification code
+SMS_CODE_RESEND_SECONDS = 60
+SMS_CODE_MAX_ATTEMPTS = 5
+
 # --- Files --------------------------------------------------------------------------------
 
 STATIC_URL = "/static/"

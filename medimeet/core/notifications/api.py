@@ -11,8 +11,9 @@ from rest_framework.views import APIView
 from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 from medimeet.core.models import Announcement, Notification
+from medimeet.core.sms import TWILIO_STATUSES, twilio_signature_valid
 
-from . import announcements, selectors, services
+from . import announcements, phone, selectors, services
 from .catalogue import CATEGORIES, EVENTS
 
 
@@ -31,7 +32,7 @@ class NotificationOutput(ModelOutputSerializer):
 
 class PreferencesSerializer(serializers.Serializer):
     channels = serializers.DictField(
-        child=serializers.ListField(child=serializers.ChoiceField(choices=["email"])),
+        child=serializers.ListField(child=serializers.ChoiceField(choices=["email", "sms"])),
         help_text=f"Channels per category ({', '.join(CATEGORIES)}). Essential categories are always emailed.",
     )
     reminder_offsets = serializers.ListField(child=serializers.IntegerField(min_value=5, max_value=7 * 24 * 60), max_length=6, help_text="Minutes before each appointment.")
@@ -39,7 +40,7 @@ class PreferencesSerializer(serializers.Serializer):
 
 
 class PreferencesInput(PreferencesSerializer):
-    channels = serializers.DictField(child=serializers.ListField(child=serializers.ChoiceField(choices=["email"])), required=False)
+    channels = serializers.DictField(child=serializers.ListField(child=serializers.ChoiceField(choices=["email", "sms"])), required=False)
     reminder_offsets = serializers.ListField(child=serializers.IntegerField(min_value=5, max_value=7 * 24 * 60), max_length=6, required=False)
     language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
 
@@ -95,4 +96,63 @@ class AnnouncementDismissView(APIView):
         if announcement is None:
             raise ApplicationError("REQ_004", "No such announcement for you.")
         announcements.announcement_dismiss(announcement=announcement, user=request.user)
+        return Response(status=204)
+
+
+class SmsNumberInput(serializers.Serializer):
+    number = serializers.CharField(max_length=32, help_text="With its country code, e.g. +44 7700 900123.")
+
+
+class SmsCodeInput(serializers.Serializer):
+    code = serializers.CharField(max_length=12)
+
+
+class SmsNumberOutput(serializers.Serializer):
+    number = serializers.CharField(help_text="Masked: +44••••••••23.")
+    verified = serializers.BooleanField()
+
+
+def sms_number_output(preference) -> dict:
+    return SmsNumberOutput({"number": phone.masked(preference.sms_number), "verified": bool(preference.verified_sms_number)}).data
+
+
+class SmsNumberView(APIView):
+    @extend_schema(tags=["notifications"], request=SmsNumberInput, responses={202: SmsNumberOutput, **error_responses(400, 401, 429)})
+    def post(self, request):
+        """Text a six-digit code to this number (valid 10 minutes); confirm it with
+        ``/notifications/sms/verify/``. Until then no text message goes to it."""
+        data = valid_input(SmsNumberInput, request.data)
+        preference = phone.sms_number_start(user=request.user, number=data["number"], request=request)
+        return Response(sms_number_output(preference), status=202)
+
+    @extend_schema(tags=["notifications"], responses={204: None, **error_responses(401)})
+    def delete(self, request):
+        """Forget the number: no more text messages."""
+        phone.sms_number_remove(user=request.user, request=request)
+        return Response(status=204)
+
+
+class SmsNumberVerifyView(APIView):
+    @extend_schema(tags=["notifications"], request=SmsCodeInput, responses={200: SmsNumberOutput, **error_responses(400, 401, 429)})
+    def post(self, request):
+        data = valid_input(SmsCodeInput, request.data)
+        return Response(sms_number_output(phone.sms_number_confirm(user=request.user, code=data["code"], request=request)))
+
+
+class SmsStatusView(APIView):
+    """Twilio's status callback: signed with the account's auth token, no session."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+
+    @extend_schema(tags=["notifications"], request=None, responses={204: None, **error_responses(403)})
+    def post(self, request):
+        params = {key: request.POST.get(key) for key in request.POST}
+        url = settings.SITE_URL + request.get_full_path()
+        if not twilio_signature_valid(url=url, params=params, signature=request.headers.get("X-Twilio-Signature", "")):
+            raise ApplicationError("NTF_005")
+        status = TWILIO_STATUSES.get(params.get("MessageStatus", ""))
+        if status:
+            services.notification_status_update(provider_message_id=params.get("MessageSid", ""), status=status, error=params.get("ErrorCode", "") or "")
         return Response(status=204)

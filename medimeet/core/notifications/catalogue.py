@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
-EMAIL = "email"  # the one channel so far; Notification.channel leaves room for SMS
+EMAIL = "email"
+SMS = "sms"  # only to a verified number, only for kinds the person chose it for
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ CATEGORIES: dict[str, Category] = {
         Category("account", _("Security and account"), True, (EMAIL,), (EMAIL,)),
         Category("appointments", _("Bookings, changes and cancellations"), True, (EMAIL,), (EMAIL,)),
         Category("payments", _("Payments, receipts and refunds"), True, (EMAIL,), (EMAIL,)),
-        Category("reminders", _("Appointment reminders"), False, (EMAIL,), (EMAIL,)),
+        Category("reminders", _("Appointment reminders"), False, (EMAIL, SMS), (EMAIL,)),
         Category("announcements", _("Service and maintenance notices"), True, (EMAIL,), (EMAIL,)),
         Category("updates", _("Review requests and new features"), False, (EMAIL,), (EMAIL,)),
     )
@@ -57,6 +58,7 @@ EVENTS: dict[str, Event] = {
         Event("account.password_reset", "account", "account/email/password_reset_key"),
         Event("account.notice", "account", ""),  # other allauth mails; allauth picks the template
         Event("account.new_device_sign_in", "account", "email/account/new_device_sign_in"),
+        Event("account.phone_code", "account", "sms/phone_code", channels=(SMS,)),  # to the number being verified
         # Doctor onboarding.
         Event("doctor.application_received", "account", "doctors/email/application_received"),
         Event("doctor.application_approved", "account", "doctors/email/application_approved"),
@@ -71,7 +73,7 @@ EVENTS: dict[str, Event] = {
         Event("appointment.rebooking_offer", "appointments", "appointments/email/rebooking_offer"),
         Event("appointment.waitlist_offer", "appointments", "appointments/email/waitlist_offer"),
         Event("appointment.follow_up_recommended", "appointments", "appointments/email/follow_up_recommended"),
-        Event("appointment.reminder", "reminders", "appointments/email/reminder"),
+        Event("appointment.reminder", "reminders", "appointments/email/reminder", channels=(EMAIL, SMS)),
         # System announcements (staff): notices and alerts are essential, new features are not.
         Event("announcement.notice", "announcements", "email/announcement"),
         Event("announcement.feature", "updates", "email/announcement"),
@@ -81,7 +83,7 @@ EVENTS: dict[str, Event] = {
         Event("review.appeal_decided", "account", "reviews/email/appeal_decided"),
         # Consultations.
         Event("consultation.guest_invitation", "appointments", "consultations/email/guest_invitation"),
-        Event("consultation.starting", "reminders", "consultations/email/starting"),
+        Event("consultation.starting", "reminders", "consultations/email/starting", channels=(EMAIL, SMS)),
         # Payments.
         Event("payment.receipt", "payments", "payments/email/receipt"),
         Event("payment.refund", "payments", "payments/email/refund"),

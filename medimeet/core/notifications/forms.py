@@ -30,12 +30,13 @@ class PreferencesForm(forms.Form):
     )
     language = forms.ChoiceField(label=_("Language of emails and pages"), choices=[(code, get_language_info(code)["name_local"]) for code, _name in settings.LANGUAGES])
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, sms_available: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        labels = {"email": _("Email")}
+        labels = {"email": _("Email"), "sms": _("Text message (SMS)")}
         for category in CATEGORIES.values():
-            # Essential kinds are always emailed: there is nothing to choose for them.
-            choices = [(c, labels[c]) for c in category.channels if not (category.essential and c == "email")]
+            # Essential kinds are always emailed: there is nothing to choose for them. Text
+            # messages are offered once a phone number is confirmed.
+            choices = [(c, labels[c]) for c in category.channels if not (category.essential and c == "email") and (c != "sms" or sms_available)]
             if choices:
                 self.fields[f"channels_{category.name}"] = forms.MultipleChoiceField(label=category.label, choices=choices, required=False, widget=forms.CheckboxSelectMultiple)
 

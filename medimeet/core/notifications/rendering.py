@@ -62,6 +62,12 @@ def render_email(*, event: Event, user, context: dict[str, Any], template: str |
     return RenderedEmail(subject=subject, text=render_to_string(f"{name}_message.txt", ctx).strip() + "\n", html=render_to_string(f"{name}_message.html", ctx))
 
 
+def render_sms(*, event: Event, user, context: dict[str, Any]) -> str:
+    """``<template>_sms.txt`` as one short paragraph (call inside ``recipient_locale``)."""
+    ctx = {**base_context(user=user, event=event), **context}
+    return " ".join(render_to_string(f"{event.template}_sms.txt", ctx).split())
+
+
 def html_from_text(*, subject: str, text: str, user, event: Event | None) -> str:
     """The branded HTML part for a message that only has a text template (allauth's less
     common mails): the text, with links made clickable, inside the base layout."""

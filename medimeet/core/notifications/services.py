@@ -29,9 +29,10 @@ from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
 from medimeet.core.models import Notification, NotificationPreference
+from medimeet.core.sms import sms_backend
 
-from .catalogue import CATEGORIES, EMAIL, EVENTS, Event
-from .rendering import html_from_text, language_of, recipient_locale, render_email
+from .catalogue import CATEGORIES, EMAIL, EVENTS, SMS, Event
+from .rendering import html_from_text, language_of, recipient_locale, render_email, render_sms
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +55,14 @@ def preferences_for(user) -> NotificationPreference:
     return NotificationPreference.objects.filter(user=user).first() or NotificationPreference(user=user)
 
 
-def channels_for(*, user, event: Event) -> list[str]:
-    """Channels this event goes out on for this person. Essential mail always goes by email."""
+def channels_for(*, user, event: Event, preference: NotificationPreference | None = None) -> list[str]:
+    """Channels this event goes out on for this person. Essential mail always goes by email;
+    text messages only to a verified number."""
     category = CATEGORIES[event.category]
-    chosen = preferences_for(user).channels.get(event.category, list(category.default_channels))
+    preference = preference or preferences_for(user)
+    chosen = preference.channels.get(event.category, list(category.default_channels))
+    if not preference.verified_sms_number:
+        chosen = [c for c in chosen if c != SMS]
     channels = [c for c in event.channels if c in chosen and c in category.channels]
     if category.essential and EMAIL in event.channels and EMAIL not in channels:
         channels.insert(0, EMAIL)
@@ -73,6 +78,8 @@ def preferences_update(*, user, channels: dict[str, list[str]] | None = None, re
             category = CATEGORIES.get(name)
             if category is None or not set(chosen) <= set(category.channels):
                 errors.setdefault("channels", []).append(f"Unknown category or channel: {name}.")
+            elif SMS in chosen and not preferences_for(user).verified_sms_number:
+                errors.setdefault("channels", []).append("Verify a phone number before choosing text messages.")
     if reminder_offsets is not None and (len(reminder_offsets) > 6 or any(not isinstance(m, int) or not 5 <= m <= 7 * 24 * 60 for m in reminder_offsets)):
         errors["reminder_offsets"] = ["Choose up to six reminders, each from 5 minutes to 7 days before."]
     if language is not None and language not in {code for code, _ in settings.LANGUAGES}:
@@ -125,19 +132,33 @@ def notify(*, user, event: str, context: dict[str, Any], attachments: list[Attac
     ``zoned_time`` tag (recipient's zone, zone named) and money with ``money``. With
     ``dedupe_key`` a message is queued at most once per key and channel (reminders)."""
     definition = EVENTS[event]
+    preference = preferences_for(user)
     queued = []
     with recipient_locale(user):
-        for channel in channels_for(user=user, event=definition):
+        for channel in channels_for(user=user, event=definition, preference=preference):
             key = f"{dedupe_key}:{channel}" if dedupe_key else None
             if key and Notification.objects.filter(dedupe_key=key).exists():
                 continue
-            email = render_email(event=definition, user=user, context=context)
-            row = notification_queue(
-                user=user, to=user.email, channel=channel, event=event, template=definition.template, subject=email.subject, text_body=email.text, html_body=email.html, attachments=attachments, dedupe_key=key
-            )
+            if channel == SMS:
+                text = render_sms(event=definition, user=user, context=context)
+                row = notification_queue(user=user, to=preference.verified_sms_number, channel=SMS, event=event, template=definition.template, subject="", text_body=text, dedupe_key=key)
+            else:
+                email = render_email(event=definition, user=user, context=context)
+                row = notification_queue(
+                    user=user, to=user.email, channel=channel, event=event, template=definition.template, subject=email.subject, text_body=email.text, html_body=email.html, attachments=attachments, dedupe_key=key
+                )
             if row is not None:
                 queued.append(row)
     return queued
+
+
+def notify_sms(*, user, to: str, event: str, context: dict[str, Any]) -> Notification | None:
+    """A text message to a number that is not (yet) the person's verified one: the code that
+    verifies it. Logged and delivered like every other message."""
+    definition = EVENTS[event]
+    with recipient_locale(user):
+        text = render_sms(event=definition, user=user, context=context)
+    return notification_queue(user=user, to=to, channel=SMS, event=event, template=definition.template, subject="", text_body=text)
 
 
 def notification_queue(
@@ -235,7 +256,7 @@ def notification_deliver(*, notification_id: int, final_attempt: bool) -> str:
         return SKIPPED
     notification = Notification.objects.get(pk=notification_id)
     try:
-        provider_id = _send_email(notification)
+        provider_id = _send_sms(notification) if notification.channel == SMS else _send_email(notification)
     except OSError as exc:  # smtplib.SMTPException is an OSError
         error = f"{type(exc).__name__}: {exc}"[:500]
         status = Notification.Status.FAILED if final_attempt else Notification.Status.QUEUED
@@ -245,6 +266,22 @@ def notification_deliver(*, notification_id: int, final_attempt: bool) -> str:
         return FAILED if final_attempt else RETRY
     Notification.objects.filter(pk=notification_id).update(status=Notification.Status.SENT, sent_at=timezone.now(), status_changed_at=timezone.now(), provider_message_id=provider_id[:255], last_error="")
     return SENT
+
+
+def _send_sms(notification: Notification) -> str:
+    callback = settings.SITE_URL + reverse("api-v1:notifications:sms-status")
+    return sms_backend().send(to=notification.to, body=notification.text_body, status_callback=callback)
+
+
+def notification_status_update(*, provider_message_id: str, status: str, error: str = "") -> int:
+    """A provider's delivery report (Twilio's status callback): sent → delivered, bounced or
+    failed. Reports for unknown ids change nothing. Returns the rows changed."""
+    if status not in (Notification.Status.DELIVERED, Notification.Status.BOUNCED, Notification.Status.FAILED) or not provider_message_id:
+        return 0
+    changes = {"status": status, "status_changed_at": timezone.now()}
+    if error:
+        changes["last_error"] = error[:500]
+    return Notification.objects.filter(provider_message_id=provider_message_id, channel=SMS).exclude(status=status).update(**changes)
 
 
 def _send_email(notification: Notification) -> str:

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from medimeet.core.errors import ApplicationError
 
-from . import announcements, selectors, services
+from . import announcements, phone, selectors, services
 from .catalogue import CATEGORIES, EVENTS
 from .forms import PreferencesForm, offsets_label
 
@@ -49,12 +49,32 @@ def announcement_dismiss(request: HttpRequest, announcement_id: int) -> HttpResp
 
 
 @login_required
+@require_POST
+def sms_number(request: HttpRequest) -> HttpResponse:
+    """Text messages: send a code to a number, confirm it, or remove the number."""
+    action = request.POST.get("action")
+    try:
+        if action == "send":
+            phone.sms_number_start(user=request.user, number=request.POST.get("number", ""), request=request)
+            messages.success(request, _("We texted you a code. Type it below to confirm the number."))
+        elif action == "confirm":
+            phone.sms_number_confirm(user=request.user, code=request.POST.get("code", ""), request=request)
+            messages.success(request, _("Your phone number is confirmed. You can now choose text messages for reminders."))
+        elif action == "remove":
+            phone.sms_number_remove(user=request.user, request=request)
+            messages.success(request, _("We will not text you any more."))
+    except ApplicationError as error:
+        messages.error(request, next(iter(error.fields.values()), [error.message])[0])
+    return redirect(reverse("notifications:preferences") + "#sms-title")
+
+
+@login_required
 def preferences(request: HttpRequest) -> HttpResponse:
     preference = services.preferences_for(request.user)
     initial = {"reminder_offsets": offsets_label(preference.reminder_offsets), "language": request.user.language}
     for name, category in CATEGORIES.items():
         initial[f"channels_{name}"] = [c for c in preference.channels.get(name, category.default_channels) if not (category.essential and c == "email")]
-    form = PreferencesForm(request.POST or None, initial=initial)
+    form = PreferencesForm(request.POST or None, initial=initial, sms_available=bool(preference.verified_sms_number))
     if request.method == "POST" and form.is_valid():
         services.preferences_update(user=request.user, channels=form.channels(), reminder_offsets=form.cleaned_data["reminder_offsets"], language=form.cleaned_data["language"])
         translation.activate(form.cleaned_data["language"])  # the confirmation in the language just chosen
@@ -63,7 +83,12 @@ def preferences(request: HttpRequest) -> HttpResponse:
         response.set_cookie(settings.LANGUAGE_COOKIE_NAME, form.cleaned_data["language"], samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
         return response
     essential = [c for c in CATEGORIES.values() if c.essential]
-    return render(request, "notifications/preferences.html", {"form": form, "essential": essential})
+    sms = {
+        "number": phone.masked(preference.sms_number),
+        "verified": bool(preference.verified_sms_number),
+        "awaiting_code": bool(preference.sms_code_hash),
+    }
+    return render(request, "notifications/preferences.html", {"form": form, "essential": essential, "sms": sms})
 
 
 @csrf_exempt  # the signed token is the credential; mail clients POST RFC 8058 one-click without a CSRF token

@@ -74,6 +74,7 @@ def context_for(event: str, people: dict) -> tuple:
         "review.request": (patient, {"appointment": appointment, "doctor": doctor, "url": "http://127.0.0.1:8000/appointments/0000/review/", "days": 60}),
         "review.review_rejected": (patient, {"doctor": doctor, "reason": "It names another patient.", "url": "http://127.0.0.1:8000/appointments/0000/review/"}),
         "review.appeal_decided": (patient, {"doctor": doctor, "upheld": True, "reason": "The name was removed.", "url": "http://127.0.0.1:8000/appointments/0000/review/"}),
+        "account.phone_code": (patient, {"code": "482913", "minutes": 10}),
         "payment.receipt": (patient, {"invoice": invoice, "payment": payment, "verify_url": "http://127.0.0.1:8000/receipts/verify/abc/", "appointment_url": URL}),
         "payment.refund": (patient, {"refund": Refund(payment=payment, amount_minor=25000, reason="Cancelled 3 hours before", status="succeeded"), "payment": payment, "payments_url": "http://127.0.0.1:8000/payments/"}),
     }

@@ -10,14 +10,15 @@ from django.conf import settings
 from django.test import Client
 
 from appointments.services import HEADLINES
-from medimeet.core.notifications.catalogue import EVENTS
-from medimeet.core.notifications.rendering import recipient_locale, render_email
+from medimeet.core.notifications.catalogue import EMAIL, EVENTS, SMS
+from medimeet.core.notifications.rendering import recipient_locale, render_email, render_sms
 
 from .notification_samples import cast, context_for
 
 pytestmark = pytest.mark.django_db
 
-RENDERED_BY_US = sorted(name for name, event in EVENTS.items() if not name.startswith("account.") or name == "account.new_device_sign_in")
+RENDERED_BY_US = sorted(name for name, event in EVENTS.items() if EMAIL in event.channels and (not name.startswith("account.") or name == "account.new_device_sign_in"))
+TEXT_MESSAGES = sorted(name for name, event in EVENTS.items() if SMS in event.channels)
 LINK = re.compile(r'href="([^"]+)"')
 DEVANAGARI = re.compile("[\u0900-\u097F]")
 
@@ -55,6 +56,23 @@ def test_every_message_renders_as_html_and_text_in_the_layout(event_name, langua
     else:
         [unsubscribe] = [link for link in links if "/notifications/unsubscribe/" in link]
         assert Client().get(unsubscribe.removeprefix(settings.SITE_URL)).status_code == 200
+
+
+@pytest.mark.parametrize("language", [code for code, _ in settings.LANGUAGES])
+@pytest.mark.parametrize("event_name", TEXT_MESSAGES)
+def test_every_text_message_renders_as_one_short_paragraph(event_name, language):
+    people = cast()
+    user, context = context_for(event_name, people)
+    user.language = language
+    with recipient_locale(user):
+        text = render_sms(event=EVENTS[event_name], user=user, context=context)
+
+    assert text and "\n" not in text and "{" not in text and "None" not in text
+    assert len(text) <= 320  # two SMS segments at most (GSM-7) or five in Unicode
+    if language == "hi":
+        assert DEVANAGARI.search(text), text
+    for link in re.findall(r"https?://\S+", text):
+        assert link.startswith(settings.SITE_URL + "/") or link.startswith("http://127.0.0.1:8000/"), link
 
 
 def test_a_hindi_booking_email_names_the_time_zone_and_writes_money_the_indian_way():
