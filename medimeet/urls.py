@@ -9,6 +9,7 @@ from consultations import urls as consultations_urls
 from doctors import urls as doctors_urls
 from medimeet.core import views as core_views
 from payments import urls as payments_urls
+from records import urls as records_urls
 
 api_v1 = [
     path("auth/", include((accounts_urls.api_patterns, "auth"))),
@@ -17,6 +18,7 @@ api_v1 = [
     path("", include((appointments_urls.api_patterns, "appointments"))),
     path("", include((payments_urls.api_patterns, "payments"))),
     path("", include((consultations_urls.api_patterns, "consultations"))),
+    path("", include((records_urls.api_patterns, "records"))),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="swagger"),
     path("schema/redoc/", SpectacularRedocView.as_view(url_name="api-v1:schema"), name="redoc"),
@@ -32,6 +34,7 @@ urlpatterns = [
     path("", include((appointments_urls.page_patterns, "appointments"))),
     path("", include((payments_urls.page_patterns, "payments"))),
     path("", include((consultations_urls.page_patterns, "consultations"))),
+    path("", include((records_urls.page_patterns, "records"))),
     path("admin/", admin.site.urls),
 ]
 
