@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e bench check venv browser migrate seed clean
+.PHONY: run test e2e bench check venv browser ocr migrate seed clean
 
 ## Create the virtualenv and install pinned dependencies (re-runs when requirements change).
 venv: $(VENV)/.installed
@@ -21,6 +21,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 browser:
 	@bash scripts/ensure-chromium
 
+## Debian's Tesseract for OCR of scanned record documents (without it they are marked "OCR unavailable").
+ocr:
+	@bash scripts/ensure-tesseract
+
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
@@ -33,11 +37,11 @@ run: seed
 	@bash scripts/run-embedded $(PORT)
 
 ## The whole test suite (SQLite, or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
-test: venv browser
+test: venv browser ocr
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## Browser tests only.
-e2e: venv browser
+e2e: venv browser ocr
 	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
 
 ## Benchmarks against a real server on PostgreSQL + Redis; results go to docs/performance.md.

@@ -113,7 +113,7 @@ def entry_delete(*, by: User, entry: RecordEntry, reason: str, request: HttpRequ
     _writer(access)
     reason = _reason(reason)
     with transaction.atomic():
-        entry = RecordEntry.objects.select_for_update().select_related("current_version").get(pk=entry.pk)
+        entry = RecordEntry.objects.select_for_update(of=("self",)).select_related("current_version").get(pk=entry.pk)
         if entry.is_deleted:
             raise ApplicationError("REC_004")
         now = timezone.now()
@@ -373,7 +373,7 @@ def erasure_request_decide(*, erasure: ErasureRequest, by: User, approve: bool, 
         if approve:
             retain_until = now + timedelta(days=settings.RECORDS_RETENTION_DAYS)
             Document.objects.filter(patient=patient, deleted_at__isnull=True).update(deleted_at=now, deleted_by=by, deletion_reason="Erasure request", retain_until=retain_until)
-            for entry in RecordEntry.objects.live().filter(patient=patient).select_related("current_version").select_for_update():
+            for entry in RecordEntry.objects.live().filter(patient=patient).select_related("current_version").select_for_update(of=("self",)):
                 entry.deleted_at, entry.deleted_by, entry.deletion_reason, entry.retain_until = now, by, "Erasure request", retain_until
                 _version_add(entry=entry, by=by, change=RecordEntryVersion.Change.DELETED, payload=selectors.entry_payload(entry.current_version), reason="Erasure request")
             AccessGrant.objects.filter(patient=patient, revoked_at__isnull=True).update(revoked_at=now)
