@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import io
 
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -15,11 +16,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from appointments.models import Appointment
 from medimeet.core.api import error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 
-from . import selectors, services
-from .models import AccessGrant, Category, Document, RecordEntry, Scope
+from . import exports, prescriptions, selectors, services
+from .models import AccessGrant, Category, Document, ErasureRequest, RecordEntry, Scope
 from .payloads import payload_headline
 
 TAGS = ["records"]
@@ -398,3 +400,134 @@ def csv_lines(rows):
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
+
+
+# --- Prescriptions, export, erasure ----------------------------------------------------------------------
+
+
+class MedicineOutput(serializers.Serializer):
+    name = serializers.CharField()
+    dose = serializers.CharField()
+    route = serializers.CharField()
+    frequency = serializers.CharField()
+    duration = serializers.CharField()
+    instructions = serializers.CharField(required=False)
+
+
+class PrescriptionInput(serializers.Serializer):
+    medicines = serializers.ListField(child=serializers.DictField(), help_text="Each: name, dose, route, frequency, duration, instructions?")
+    advice = serializers.CharField(required=False, allow_blank=True)
+    follow_up = serializers.CharField(required=False, allow_blank=True)
+
+
+class PrescriptionOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    appointment = serializers.UUIDField(source="appointment.public_id")
+    doctor = serializers.CharField(source="doctor.display_name")
+    registration_number = serializers.CharField()
+    status = serializers.CharField()
+    issued_at = serializers.DateTimeField()
+    verification_code = serializers.CharField()
+    verify_url = serializers.SerializerMethodField()
+    supersedes = serializers.UUIDField(source="supersedes.public_id", allow_null=True, default=None)
+    medicines = MedicineOutput(many=True, source="content_data.medicines")
+    advice = serializers.CharField(source="content_data.advice", default="")
+    follow_up = serializers.CharField(source="content_data.follow_up", default="")
+
+    def get_verify_url(self, rx) -> str:
+        return prescriptions.prescription_verify_url(rx)
+
+
+def prescription_output(rx) -> dict:
+    rx.content_data = prescriptions.prescription_content(rx)
+    return PrescriptionOutput(rx).data
+
+
+class PrescriptionIssueView(APIView):
+    @extend_schema(tags=TAGS, request=PrescriptionInput, responses={201: PrescriptionOutput, **error_responses(400, 401, 404)})
+    def post(self, request, appointment_id):
+        """The appointment's doctor issues a prescription; it joins the patient's record."""
+        data = valid_input(PrescriptionInput, request.data)
+        appointment = Appointment.objects.select_related("doctor__user", "patient").filter(public_id=appointment_id).first()
+        if appointment is None:
+            raise ApplicationError("APPT_006")
+        rx = prescriptions.prescription_issue(appointment=appointment, by=request.user, content=data, request=request)
+        return Response(prescription_output(rx), status=status.HTTP_201_CREATED)
+
+
+class PrescriptionDetailView(APIView):
+    @extend_schema(tags=TAGS, responses={200: PrescriptionOutput, **error_responses(401, 403, 404)})
+    def get(self, request, prescription_id):
+        rx = prescriptions.prescription_get(user=request.user, prescription_id=prescription_id)
+        services.record_audit(user=request.user, patient=rx.patient, action="prescription_read", target=rx, request=request)
+        return Response(prescription_output(rx))
+
+    @extend_schema(tags=TAGS, request=PrescriptionInput, responses={409: error_responses(409)[409]})
+    def put(self, request, prescription_id):
+        """Issued prescriptions never change: REC_016 (supersede instead)."""
+        prescriptions.prescription_get(user=request.user, prescription_id=prescription_id)
+        raise ApplicationError("REC_016")
+
+
+class PrescriptionSupersedeView(APIView):
+    @extend_schema(tags=TAGS, request=PrescriptionInput, responses={201: PrescriptionOutput, **error_responses(400, 401, 404, 409)})
+    def post(self, request, prescription_id):
+        """Issue a corrected prescription that replaces this one (which is kept, marked superseded)."""
+        data = valid_input(PrescriptionInput, request.data)
+        old = prescriptions.prescription_get(user=request.user, prescription_id=prescription_id)
+        rx = prescriptions.prescription_issue(appointment=old.appointment, by=request.user, content=data, supersedes=old, request=request)
+        return Response(prescription_output(rx), status=status.HTTP_201_CREATED)
+
+
+class PrescriptionPdfView(APIView):
+    @extend_schema(tags=TAGS, responses={(200, "application/pdf"): OpenApiTypes.BINARY, **error_responses(401, 403, 404)})
+    def get(self, request, prescription_id):
+        rx = prescriptions.prescription_get(user=request.user, prescription_id=prescription_id)
+        return prescription_pdf_response(rx, request)
+
+
+def prescription_pdf_response(rx, request) -> HttpResponse:
+    pdf = prescriptions.prescription_download(prescription=rx, user=request.user, request=request)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="prescription-{rx.verification_code}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class ExportView(APIView):
+    @extend_schema(tags=TAGS, responses={(200, "application/zip"): OpenApiTypes.BINARY, **error_responses(401, 403, 404)})
+    def get(self, request):
+        """The caller's whole record as a ZIP: record.json, fhir-bundle.json (FHIR R4) and documents."""
+        return export_response(request)
+
+
+def export_response(request) -> FileResponse:
+    archive = exports.record_export(patient=request.user, by=request.user, request=request)
+    response = FileResponse(archive, as_attachment=True, filename=f"medical-record-{timezone.now():%Y%m%d}.zip", content_type="application/zip")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class ErasureInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class ErasureOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    decision_note = serializers.CharField()
+
+
+class ErasureRequestView(APIView):
+    @extend_schema(tags=TAGS, responses={200: ErasureOutput(many=True), **error_responses(401)})
+    def get(self, request):
+        return Response(ErasureOutput(ErasureRequest.objects.filter(patient=request.user), many=True).data)
+
+    @extend_schema(tags=TAGS, request=ErasureInput, responses={201: ErasureOutput, **error_responses(400, 401, 403, 409)})
+    def post(self, request):
+        """Ask for the record to be erased; staff decide, legal retention applies (docs/api.md)."""
+        data = valid_input(ErasureInput, request.data)
+        erasure = services.erasure_request_create(patient=request.user, reason=data.get("reason", ""), request=request)
+        return Response(ErasureOutput(erasure).data, status=status.HTTP_201_CREATED)

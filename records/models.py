@@ -14,6 +14,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -281,6 +282,13 @@ class Prescription(models.Model):
 
     def __str__(self) -> str:
         return f"Prescription {self.verification_code}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Issued means final: the only later change is the status flip done by the supersede
+        # service with a conditional update.
+        if not self._state.adding:
+            raise PermissionDenied("An issued prescription cannot be changed; issue one that supersedes it.")
+        super().save(*args, **kwargs)
 
 
 class ErasureRequest(models.Model):

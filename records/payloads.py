@@ -109,3 +109,27 @@ def payload_headline(category: str, payload: dict) -> str:
     if category == Category.LAB_RESULT:
         return f"{value}: {payload.get('value', '')} {payload.get('unit', '')}".strip()
     return value
+
+
+class MedicinePayload(serializers.Serializer):
+    name = text(required=True)
+    dose = text(100, required=True)
+    route = serializers.ChoiceField(ROUTES, default="oral")
+    frequency = text(100, required=True)
+    duration = text(100, required=True)
+    instructions = text(500)
+
+
+class PrescriptionPayload(serializers.Serializer):
+    medicines = MedicinePayload(many=True, allow_empty=False)
+    advice = text(2000)
+    follow_up = text(500)
+
+
+def prescription_validate(data) -> dict:
+    serializer = PrescriptionPayload(data=data)
+    if not serializer.is_valid():
+        from medimeet.core.errors import _field_messages
+
+        raise ApplicationError("REC_017", fields=_field_messages(serializer.errors))
+    return PrescriptionPayload(serializer.validated_data).data

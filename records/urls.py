@@ -8,6 +8,9 @@ page_patterns = [
     path("records/patients/<uuid:patient_id>/", views.patient_record, name="patient"),
     path("records/documents/<uuid:document_id>/download/", views.document_download, name="document-download"),
     path("records/files/<str:token>/", views.document_link, name="document-link"),
+    path("records/export/", views.export, name="export"),
+    path("records/prescriptions/<uuid:prescription_id>/prescription.pdf", views.prescription_pdf, name="prescription-pdf"),
+    path("prescriptions/verify/<str:code>/", views.verify_prescription, name="verify-prescription"),
 ]
 
 api_patterns = [
@@ -23,6 +26,12 @@ api_patterns = [
     path("records/documents/<uuid:document_id>/links/", api.DocumentLinkView.as_view(), name="document-links"),
     path("records/grants/", api.GrantListView.as_view(), name="grants"),
     path("records/grants/<uuid:grant_id>/revoke/", api.GrantRevokeView.as_view(), name="grant-revoke"),
+    path("records/appointments/<uuid:appointment_id>/prescriptions/", api.PrescriptionIssueView.as_view(), name="prescriptions"),
+    path("records/prescriptions/<uuid:prescription_id>/", api.PrescriptionDetailView.as_view(), name="prescription"),
+    path("records/prescriptions/<uuid:prescription_id>/supersede/", api.PrescriptionSupersedeView.as_view(), name="prescription-supersede"),
+    path("records/prescriptions/<uuid:prescription_id>/pdf/", api.PrescriptionPdfView.as_view(), name="prescription-pdf"),
+    path("records/export/", api.ExportView.as_view(), name="export"),
+    path("records/erasure-requests/", api.ErasureRequestView.as_view(), name="erasure-requests"),
     path("records/access-log/", api.AccessLogView.as_view(), name="access-log"),
     path("records/audit-export/", api.AuditExportView.as_view(), name="audit-export"),
 ]

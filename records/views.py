@@ -19,8 +19,8 @@ from accounts.models import User
 from doctors.models import DoctorProfile
 from medimeet.core.errors import ApplicationError, form_add_service_errors
 
-from . import selectors, services
-from .api import document_file_response
+from . import prescriptions, selectors, services
+from .api import document_file_response, export_response, prescription_pdf_response
 from .forms import DocumentForm, GrantForm, ReasonForm, entry_forms
 from .models import AccessGrant, Scope
 from .payloads import payload_headline
@@ -178,3 +178,35 @@ def document_link(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "records/link_refused.html", {"code": exc.code, "message": exc.message}, status=exc.status_code)
     return document_file_response(document, access, request, via="link")
 
+
+
+@never_cache
+@login_required
+def export(request: HttpRequest) -> HttpResponse:
+    """The patient's ZIP export (record.json, FHIR R4 bundle, documents)."""
+    try:
+        return export_response(request)
+    except ApplicationError as exc:
+        raise Http404 from exc
+
+
+@never_cache
+@login_required
+def prescription_pdf(request: HttpRequest, prescription_id) -> HttpResponse:
+    try:
+        rx = prescriptions.prescription_get(user=request.user, prescription_id=prescription_id)
+        return prescription_pdf_response(rx, request)
+    except ApplicationError as exc:
+        raise Http404 from exc
+
+
+@never_cache
+def verify_prescription(request: HttpRequest, code: str) -> HttpResponse:
+    """Public: a pharmacist checks a prescription is genuine and current. Shows the prescriber,
+    registration number and medicines, and only the patient's initials."""
+    rx = prescriptions.prescription_by_code(code)
+    context = {"code": code, "rx": rx}
+    if rx is not None:
+        context["content"] = prescriptions.prescription_content(rx)
+        context["initials"] = "".join(part[:1].upper() + "." for part in (rx.patient.first_name, rx.patient.last_name) if part)
+    return render(request, "records/verify_prescription.html", context, status=200 if rx else 404)

@@ -75,3 +75,21 @@ def dicom(*, frames: int = 1) -> bytes:
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 WINDOWS_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(200)
 JAVASCRIPT_PDF_CATALOG = "/OpenAction << /S /JavaScript /JS (app.alert('hi')) >> "
+
+
+def scanned_png(text: str = "CHOLESTEROL 5.2 MMOL") -> bytes:
+    """A 'scanned' page: black text on white, large enough for Tesseract."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGB", (1000, 160), "white")
+    ImageDraw.Draw(image).text((30, 40), text, fill="black", font=ImageFont.load_default(size=56))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def scanned_pdf(text: str = "CHOLESTEROL 5.2 MMOL") -> bytes:
+    """An image-only PDF (no text layer), as a scanner makes."""
+    out = io.BytesIO()
+    Image.open(io.BytesIO(scanned_png(text))).save(out, format="PDF")
+    return out.getvalue()
