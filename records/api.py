@@ -135,15 +135,13 @@ class BreakGlassOutput(serializers.Serializer):
 class AccessLogOutput(serializers.Serializer):
     at = serializers.DateTimeField(source="created_at")
     action = serializers.CharField()
-    who = serializers.SerializerMethodField()
+    label = serializers.CharField(help_text="The action in words.")
+    who = serializers.CharField(help_text="Name of who did it (doctors with their title).")
     role = serializers.CharField(source="actor_role")
     basis = serializers.SerializerMethodField()
     reason = serializers.SerializerMethodField()
     object_type = serializers.CharField(source="target_type")
     ip_address = serializers.IPAddressField(allow_null=True)
-
-    def get_who(self, event) -> str:
-        return event.actor.display_name if event.actor else ""
 
     def get_basis(self, event) -> str:
         return event.metadata.get("basis", "")

@@ -209,9 +209,41 @@ def grants_of(patient: User) -> QuerySet[AccessGrant]:
     return AccessGrant.objects.filter(patient=patient).select_related("doctor").prefetch_related("documents").order_by("-created_at")
 
 
-def access_log(patient: User, *, limit: int = 200) -> QuerySet[AuditEvent]:
-    """Who touched the patient's record: every records audit entry about them."""
-    return AuditEvent.objects.filter(subject_user=patient, action__startswith="record.").select_related("actor").order_by("-created_at")[:limit]
+ACTION_LABELS = {
+    "record.read": "opened the record",
+    "record.entry_read": "opened an entry",
+    "record.history_read": "looked at an entry's history",
+    "record.entry_created": "added an entry",
+    "record.entry_updated": "changed an entry",
+    "record.entry_deleted": "deleted an entry",
+    "record.document_uploaded": "uploaded a document",
+    "record.document_read": "looked at a document's details",
+    "record.document_link_created": "asked to download a document",
+    "record.document_downloaded": "downloaded a document",
+    "record.document_deleted": "deleted a document",
+    "record.search": "searched the documents",
+    "record.grant_created": "gave access",
+    "record.grant_revoked": "revoked access",
+    "record.emergency_access": "used emergency access",
+    "record.emergency_access_reviewed": "reviewed an emergency access",
+    "record.prescription_issued": "issued a prescription",
+    "record.prescription_read": "opened a prescription",
+    "record.prescription_downloaded": "downloaded a prescription",
+    "record.exported": "exported the record",
+    "record.erasure_requested": "asked for erasure",
+    "record.erasure_decided": "decided on erasure",
+}
+
+
+def access_log(patient: User, *, limit: int = 200) -> list[AuditEvent]:
+    """Who touched the patient's record: every records audit entry about them, newest first,
+    each with a ``label`` in words."""
+    events = list(AuditEvent.objects.filter(subject_user=patient, action__startswith="record.").select_related("actor__doctor_profile").order_by("-created_at")[:limit])
+    for event in events:
+        event.label = ACTION_LABELS.get(event.action, event.action.removeprefix("record.").replace("_", " "))
+        profile = getattr(event.actor, "doctor_profile", None) if event.actor else None
+        event.who = profile.display_name if profile else (event.actor.display_name if event.actor else "")
+    return events
 
 
 def emergency_reviewers() -> QuerySet[User]:

@@ -180,7 +180,7 @@ def test_break_glass_through_the_api(cast, record, django_capture_on_commit_call
     assert started.status_code == 201
     assert client.get(urls(cast, record)["record"]).json()["access"] == "emergency"
     log = as_user(patient).get("/api/v1/records/access-log/").json()
-    assert {(e["action"], e["basis"], e["reason"]) for e in log if e["who"] == doctor.display_name} == {("record.emergency_access", "", "Collapsed in clinic"), ("record.read", "emergency", "")}
+    assert {(e["action"], e["basis"], e["reason"]) for e in log if e["who"] == doctor.doctor_profile.display_name} == {("record.emergency_access", "", "Collapsed in clinic"), ("record.read", "emergency", "")}
 
 
 def test_patients_grants_list_is_theirs_only(cast, record):
