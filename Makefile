@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e bench check venv browser ocr migrate seed clean
+.PHONY: run test e2e bench bench-records check venv browser ocr migrate seed clean
 
 ## Create the virtualenv and install pinned dependencies (re-runs when requirements change).
 venv: $(VENV)/.installed
@@ -47,6 +47,11 @@ e2e: venv browser ocr
 ## Benchmarks against a real server on PostgreSQL + Redis; results go to docs/performance.md.
 bench: venv
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/records.py
+
+## Medical records only: document encryption throughput and search over 100,000 documents (PostgreSQL).
+bench-records: venv
+	$(PY) bench/records.py $(BENCH_RECORDS_ARGS)
 
 ## Static checks CI runs besides the tests.
 check: venv

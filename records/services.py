@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from medimeet.core.audit import audit_record
-from medimeet.core.envelope import WrappedKey, data_key_new, data_key_rewrap, data_key_unwrap, decrypt_stream, encrypt_stream
+from medimeet.core.envelope import CHUNK, EncryptingReader, WrappedKey, data_key_new, data_key_rewrap, data_key_unwrap, decrypt_stream
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
 from medimeet.core.links import LinkExpired, LinkInvalid, signed_link_open, signed_link_token
@@ -137,10 +137,9 @@ def document_upload(*, by: User, patient: User, file: IO[bytes], size: int, titl
     key, wrapped = data_key_new()
     digest = hashlib.sha256()
     file.seek(0)
-    with tempfile.TemporaryFile(prefix="mm-rec-") as encrypted:
-        encrypt_stream(key, _hashing(file, digest), encrypted)
-        encrypted.seek(0)
-        name = default_storage.save(f"records/{patient.public_id.hex}/{secrets.token_hex(16)}.bin", File(encrypted))
+    # Encrypted while the storage reads it: one pass, no plaintext or second copy written anywhere.
+    encrypted = io.BufferedReader(EncryptingReader(key, _hashing(file, digest)), buffer_size=CHUNK)
+    name = default_storage.save(f"records/{patient.public_id.hex}/{secrets.token_hex(16)}.bin", File(encrypted))
     try:
         with transaction.atomic():
             document = Document.objects.create(

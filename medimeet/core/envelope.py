@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -37,7 +38,7 @@ CHUNK = 1024 * 1024
 TAG = 16
 HEADER = len(MAGIC) + 8
 
-__all__ = ["EnvelopeError", "WrappedKey", "data_key_new", "data_key_unwrap", "data_key_rewrap", "encrypt_stream", "decrypt_stream", "master_key_current_id"]
+__all__ = ["EnvelopeError", "EncryptingReader", "WrappedKey", "data_key_new", "data_key_unwrap", "data_key_rewrap", "encrypt_stream", "decrypt_stream", "master_key_current_id"]
 
 
 class EnvelopeError(Exception):
@@ -111,20 +112,50 @@ def _aad(index: int, last: bool) -> bytes:
     return struct.pack(">I?", index, last)
 
 
+class EncryptingReader(io.RawIOBase):
+    """A read-only, non-seekable file whose bytes are the encryption of ``source`` (same format
+    as :func:`encrypt_stream`), produced as they are read: storage backends (local or S3) copy
+    the ciphertext from it in one pass, with no second copy of the file anywhere."""
+
+    def __init__(self, key: bytes, source: IO[bytes]) -> None:
+        super().__init__()
+        self._aead, self._prefix, self._source = AESGCM(key), os.urandom(8), source
+        # The ciphertext not read yet: a view and a position, so a read copies each byte once.
+        self._pending, self._position = memoryview(MAGIC + self._prefix), 0
+        self._index, self._next = 0, source.read(CHUNK)
+        self._done = False
+        self.plaintext_size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        chunk = self._next
+        self._next = self._source.read(CHUNK) if chunk else b""
+        last = not self._next
+        self._pending = memoryview(self._aead.encrypt(self._prefix + struct.pack(">I", self._index), chunk, _aad(self._index, last)))
+        self._position = 0
+        self.plaintext_size += len(chunk)
+        self._index += 1
+        self._done = last
+
+    def readinto(self, target) -> int:
+        if self._position >= len(self._pending):
+            if self._done:
+                return 0
+            self._fill()
+        size = min(len(target), len(self._pending) - self._position)
+        target[:size] = self._pending[self._position : self._position + size]
+        self._position += size
+        return size
+
+
 def encrypt_stream(key: bytes, source: IO[bytes], target: IO[bytes]) -> int:
     """Encrypt ``source`` into ``target`` chunk by chunk; returns the plaintext size."""
-    aead, prefix = AESGCM(key), os.urandom(8)
-    target.write(MAGIC + prefix)
-    size, index = 0, 0
-    chunk = source.read(CHUNK)
-    while True:
-        following = source.read(CHUNK) if chunk else b""
-        last = not following
-        target.write(aead.encrypt(prefix + struct.pack(">I", index), chunk, _aad(index, last)))
-        size += len(chunk)
-        if last:
-            return size
-        chunk, index = following, index + 1
+    reader = EncryptingReader(key, source)
+    while block := reader.read(CHUNK + TAG):
+        target.write(block)
+    return reader.plaintext_size
 
 
 def decrypt_stream(key: bytes, source: IO[bytes]) -> Iterator[bytes]:

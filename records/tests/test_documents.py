@@ -249,3 +249,32 @@ def test_a_document_whose_master_key_is_missing_does_not_decrypt(cast):
     with override_settings(ENVELOPE_MASTER_KEYS=[new_master_key("other")]):
         with pytest.raises(envelope.EnvelopeError):
             content(document)
+
+
+def noise_png(side: int = 720) -> bytes:
+    """A PNG of random pixels: a few MB that do not compress, so it spans several chunks."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, format="PNG", compress_level=0)
+    return out.getvalue()
+
+
+def test_documents_are_stored_encrypted_on_s3_and_stream_back(cast, settings):
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    data = noise_png()
+    assert len(data) > envelope.CHUNK
+    with moto.mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="medimeet-records-test")
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {"bucket_name": "medimeet-records-test", "region_name": "us-east-1", "access_key": "test", "secret_key": "test", "default_acl": "private", "querystring_auth": True, "file_overwrite": False}},
+        }
+
+        document = upload(cast, data)
+
+        stored = boto3.client("s3", region_name="us-east-1").get_object(Bucket="medimeet-records-test", Key=document.file_name)["Body"].read()
+        assert stored.startswith(envelope.MAGIC) and b"PNG" not in stored[:64]
+        assert len(stored) == envelope.HEADER + len(data) + envelope.TAG * -(-len(data) // envelope.CHUNK)
+        assert content(document) == data
