@@ -207,3 +207,19 @@ def test_staff_with_the_permission_export_the_audit_log_without_clinical_content
     assert len(lines) == 1 + AuditEvent.objects.filter(action__startswith="record.").count()  # the export itself included
     assert "Penicillin" not in body and "Cholesterol" not in body and "Lipid" not in body
     assert AuditEvent.objects.filter(action="record.audit_exported", actor=staff).count() == 1
+
+
+def test_listing_entries_takes_the_same_queries_for_one_or_twenty(cast, django_assert_num_queries):
+    patient = cast["patient"]
+    client = as_user(patient)
+    url = f"/api/v1/records/patients/{patient.public_id}/entries/"
+    services.entry_create(by=patient, patient=patient, category="allergy", payload={"substance": "Latex"})
+    with django_assert_num_queries(3) as one:  # the patient, the entries with their versions and authors, the audit entry
+        client.get(url)
+    for n in range(19):
+        services.entry_create(by=patient, patient=patient, category="allergy", payload={"substance": f"Substance {n}"})
+
+    with django_assert_num_queries(len(one.captured_queries)):
+        answer = client.get(url)
+
+    assert len(answer.json()) == 20
