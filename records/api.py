@@ -246,11 +246,7 @@ class EntryHistoryView(APIView):
         """Every version, oldest first, each compared with the one before it."""
         entry, access = selectors.entry_get(user=request.user, entry_id=entry_id)
         services.record_audit(access=access, patient=entry.patient, action="history_read", target=entry, request=request)
-        versions, previous = selectors.entry_versions(entry), None
-        for version in versions:
-            version.payload = selectors.entry_payload(version)
-            version.changes = selectors.version_diff(previous, version.payload)
-            previous = version.payload
+        versions = selectors.entry_history(entry)
         return Response(VersionOutput(versions, many=True).data)
 
 

@@ -7,7 +7,7 @@ from django import forms
 from rest_framework import serializers
 
 from .models import Category, Scope
-from .payloads import PAYLOADS
+from .payloads import PAYLOADS, MedicinePayload
 
 GRANT_DURATIONS = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days")]
 
@@ -27,8 +27,7 @@ def _form_field(field: serializers.Field) -> forms.Field:
 
 
 def entry_form_class(category: str) -> type[forms.Form]:
-    fields = {name: _form_field(field) for name, field in PAYLOADS[category]().fields.items()}
-    return type(f"{category.title()}EntryForm", (forms.Form,), fields)
+    return type(f"{category.title()}EntryForm", (forms.Form,), _fields_of(PAYLOADS[category]))
 
 
 def entry_form(category: str, data=None) -> forms.Form:
@@ -57,3 +56,18 @@ class GrantForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(label="Reason", max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+def _fields_of(serializer_class) -> dict[str, forms.Field]:
+    return {name: _form_field(field) for name, field in serializer_class().fields.items()}
+
+
+# One medicine of a prescription, from the same fields the service validates.
+MedicineForm = type("MedicineForm", (forms.Form,), _fields_of(MedicinePayload))
+MedicineFormSet = forms.formset_factory(MedicineForm, extra=3, max_num=10)
+
+
+class PrescriptionForm(forms.Form):
+    advice = forms.CharField(label="Advice", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    follow_up = forms.CharField(label="Follow-up", required=False, max_length=500)
+    supersede = forms.BooleanField(label="Replaces the current prescription of this consultation", required=False)

@@ -129,6 +129,16 @@ def entry_versions(entry: RecordEntry) -> list[RecordEntryVersion]:
     return list(entry.versions.select_related("author").order_by("number"))
 
 
+def entry_history(entry: RecordEntry) -> list[RecordEntryVersion]:
+    """The versions oldest first, each with its ``payload`` and its ``changes`` against the one before."""
+    versions, previous = entry_versions(entry), None
+    for version in versions:
+        version.payload = entry_payload(version)
+        version.changes = version_diff(previous, version.payload)
+        previous = version.payload
+    return versions
+
+
 def version_diff(previous: dict | None, current: dict) -> list[dict]:
     """Field by field what changed from ``previous`` to ``current`` (all fields for the first)."""
     previous = previous or {}

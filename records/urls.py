@@ -5,6 +5,9 @@ from . import api, views
 page_patterns = [
     path("records/", views.my_record, name="mine"),
     path("records/grants/<uuid:grant_id>/revoke/", views.grant_revoke, name="grant-revoke"),
+    path("records/entries/<uuid:entry_id>/history/", views.entry_history, name="entry-history"),
+    path("records/erasure/", views.erasure_request, name="erasure"),
+    path("records/appointments/<uuid:appointment_id>/prescribe/", views.prescribe, name="prescribe"),
     path("records/patients/<uuid:patient_id>/", views.patient_record, name="patient"),
     path("records/documents/<uuid:document_id>/download/", views.document_download, name="document-download"),
     path("records/files/<str:token>/", views.document_link, name="document-link"),

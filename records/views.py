@@ -21,7 +21,7 @@ from medimeet.core.errors import ApplicationError, form_add_service_errors
 
 from . import prescriptions, selectors, services
 from .api import document_file_response, export_response, prescription_pdf_response
-from .forms import DocumentForm, GrantForm, ReasonForm, entry_forms
+from .forms import DocumentForm, GrantForm, MedicineFormSet, PrescriptionForm, ReasonForm, entry_forms
 from .models import AccessGrant, Scope
 from .payloads import payload_headline
 
@@ -210,3 +210,56 @@ def verify_prescription(request: HttpRequest, code: str) -> HttpResponse:
         context["content"] = prescriptions.prescription_content(rx)
         context["initials"] = "".join(part[:1].upper() + "." for part in (rx.patient.first_name, rx.patient.last_name) if part)
     return render(request, "records/verify_prescription.html", context, status=200 if rx else 404)
+
+
+@never_cache
+@login_required
+def entry_history(request: HttpRequest, entry_id) -> HttpResponse:
+    """Every version of an entry with who changed what and when, each compared with the one before."""
+    try:
+        entry, access = selectors.entry_get(user=request.user, entry_id=entry_id)
+    except ApplicationError as exc:
+        raise Http404 from exc
+    services.record_audit(access=access, patient=entry.patient, action="history_read", target=entry, request=request)
+    versions = selectors.entry_history(entry)
+    back = reverse("records:mine") if access.basis == "owner" else reverse("records:patient", args=[entry.patient.public_id])
+    return render(request, "records/history.html", {"entry": entry, "versions": list(reversed(versions)), "back": back})
+
+
+@require_POST
+@login_required
+def erasure_request(request: HttpRequest) -> HttpResponse:
+    try:
+        services.erasure_request_create(patient=request.user, reason=request.POST.get("reason", ""), request=request)
+        messages.success(request, "Your erasure request has been sent. Our team will decide and email you.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect(reverse("records:mine") + "#erasure")
+
+
+@never_cache
+@login_required
+def prescribe(request: HttpRequest, appointment_id) -> HttpResponse:
+    """The appointment's doctor writes a prescription (or one that replaces the current one)."""
+    from appointments.models import Appointment
+
+    appointment = Appointment.objects.select_related("doctor__user", "patient").filter(public_id=appointment_id).first()
+    if appointment is None or appointment.party(request.user) != "doctor":
+        raise Http404
+    current = appointment.prescriptions.filter(status="issued").order_by("-issued_at").first()
+    form = PrescriptionForm(request.POST or None)
+    medicines = MedicineFormSet(request.POST or None, prefix="medicine")
+    if request.method == "POST" and form.is_valid() and medicines.is_valid():
+        content = {
+            "medicines": [{k: v for k, v in m.items() if v not in (None, "")} for m in medicines.cleaned_data if m.get("name")],
+            "advice": form.cleaned_data["advice"],
+            "follow_up": form.cleaned_data["follow_up"],
+        }
+        try:
+            prescriptions.prescription_issue(appointment=appointment, by=request.user, content=content, supersedes=current if form.cleaned_data["supersede"] else None, request=request)
+            messages.success(request, "Prescription issued. The patient can download it from their record.")
+            return redirect("records:prescribe", appointment_id=appointment.public_id)
+        except ApplicationError as exc:
+            form_add_service_errors(form, exc)
+    issued = list(appointment.prescriptions.order_by("-issued_at"))
+    return render(request, "records/prescribe.html", {"appointment": appointment, "form": form, "medicines": medicines, "issued": issued, "current": current}, status=400 if request.method == "POST" else 200)

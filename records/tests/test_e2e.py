@@ -84,3 +84,40 @@ def test_patient_shares_documents_for_a_day_then_revokes(live_server, page: Page
     shot(doctor_page, "doctor-refused", step=7)
     doctor_page.context.close()
     assert console_errors == []
+
+
+def test_doctor_prescribes_and_a_pharmacist_checks_it(live_server, page: Page, browser, console_errors):  # noqa: F811
+    from doctors.tests.factories import DoctorProfileFactory
+    from records.models import Prescription
+
+    patient = UserFactory(email="asha.verma@example.com", first_name="Asha", last_name="Verma", password=PASSWORD)
+    doctor = DoctorProfileFactory(user__email="priya.raman@example.com", user__first_name="Priya", user__last_name="Raman", user__password=PASSWORD, title="Dr.", licence_number="MCI-445566")
+    appointment = appointment_between(doctor, patient, timezone.now() - timedelta(hours=2))
+    entry = services.entry_create(by=patient, patient=patient, category="allergy", payload={"substance": "Penicillin", "reaction": "Hives", "severity": "mild"})
+    services.entry_update(by=doctor.user, entry=entry, payload={"substance": "Penicillin", "reaction": "Anaphylaxis", "severity": "severe"})
+
+    sign_in(page, live_server.url, doctor.user.email, path=f"/appointments/{appointment.public_id}/")
+    page.get_by_role("link", name="Prescription").click()
+    first = page.locator("fieldset", has_text="Medicine 1")
+    first.get_by_label("Name").fill("Amoxicillin")
+    first.get_by_label("Dose").fill("500 mg")
+    first.get_by_label("Frequency").fill("Three times a day")
+    first.get_by_label("Duration").fill("5 days")
+    first.get_by_label("Instructions").fill("After food")
+    page.get_by_label("Advice").fill("Rest, fluids, paracetamol for fever.")
+    page.get_by_label("Follow-up").fill("In one week if not better")
+    page.get_by_role("button", name="Issue prescription").click()
+    expect(page.get_by_text("Prescription issued.")).to_be_visible()
+    shot(page, "prescribe", step=7)
+    page.goto(f"{live_server.url}/records/entries/{entry.public_id}/history/")
+    expect(page.get_by_role("heading", name="Version 2 · updated")).to_be_visible()
+    shot(page, "entry-history", step=7)
+
+    rx = Prescription.objects.get()
+    pharmacist = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    pharmacist.goto(f"{live_server.url}/prescriptions/verify/{rx.verification_code}/")
+    expect(pharmacist.get_by_text("Genuine and current.")).to_be_visible()
+    expect(pharmacist.get_by_text("MCI-445566")).to_be_visible()
+    shot(pharmacist, "prescription-verified", step=7)
+    pharmacist.context.close()
+    assert console_errors == []

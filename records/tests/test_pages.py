@@ -105,3 +105,42 @@ def test_download_from_the_page_goes_through_a_signed_link(client, cast):
 
     assert redirect.status_code == 302 and redirect["Location"].startswith("/records/files/")
     assert b"".join(client.get(redirect["Location"]).streaming_content) == data
+
+
+def test_the_history_page_compares_each_version_with_the_previous(client, cast):
+    patient = cast["patient"]
+    entry = services.entry_create(by=patient, patient=patient, category="allergy", payload={"substance": "Penicillin", "severity": "mild"})
+    services.entry_update(by=cast["doctor"], entry=entry, payload={"substance": "Penicillin", "severity": "severe"})
+    client.force_login(patient)
+
+    page = client.get(f"/records/entries/{entry.public_id}/history/").content.decode()
+
+    assert "Version 2 · updated" in page and "Priya Raman (doctor)" in page
+    assert "<td>mild</td><td>severe</td>" in page.replace("\n", "")
+    client.force_login(cast["other_patient"])
+    assert client.get(f"/records/entries/{entry.public_id}/history/").status_code == 404
+
+
+def test_the_patient_asks_for_erasure_from_the_page(client, cast):
+    from records.models import ErasureRequest
+
+    client.force_login(cast["patient"])
+
+    client.post("/records/erasure/", {"reason": "Leaving the service"})
+
+    assert list(ErasureRequest.objects.values_list("patient", "reason", "status")) == [(cast["patient"].pk, "Leaving the service", "pending")]
+
+
+def test_the_doctor_issues_and_then_replaces_a_prescription_from_the_page(client, cast):
+    from records.models import Prescription
+
+    client.force_login(cast["doctor"])
+    url = f"/records/appointments/{cast['appointment'].public_id}/prescribe/"
+    base = {"medicine-TOTAL_FORMS": "3", "medicine-INITIAL_FORMS": "0", "medicine-0-name": "Amoxicillin", "medicine-0-dose": "500 mg", "medicine-0-route": "oral", "medicine-0-frequency": "three times a day", "medicine-0-duration": "5 days", "advice": "Fluids"}
+
+    client.post(url, base)
+    client.post(url, {**base, "medicine-0-dose": "250 mg", "supersede": "on"})
+
+    assert list(Prescription.objects.order_by("issued_at", "pk").values_list("status", flat=True)) == ["superseded", "issued"]
+    client.force_login(cast["other_doctor"])
+    assert client.get(url).status_code == 404
