@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e bench check venv browser migrate seed clean messages messages-extract
+.PHONY: run test e2e bench bench-records check venv browser ocr migrate seed clean messages messages-extract
 
 ## Create the virtualenv and install pinned dependencies (re-runs when requirements change).
 venv: $(VENV)/.installed
@@ -29,6 +29,10 @@ messages: venv
 messages-extract: venv
 	$(PY) manage.py makemessages -l hi --ignore=.venv --ignore=var --ignore=bench --ignore=docs --no-location --no-obsolete
 
+## Debian's Tesseract for OCR of scanned record documents (without it they are marked "OCR unavailable").
+ocr:
+	@bash scripts/ensure-tesseract
+
 migrate: venv messages
 	$(PY) manage.py migrate --noinput
 
@@ -41,16 +45,21 @@ run: seed
 	@bash scripts/run-embedded $(PORT)
 
 ## The whole test suite (SQLite, or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
-test: venv browser messages
+test: venv browser ocr messages
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## Browser tests only.
-e2e: venv browser messages
+e2e: venv browser ocr messages
 	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
 
 ## Benchmarks against a real server on PostgreSQL + Redis; results go to docs/performance.md.
 bench: venv
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/records.py
+
+## Medical records only: document encryption throughput and search over 100,000 documents (PostgreSQL).
+bench-records: venv
+	$(PY) bench/records.py $(BENCH_RECORDS_ARGS)
 
 ## Static checks CI runs besides the tests.
 check: venv

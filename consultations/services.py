@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core import signing
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
@@ -33,6 +32,7 @@ from medimeet.core.audit import audit_record
 from medimeet.core.crypto import encrypt_bytes
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import group_send_on_commit
+from medimeet.core.links import LinkExpired, LinkInvalid, signed_link_open, signed_link_token
 
 from .models import ChatMessage, Consultation, GuestInvite, Participation, PresenceEvent, QualitySample, Recording, RecordingChunk, RecordingConsent
 
@@ -611,7 +611,7 @@ def recording_link_create(*, recording: Recording, user: User, minutes: int, req
     only the recording's opaque id, its lifetime and a link id (for the audit trail)."""
     recording_check_downloadable(recording=recording)
     link_id = secrets.token_hex(6)
-    token = signing.TimestampSigner(salt=RECORDING_LINK_SALT).sign_object({"r": recording.public_id.hex, "m": minutes, "l": link_id}, compress=True)
+    token = signed_link_token(salt=RECORDING_LINK_SALT, payload={"r": recording.public_id.hex, "l": link_id}, minutes=minutes)
     expires_at = timezone.now() + timedelta(minutes=minutes)
     recording_audit_access(recording=recording, action="recording.link_created", user=user, request=request, metadata={"link": link_id, "minutes": minutes})
     return token, expires_at
@@ -620,12 +620,10 @@ def recording_link_create(*, recording: Recording, user: User, minutes: int, req
 def recording_link_open(*, token: str) -> tuple[uuid.UUID, str]:
     """The recording id and link id of a valid token; ApplicationError CONS_022 when it has
     expired and CONS_010 when it was never valid."""
-    signer = signing.TimestampSigner(salt=RECORDING_LINK_SALT)
     try:
-        payload = signer.unsign_object(token)  # signature first, then its own lifetime
-        signer.unsign_object(token, max_age=timedelta(minutes=int(payload["m"])))
+        payload = signed_link_open(salt=RECORDING_LINK_SALT, token=token)
         return uuid.UUID(hex=payload["r"]), str(payload["l"])
-    except signing.SignatureExpired as exc:
+    except LinkExpired as exc:
         raise ApplicationError("CONS_022") from exc
-    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+    except (LinkInvalid, KeyError, TypeError, ValueError) as exc:
         raise ApplicationError("CONS_010") from exc

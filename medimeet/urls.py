@@ -10,6 +10,7 @@ from doctors import urls as doctors_urls
 from medimeet.core import views as core_views
 from medimeet.core.notifications import urls as notifications_urls
 from payments import urls as payments_urls
+from records import urls as records_urls
 from reviews import urls as reviews_urls
 
 api_v1 = [
@@ -21,6 +22,7 @@ api_v1 = [
     path("", include((consultations_urls.api_patterns, "consultations"))),
     path("", include((notifications_urls.api_patterns, "notifications"))),
     path("", include((reviews_urls.api_patterns, "reviews"))),
+    path("", include((records_urls.api_patterns, "records"))),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="swagger"),
     path("schema/redoc/", SpectacularRedocView.as_view(url_name="api-v1:schema"), name="redoc"),
@@ -38,6 +40,7 @@ urlpatterns = [
     path("", include((consultations_urls.page_patterns, "consultations"))),
     path("", include((notifications_urls.page_patterns, "notifications"))),
     path("", include((reviews_urls.page_patterns, "reviews"))),
+    path("", include((records_urls.page_patterns, "records"))),
     path("admin/", admin.site.urls),
 ]
 

@@ -17,23 +17,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from doctors.models import format_money
-from medimeet.core.admin import action_reason_page
+from medimeet.core.admin import ReadOnlyAdmin, action_reason_page
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .api import report_csv
 from .models import GatewayCustomer, Invoice, Payment, PayoutAccount, Refund, SandboxTransaction, SavedCard, WebhookEvent
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class RefundInline(admin.TabularInline):

@@ -5,8 +5,21 @@ from .models import Announcement, AuditEvent, Notification
 from .notifications.announcements import announcement_save
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nothing added, changed or deleted through the admin (actions may still call services)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: audit entries cannot be added, edited or deleted through the admin."""
 
     list_display = ("created_at", "action", "actor", "actor_role", "target_type", "target_id", "ip_address")
@@ -17,15 +30,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def action_reason_page(model_admin, request, queryset, form, *, title: str, lines: list[str]):

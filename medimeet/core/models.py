@@ -19,15 +19,33 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
-class AuditEventQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
+    """Rows that are written once and never changed or removed through the ORM (audit entries,
+    record versions). Cascades from a purged parent bypass this on purpose (retention purges)."""
+
     def update(self, **kwargs):  # type: ignore[override]
-        raise PermissionDenied("Audit events are immutable.")
+        raise PermissionDenied(f"{self.model._meta.verbose_name_plural} are immutable.")
 
     def delete(self):  # type: ignore[override]
-        raise PermissionDenied("Audit events cannot be deleted.")
+        raise PermissionDenied(f"{self.model._meta.verbose_name_plural} cannot be deleted.")
 
 
-class AuditEvent(models.Model):
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionDenied(f"{self._meta.verbose_name_plural} are immutable.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionDenied(f"{self._meta.verbose_name_plural} cannot be deleted.")
+
+
+class AuditEvent(AppendOnlyModel):
     """Who did what to which object, when and from where. Append-only.
 
     ``target_type``/``target_id`` name the object without a foreign key so that an entry
@@ -56,8 +74,6 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
 
-    objects = AuditEventQuerySet.as_manager()
-
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -68,14 +84,6 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target_type}:{self.target_id}"
-
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding:
-            raise PermissionDenied("Audit events are immutable.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionDenied("Audit events cannot be deleted.")
 
 
 # --- Notifications (medimeet/core/notifications/) ---------------------------------------------

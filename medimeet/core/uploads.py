@@ -30,18 +30,33 @@ KINDS = {
     "pdf": DetectedType("pdf", "application/pdf", ".pdf"),
     "jpeg": DetectedType("jpeg", "image/jpeg", ".jpg"),
     "png": DetectedType("png", "image/png", ".png"),
+    "webp": DetectedType("webp", "image/webp", ".webp"),
+    "tiff": DetectedType("tiff", "image/tiff", ".tif"),
+    "gif": DetectedType("gif", "image/gif", ".gif"),
+    "dicom": DetectedType("dicom", "application/dicom", ".dcm"),
 }
+# How many leading bytes sniff_kind needs (DICOM's "DICM" sits after a 128-byte preamble).
+SNIFF_BYTES = 132
 # Active content in a PDF: scripts run by viewers, launch actions, embedded files.
 PDF_ACTIVE_CONTENT = re.compile(rb"/(JavaScript|JS|Launch|EmbeddedFile|RichMedia|OpenAction\s*<<[^>]*/S\s*/JavaScript)\b")
 
 
-def _sniff(head: bytes) -> str | None:
+def sniff_kind(head: bytes) -> str | None:
+    """The kind of a file from its first ``SNIFF_BYTES`` bytes (magic numbers), or None."""
     if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[128:132] == b"DICM":
+        return "dicom"
     return None
 
 
@@ -56,7 +71,7 @@ def upload_validate(upload: UploadedFile, *, allowed: set[str], max_bytes: int, 
     if upload.size > max_bytes:
         raise refuse(f"The file is larger than {max_bytes // (1024 * 1024)} MB.")
     upload.seek(0)
-    kind = _sniff(upload.read(16))
+    kind = sniff_kind(upload.read(SNIFF_BYTES))
     if kind is None or kind not in allowed:
         names = ", ".join(sorted(k.upper() for k in allowed))
         raise refuse(f"Upload a {names} file; this file's content is not one of those.")

@@ -282,6 +282,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "reviews.tasks.recompute_all_ratings",
         "schedule": crontab(hour=3, minute=30),
     },
+    "purge-records-past-retention": {
+        "task": "records.tasks.purge_past_retention",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "purge-expired-api-sessions": {
         "task": "accounts.tasks.purge_expired_api_sessions",
         "schedule": timedelta(hours=6),
@@ -567,6 +571,35 @@ TURN_SECRET = env_secret("TURN_SECRET") or ""
 TURN_CREDENTIAL_TTL_SECONDS = env.int("TURN_CREDENTIAL_TTL_SECONDS", default=6 * 3600)
 # How long the slots proposed to patients whose doctor goes on vacation stay held for them.
 VACATION_OFFER_HOURS = env.int("VACATION_OFFER_HOURS", default=48)
+
+# --- Medical records (docs/architecture.md, Medical records) --------------------------------
+# Master keys wrapping each document's data key: "id:<32 bytes base64url>", comma-separated,
+# newest first. Rotate by prepending a key, running `manage.py records_rotate_keys`, then
+# removing the old one. The embedded default derives a development key from SECRET_KEY.
+ENVELOPE_MASTER_KEYS = env_list("ENVELOPE_MASTER_KEYS", [])
+if not ENVELOPE_MASTER_KEYS and env_secret("ENVELOPE_MASTER_KEYS"):
+    ENVELOPE_MASTER_KEYS = [k.strip() for k in env_secret("ENVELOPE_MASTER_KEYS").split(",") if k.strip()]
+# A doctor reads a patient's record while an appointment between them starts within this
+# window (days before now / days ahead), besides grants and emergency access.
+RECORDS_RELATIONSHIP_PAST_DAYS = env.int("RECORDS_RELATIONSHIP_PAST_DAYS", default=30)
+RECORDS_RELATIONSHIP_UPCOMING_DAYS = env.int("RECORDS_RELATIONSHIP_UPCOMING_DAYS", default=7)
+RECORDS_EMERGENCY_ACCESS_HOURS = env.int("RECORDS_EMERGENCY_ACCESS_HOURS", default=4)
+RECORDS_GRANT_MAX_DAYS = env.int("RECORDS_GRANT_MAX_DAYS", default=365)
+# Deleted entries and documents (and erased records) are kept this long before they are purged.
+RECORDS_RETENTION_DAYS = env.int("RECORDS_RETENTION_DAYS", default=10 * 365)
+RECORDS_DOCUMENT_MAX_BYTES = env.int("RECORDS_DOCUMENT_MAX_BYTES", default=25 * 1024 * 1024)
+RECORDS_DOCUMENT_MAX_PAGES = env.int("RECORDS_DOCUMENT_MAX_PAGES", default=300)
+RECORDS_DOCUMENT_MAX_FRAMES = env.int("RECORDS_DOCUMENT_MAX_FRAMES", default=1000)
+RECORDS_LINK_MINUTES = env.int("RECORDS_LINK_MINUTES", default=5)
+# Malware scanning: clamd over a Unix socket (CLAMAV_SOCKET) or TCP (CLAMAV_URL, tcp://host:port);
+# neither set: the built-in scanner (EICAR, executables, active PDF content).
+CLAMAV_SOCKET = env.str("CLAMAV_SOCKET", default="")
+CLAMAV_URL = env.str("CLAMAV_URL", default="")
+CLAMAV_TIMEOUT_SECONDS = env.int("CLAMAV_TIMEOUT_SECONDS", default=30)
+# OCR of scanned images and image-only PDFs (Debian package tesseract-ocr, scripts/ensure-tesseract).
+TESSERACT_BINARY = env.str("TESSERACT_BINARY", default="tesseract")
+if min(RECORDS_RELATIONSHIP_PAST_DAYS, RECORDS_RELATIONSHIP_UPCOMING_DAYS) < 0 or min(RECORDS_EMERGENCY_ACCESS_HOURS, RECORDS_GRANT_MAX_DAYS, RECORDS_RETENTION_DAYS, RECORDS_LINK_MINUTES) < 1:
+    raise ImproperlyConfigured("RECORDS_* windows must be positive (relationship days may be 0).")
 
 # --- Payments (used from Step 4) ----------------------------------------------------------
 

@@ -13,6 +13,8 @@ if not SECRET_KEY or len(SECRET_KEY) < 50:
 SIMPLE_JWT["SIGNING_KEY"] = env_secret("JWT_SIGNING_KEY") or SECRET_KEY  # noqa: F405
 if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
     raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must hold at least one Fernet key in production.")
+if not ENVELOPE_MASTER_KEYS:  # noqa: F405
+    raise ImproperlyConfigured("ENVELOPE_MASTER_KEYS must hold at least one master key in production (docs/architecture.md, Medical records).")
 if not env.str("DATABASE_URL", default=""):
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production.")
 if not REDIS_URL:  # noqa: F405

@@ -81,6 +81,11 @@ EVENTS: dict[str, Event] = {
         Event("review.request", "updates", "reviews/email/review_request"),
         Event("review.review_rejected", "account", "reviews/email/review_rejected"),
         Event("review.appeal_decided", "account", "reviews/email/appeal_decided"),
+        # Medical records: who may read a record is account security; never clinical content.
+        Event("record.access_granted", "account", "records/email/access_granted"),
+        Event("record.emergency_access_patient", "account", "records/email/emergency_access_patient"),
+        Event("record.emergency_access_review", "account", "records/email/emergency_access_review"),
+        Event("record.erasure_decided", "account", "records/email/erasure_decided"),
         # Consultations.
         Event("consultation.guest_invitation", "appointments", "consultations/email/guest_invitation"),
         Event("consultation.starting", "reminders", "consultations/email/starting", channels=(EMAIL, SMS)),

@@ -13,6 +13,7 @@ from consultations.models import GuestInvite
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
 from medimeet.core.models import Announcement
 from payments.models import Invoice, Payment, Refund
+from records.models import AccessGrant, EmergencyAccess
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # 14:30 in Kolkata, 09:00 in London
 
@@ -75,6 +76,10 @@ def context_for(event: str, people: dict) -> tuple:
         "review.review_rejected": (patient, {"doctor": doctor, "reason": "It names another patient.", "url": "http://127.0.0.1:8000/appointments/0000/review/"}),
         "review.appeal_decided": (patient, {"doctor": doctor, "upheld": True, "reason": "The name was removed.", "url": "http://127.0.0.1:8000/appointments/0000/review/"}),
         "account.phone_code": (patient, {"code": "482913", "minutes": 10}),
+        "record.access_granted": (doctor.user, {"grant": AccessGrant(patient=patient, doctor=doctor.user, expires_at=START + timedelta(days=1)), "scope": "part", "record_url": "http://127.0.0.1:8000/records/patients/0000/"}),
+        "record.emergency_access_patient": (patient, {"access": EmergencyAccess(started_at=START, expires_at=START + timedelta(hours=4)), "doctor_name": doctor.display_name, "record_url": "http://127.0.0.1:8000/records/"}),
+        "record.emergency_access_review": (doctor.user, {"access": EmergencyAccess(started_at=START, expires_at=START + timedelta(hours=4)), "doctor_name": doctor.display_name, "record_url": "http://127.0.0.1:8000/records/", "admin_url": "http://127.0.0.1:8000/admin/records/emergencyaccess/1/change/"}),
+        "record.erasure_decided": (patient, {"erasure": None, "approved": True, "retention_days": 3650, "record_url": "http://127.0.0.1:8000/records/"}),
         "payment.receipt": (patient, {"invoice": invoice, "payment": payment, "verify_url": "http://127.0.0.1:8000/receipts/verify/abc/", "appointment_url": URL}),
         "payment.refund": (patient, {"refund": Refund(payment=payment, amount_minor=25000, reason="Cancelled 3 hours before", status="succeeded"), "payment": payment, "payments_url": "http://127.0.0.1:8000/payments/"}),
     }

@@ -1,0 +1,73 @@
+"""Page forms of the record. Entry forms are built from the category's payload fields
+(records.payloads), so the page and the API validate the same way."""
+
+from __future__ import annotations
+
+from django import forms
+from rest_framework import serializers
+
+from .models import Category, Scope
+from .payloads import PAYLOADS, MedicinePayload
+
+GRANT_DURATIONS = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days")]
+
+
+def _form_field(field: serializers.Field) -> forms.Field:
+    label = field.field_name.replace("_", " ").capitalize()
+    if isinstance(field, serializers.ChoiceField):
+        choices = [("", "—")] if not field.required else []
+        return forms.ChoiceField(label=label, required=field.required, choices=choices + [(k, str(v).replace("_", " ").capitalize()) for k, v in field.choices.items()])
+    if isinstance(field, serializers.DateTimeField):
+        return forms.DateTimeField(label=label, required=field.required, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    if isinstance(field, serializers.DateField):
+        return forms.DateField(label=label, required=field.required, widget=forms.DateInput(attrs={"type": "date"}))
+    if isinstance(field, serializers.IntegerField):
+        return forms.IntegerField(label=label, required=field.required, min_value=field.min_value, max_value=field.max_value)
+    return forms.CharField(label=label, required=field.required, max_length=field.max_length)
+
+
+def entry_form_class(category: str) -> type[forms.Form]:
+    return type(f"{category.title()}EntryForm", (forms.Form,), _fields_of(PAYLOADS[category]))
+
+
+def entry_form(category: str, data=None) -> forms.Form:
+    return entry_form_class(category)(data, prefix=category)
+
+
+def entry_forms(data=None, bound: str | None = None) -> list[tuple[str, str, forms.Form]]:
+    return [(c.value, c.label, entry_form(c.value, data if c.value == bound else None)) for c in Category]
+
+
+class DocumentForm(forms.Form):
+    title = forms.CharField(label="Title", max_length=200, required=False, help_text="For example: Blood test, October 2026.")
+    file = forms.FileField(label="File", help_text="PDF, DICOM, JPEG, PNG, WebP, TIFF or GIF. Encrypted before it is stored.")
+
+
+class GrantForm(forms.Form):
+    doctor = forms.ChoiceField(label="Doctor")
+    whole_record = forms.BooleanField(label="The whole record", required=False)
+    categories = forms.MultipleChoiceField(label="Or only these parts", choices=Scope.choices, required=False, widget=forms.CheckboxSelectMultiple)
+    days = forms.ChoiceField(label="For", choices=GRANT_DURATIONS, initial="1")
+
+    def __init__(self, *args, doctors=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["doctor"].choices = [(str(d.user.public_id), d.display_name) for d in doctors]
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label="Reason", max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+def _fields_of(serializer_class) -> dict[str, forms.Field]:
+    return {name: _form_field(field) for name, field in serializer_class().fields.items()}
+
+
+# One medicine of a prescription, from the same fields the service validates.
+MedicineForm = type("MedicineForm", (forms.Form,), _fields_of(MedicinePayload))
+MedicineFormSet = forms.formset_factory(MedicineForm, extra=3, max_num=10)
+
+
+class PrescriptionForm(forms.Form):
+    advice = forms.CharField(label="Advice", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    follow_up = forms.CharField(label="Follow-up", required=False, max_length=500)
+    supersede = forms.BooleanField(label="Replaces the current prescription of this consultation", required=False)
