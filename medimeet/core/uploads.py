@@ -71,3 +71,25 @@ def upload_validate(upload: UploadedFile, *, allowed: set[str], max_bytes: int, 
             raise refuse("The image is damaged or not a valid image.") from exc
     upload.seek(0)
     return KINDS[kind]
+
+
+IMAGE_MAX_PIXELS = 40_000_000
+
+
+def image_load(upload: UploadedFile, *, max_bytes: int, code: str, field: str) -> tuple[Image.Image, DetectedType]:
+    """A JPEG or PNG upload checked by ``upload_validate`` and opened upright (EXIF orientation
+    applied), ready to be re-encoded, which drops its metadata (camera, GPS) and anything
+    smuggled after the image data."""
+    from PIL import ImageOps
+
+    detected = upload_validate(upload, allowed={"jpeg", "png"}, max_bytes=max_bytes, code=code, field=field)
+    try:
+        with Image.open(upload) as opened:
+            if opened.width * opened.height > IMAGE_MAX_PIXELS:
+                raise ApplicationError(code, "The image has too many pixels.", fields={field: ["The image dimensions are too large."]})
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ApplicationError(code, "The image is damaged or not a valid image.", fields={field: ["Not a valid image."]}) from exc
+    upload.seek(0)
+    return image, detected
