@@ -129,10 +129,10 @@ class Content(TimeStampedModel):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False)
     published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
 
-    seo_title = models.CharField(max_length=SEO_TITLE_MAX, blank=True, help_text=_("For search results and sharing; the title when blank."))
+    seo_title = models.CharField(_("search title"), max_length=SEO_TITLE_MAX, blank=True, help_text=_("For search results and sharing; the title when blank."))
     meta_description = models.CharField(max_length=DESCRIPTION_MAX, blank=True, help_text=_("For search results and sharing; the summary when blank."))
-    canonical_url = models.URLField(blank=True, help_text=_("Only when the same text lives at another address first; this page's own address when blank."))
-    social_image = models.ForeignKey(MediaImage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", help_text=_("Open Graph / Twitter card image; the cover image when blank."))
+    canonical_url = models.URLField(_("canonical URL"), blank=True, help_text=_("Only when the same text lives at another address first; this page's own address when blank."))
+    social_image = models.ForeignKey(MediaImage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("sharing image"), help_text=_("Open Graph / Twitter card image; the cover image when blank."))
 
     objects = ContentQuerySet.as_manager()
 

@@ -34,12 +34,14 @@ URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto", "tel"})
 # Dropped with everything inside them rather than unwrapped.
 DROP_WITH_CONTENT: frozenset[str] = frozenset({"script", "style"})
 TAG = re.compile(r"<[^>]*>")
+# Paragraphs with nothing in them, as editors leave behind after pressing Enter.
+EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|<br>)*</p>")
 
 
 def html_sanitize(html: str) -> str:
     """``html`` reduced to the allowed tags, attributes and URL schemes; links get
     ``rel="noopener noreferrer"``."""
-    return nh3.clean(
+    cleaned = nh3.clean(
         html or "",
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(DROP_WITH_CONTENT),
@@ -47,7 +49,8 @@ def html_sanitize(html: str) -> str:
         url_schemes=set(URL_SCHEMES),
         link_rel="noopener noreferrer",
         strip_comments=True,
-    ).strip()
+    )
+    return EMPTY_PARAGRAPH.sub("", cleaned).strip()
 
 
 def html_to_text(html: str) -> str:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import import_module
 
 import factory
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
@@ -56,13 +58,21 @@ class PageFactory(PostFactory):
         return super()._create(model_class, *args, **kwargs)
 
 
+def role(name: str) -> Group:
+    """The group the data migration creates; made again by the same code when a transactional
+    test (the browser tests) has flushed the database since."""
+    if not Group.objects.filter(name=name).exists():
+        import_module("cms.migrations.0002_roles").create_groups(django_apps, None)
+    return Group.objects.get(name=name)
+
+
 def author(**kwargs):
     user = StaffFactory(**kwargs)
-    user.groups.add(Group.objects.get(name="author"))
+    user.groups.add(role("author"))
     return user
 
 
 def editor(**kwargs):
     user = StaffFactory(**kwargs)
-    user.groups.add(Group.objects.get(name="content editor"))
+    user.groups.add(role("content editor"))
     return user

@@ -67,3 +67,7 @@ def test_body_is_sanitised_whenever_a_post_is_saved():
     post.save()
 
     assert Post.objects.get(pk=post.pk).body == '<p>Edited <img src="x"></p>'
+
+
+def test_empty_paragraphs_left_by_the_editor_are_dropped():
+    assert html_sanitize("<p>Text</p><p><br></p><p>&nbsp;</p><p></p>") == "<p>Text</p>"

@@ -43,7 +43,8 @@
     area.setAttribute("role", "textbox");
     area.setAttribute("aria-multiline", "true");
     area.setAttribute("aria-label", labelFor(textarea));
-    area.innerHTML = textarea.value;
+    // Start inside a paragraph, so the first line typed is not bare text.
+    area.innerHTML = textarea.value.trim() || "<p><br></p>";
 
     function sync() { textarea.value = area.innerHTML; }
     function focusArea() { if (document.activeElement !== area) area.focus(); }
