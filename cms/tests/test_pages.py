@@ -152,7 +152,7 @@ def test_doctor_profile_has_physician_json_ld_and_social_cards(client):
     }
 
 
-def test_robots_and_blog_links_are_in_the_public_navigation(client):
+def test_public_navigation_links_to_the_blog(client):
     html = client.get("/").content.decode()
 
     assert 'href="/blog/"' in html
