@@ -18,7 +18,7 @@ AUTH_AT = "_mm_auth_at"
 SEEN_AT = "_mm_seen_at"
 # Refreshing the last-seen mark at most once a minute keeps most requests from writing the session.
 SEEN_RESOLUTION = 60
-MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/media/", "/health/")
+MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/media/", "/health/", "/ready/")
 
 
 def session_mark_authenticated(request: HttpRequest) -> None:

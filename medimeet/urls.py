@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts import urls as accounts_urls
 from appointments import urls as appointments_urls
+from cms import urls as cms_urls
 from consultations import urls as consultations_urls
 from doctors import urls as doctors_urls
 from medimeet.core import views as core_views
@@ -23,6 +24,7 @@ api_v1 = [
     path("", include((notifications_urls.api_patterns, "notifications"))),
     path("", include((reviews_urls.api_patterns, "reviews"))),
     path("", include((records_urls.api_patterns, "records"))),
+    path("", include((cms_urls.api_patterns, "cms"))),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="swagger"),
     path("schema/redoc/", SpectacularRedocView.as_view(url_name="api-v1:schema"), name="redoc"),
@@ -31,6 +33,8 @@ api_v1 = [
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("health/", core_views.health, name="health"),
+    path("ready/", core_views.ready, name="ready"),
+    *cms_urls.root_patterns,
     path("api/v1/", include((api_v1, "api-v1"))),
     path("accounts/", include("allauth.urls")),
     path("account/", include((accounts_urls.page_patterns, "accounts"))),
@@ -41,15 +45,17 @@ urlpatterns = [
     path("", include((notifications_urls.page_patterns, "notifications"))),
     path("", include((reviews_urls.page_patterns, "reviews"))),
     path("", include((records_urls.page_patterns, "records"))),
+    path("", include((cms_urls.page_patterns, "cms"))),
     path("admin/", admin.site.urls),
 ]
 
 if settings.DEBUG:
-    # Only profile pictures are public media; documents go through permission-checked views.
+    # Only profile pictures and the CMS media library are public media; documents go through permission-checked views.
     # In production they are served by the storage (S3) or the proxy (docs/deployment.md).
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL + "profile-pictures/", document_root=settings.MEDIA_ROOT / "profile-pictures")
+    urlpatterns += static(settings.MEDIA_URL + "cms/", document_root=settings.MEDIA_ROOT / "cms")  # the media library: public
 
 handler404 = "medimeet.core.views.page_not_found"
 handler500 = "medimeet.core.views.server_error"

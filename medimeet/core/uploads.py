@@ -95,6 +95,24 @@ def upload_validate(upload: UploadedFile, *, allowed: set[str], max_bytes: int, 
 IMAGE_MAX_PIXELS = 40_000_000
 
 
+def image_load(upload: UploadedFile, *, max_bytes: int, code: str, field: str) -> tuple[Image.Image, DetectedType]:
+    """A JPEG or PNG upload checked by ``upload_validate`` and opened upright (EXIF orientation
+    applied), ready to be re-encoded, which drops its metadata (camera, GPS) and anything
+    smuggled after the image data."""
+
+    detected = upload_validate(upload, allowed={"jpeg", "png"}, max_bytes=max_bytes, code=code, field=field)
+    try:
+        with Image.open(upload) as opened:
+            if opened.width * opened.height > IMAGE_MAX_PIXELS:
+                raise ApplicationError(code, "The image has too many pixels.", fields={field: ["The image dimensions are too large."]})
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ApplicationError(code, "The image is damaged or not a valid image.", fields={field: ["Not a valid image."]}) from exc
+    upload.seek(0)
+    return image, detected
+
+
 @dataclass(frozen=True)
 class ReencodedImage:
     content: ContentFile
@@ -103,18 +121,11 @@ class ReencodedImage:
 
 
 def image_reencode(upload: UploadedFile, *, max_bytes: int, max_side: int, code: str, field: str) -> ReencodedImage:
-    """Validate ``upload`` as a JPEG or PNG (``upload_validate``), then decode it, turn it upright
-    by its EXIF orientation, shrink it to ``max_side`` and encode a fresh JPEG without metadata."""
-    upload_validate(upload, allowed={"jpeg", "png"}, max_bytes=max_bytes, code=code, field=field)
-    try:
-        with Image.open(upload) as opened:
-            if opened.width * opened.height > IMAGE_MAX_PIXELS:
-                raise ApplicationError(code, "The image has too many pixels.", fields={field: ["The image has too many pixels."]})
-            image = ImageOps.exif_transpose(opened).convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ApplicationError(code, "The image is damaged or not a valid image.", fields={field: ["The image is damaged or not a valid image."]}) from exc
+    """A JPEG or PNG upload (``image_load``) shrunk to ``max_side`` and encoded as a fresh JPEG
+    without metadata."""
+    image, _ = image_load(upload, max_bytes=max_bytes, code=code, field=field)
+    image = image.convert("RGB")
     image.thumbnail((max_side, max_side))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85, optimize=True)  # no exif= argument: none is written
-    upload.seek(0)
     return ReencodedImage(content=ContentFile(buffer.getvalue()), width=image.width, height=image.height)

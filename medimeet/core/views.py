@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
 from .errors import ERROR_CODES, error_payload
+
+logger = logging.getLogger("medimeet.health")
+READY_TIMEOUT_SECONDS = 2
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -23,6 +34,60 @@ def health(request: HttpRequest) -> JsonResponse:
     except DatabaseError:
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def _ready_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _ready_cache() -> None:
+    key = f"ready:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=10)
+    try:
+        if cache.get(key) != "1":
+            raise RuntimeError("the cache did not return the value just stored")
+    finally:
+        cache.delete(key)
+
+
+def _ready_broker() -> None:
+    # Read from settings on every call (not the Celery app's cached configuration), so what is
+    # checked is what the worker and the web process are configured with now.
+    from kombu import Connection
+
+    with Connection(settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS, connect_timeout=READY_TIMEOUT_SECONDS) as broker:
+        broker.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=READY_TIMEOUT_SECONDS)
+
+
+def _ready_storage() -> None:
+    name = default_storage.save(f"health/ready-{uuid.uuid4().hex}.txt", ContentFile(b"ok"))
+    default_storage.delete(name)
+
+
+READY_CHECKS: dict[str, Callable[[], None]] = {
+    "database": _ready_database,
+    "cache": _ready_cache,
+    "broker": _ready_broker,
+    "storage": _ready_storage,
+}
+
+
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database answers, the cache stores and returns a value, the Celery broker
+    accepts a connection and the file storage is writable. 200, or 503 naming the failed checks.
+    The answer names checks only; the reason (which may mention hosts) goes to the server log."""
+    checks: dict[str, str] = {}
+    for name, check in READY_CHECKS.items():
+        try:
+            check()
+        except Exception as exc:  # any failure makes the instance not ready
+            logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
+            checks[name] = "failed"
+        else:
+            checks[name] = "ok"
+    failed = [name for name, result in checks.items() if result != "ok"]
+    return JsonResponse({"status": "error" if failed else "ok", "checks": checks, "failed": failed}, status=503 if failed else 200)
 
 
 def _wants_json(request: HttpRequest) -> bool:

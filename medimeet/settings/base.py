@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sites",
     "django.contrib.humanize",
+    "django.contrib.sitemaps",
     "django.contrib.postgres",
     # Third party
     "rest_framework",
@@ -285,6 +286,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "purge-records-past-retention": {
         "task": "records.tasks.purge_past_retention",
         "schedule": crontab(hour=3, minute=30),
+    },
+    "publish-due-content": {
+        "task": "cms.tasks.publish_due",
+        "schedule": timedelta(minutes=1),
     },
     "purge-expired-api-sessions": {
         "task": "accounts.tasks.purge_expired_api_sessions",
@@ -526,6 +531,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 PROFILE_PICTURE_MAX_BYTES = env.int("PROFILE_PICTURE_MAX_BYTES", default=5 * 1024 * 1024)
 DOCTOR_DOCUMENT_MAX_BYTES = env.int("DOCTOR_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+CMS_IMAGE_MAX_BYTES = env.int("CMS_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
 DOCTOR_INVITATION_DAYS = env.int("DOCTOR_INVITATION_DAYS", default=7)
 BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
 WAITLIST_OFFER_MINUTES = env.int("WAITLIST_OFFER_MINUTES", default=30)
