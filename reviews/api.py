@@ -106,7 +106,7 @@ class RatingOutput(serializers.Serializer):
     histogram = BarOutput(many=True, help_text="Five stars first; value = number of reviews.")
 
 
-class CategoryOutput(serializers.Serializer):
+class RatingCategoryOutput(serializers.Serializer):
     code = serializers.SlugField()
     name = serializers.CharField()
     question = serializers.CharField()
@@ -278,6 +278,6 @@ class RatingView(APIView):
 class CategoriesView(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["reviews"], responses={200: CategoryOutput(many=True)}, auth=[])
+    @extend_schema(tags=["reviews"], responses={200: RatingCategoryOutput(many=True)}, auth=[])
     def get(self, request):
-        return Response(CategoryOutput(RatingCategory.objects.filter(is_active=True), many=True).data)
+        return Response(RatingCategoryOutput(RatingCategory.objects.filter(is_active=True), many=True).data)
