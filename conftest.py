@@ -23,6 +23,16 @@ def _clean_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layers():
+    """A channel layer of its own for each test. Each async test runs its own event loop, and
+    channels-redis keeps asyncio locks bound to the loop that first waited on them: a layer
+    shared across tests failed now and then with "bound to a different event loop"."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     """Each test stores uploads in its own directory, so tests can assert what was written."""
     settings.MEDIA_ROOT = tmp_path / "media"
