@@ -7,6 +7,7 @@ import datetime
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -140,9 +141,10 @@ class PositionSerializer(serializers.Serializer):
         return attrs
 
 
-class ReviewsPlaceholder(serializers.Serializer):
-    count = serializers.IntegerField()
-    results = serializers.ListField(child=serializers.DictField())
+class ReviewsSummary(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Published verified reviews counted in the rating.")
+    average = serializers.FloatField(help_text="The displayed rating (docs/ratings.md); 0 without reviews.")
+    list_url = serializers.CharField(help_text="The reviews themselves, with filters and sorting.")
 
 
 class DoctorDetailOutput(DoctorCardOutput):
@@ -166,10 +168,10 @@ class DoctorDetailOutput(DoctorCardOutput):
             services_ = doctor.services.filter(is_active=True)
         return ServiceOutput(services_, many=True).data
 
-    @extend_schema_field(ReviewsPlaceholder)
+    @extend_schema_field(ReviewsSummary)
     def get_reviews(self, doctor: DoctorProfile) -> dict:
-        # Verified reviews arrive in Step 8 (reviews app); the shape is stable already.
-        return {"count": doctor.rating_count, "results": []}
+        """The rating stored on the doctor (reviews app); the reviews are one link away."""
+        return {"count": doctor.rating_count, "average": float(doctor.rating_average), "list_url": f"{reverse('api-v1:reviews:reviews')}?doctor={doctor.slug}"}
 
 
 class VerificationEventOutput(serializers.ModelSerializer):

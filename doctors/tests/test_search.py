@@ -173,7 +173,7 @@ def test_detail_shows_services_and_reviews_placeholder(taxonomy):
     assert body["primary_specialization"] == {"slug": "cardiology", "name": "Cardiology"}
     assert [s["name"] for s in body["services"]] == ["Video consultation"]
     assert body["services"][0]["price"] == {"amount_minor": 80000, "currency": "INR", "exponent": 2, "display": "₹800.00"}
-    assert body["reviews"] == {"count": 0, "results": []}
+    assert body["reviews"] == {"count": 0, "average": 0.0, "list_url": f"/api/v1/reviews/?doctor={body['slug']}"}
     assert body["fee_from"]["display"] == "₹800.00"
 
 
