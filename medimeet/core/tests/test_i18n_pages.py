@@ -1,0 +1,109 @@
+"""Step 6: a Hindi-speaking patient and doctor (user.language="hi") get their main pages in
+Hindi: each page's main content holds Devanagari and none of a few English phrases we know the
+page translates. English rendering is covered by every other page test."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+
+from accounts.tests.factories import UserFactory
+from appointments import services as appointment_services
+from appointments.models import DoctorSchedule, WeeklyHours
+from consultations.models import Consultation
+from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
+
+pytestmark = pytest.mark.django_db
+
+BOOKED_AT = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
+SLOT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # the room is open 08:45–10:00
+INSIDE = SLOT - timedelta(minutes=5)
+DEVANAGARI = re.compile(r"[\u0900-\u097F]{2,}")
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(BOOKED_AT, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def doctor():
+    doctor = DoctorProfileFactory(user__first_name="Priya", user__last_name="Raman", user__language="hi", title="Dr.")
+    schedule = DoctorSchedule.objects.create(
+        doctor=doctor, timezone="UTC", buffer_before_minutes=0, buffer_after_minutes=0, min_notice_minutes=60, max_days_ahead=30
+    )
+    WeeklyHours.objects.bulk_create([WeeklyHours(schedule=schedule, weekday=d, start_time=time(9), end_time=time(11)) for d in range(7)])
+    return doctor
+
+
+@pytest.fixture
+def patient():
+    return UserFactory(first_name="Asha", last_name="Verma", timezone="UTC", language="hi")
+
+
+@pytest.fixture
+def appointment(clock, doctor, patient):
+    service = ServiceFactory(doctor=doctor, name="Video consultation", duration_minutes=30, price_minor=50000)
+    hold = appointment_services.appointment_hold(patient=patient, service=service, start=SLOT)
+    booked = appointment_services.appointment_confirm_details(appointment=hold, patient=patient, reason="Persistent cough")
+    return appointment_services.appointment_mark_paid(appointment=booked)
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def main_content(html: str) -> str:
+    """The page's <main>, without scripts: the base layout (already translated) is left out."""
+    match = re.search(r"<main\b.*?</main>", html, re.S)
+    body = match.group(0) if match else html
+    return re.sub(r"<script\b.*?</script>", "", body, flags=re.S)
+
+
+def assert_hindi(response, *english: str) -> None:
+    assert response.status_code == 200
+    html = main_content(response.content.decode())
+    assert DEVANAGARI.search(html), "no Devanagari in the main content"
+    for phrase in english:
+        assert phrase not in html, f"left in English: {phrase!r}"
+
+
+def test_a_hindi_patient_gets_their_pages_in_hindi(appointment, patient, doctor):
+    client = signed_in(patient)
+    public_id = appointment.public_id
+
+    assert_hindi(client.get("/account/"))
+    assert_hindi(client.get("/doctors/"), "Verified doctors, ready to see you by video", "Apply filters", "Fee per consultation")
+    assert_hindi(client.get(f"/doctors/{doctor.slug}/"), "Services and fees", "Licence verified")
+    assert_hindi(client.get(f"/doctors/{doctor.slug}/book/"), "Book a consultation", "How booking works", "Day and time")
+    assert_hindi(client.get("/appointments/"), "My appointments", "Your consultations, booked and past.", "Filter appointments")
+    assert_hindi(client.get(f"/appointments/{public_id}/"), "Visit details", "Reason for visit", "Cancellation policy")
+    assert_hindi(client.get("/payments/"), "Payments and receipts", "Every payment you made, its receipt, and any refund.")
+    assert_hindi(client.get("/records/"), "My medical record", "Who can see my record", "Access log")
+    assert_hindi(client.get("/notifications/preferences/"))
+
+
+def test_a_hindi_patient_gets_the_consultation_room_in_hindi(appointment, patient, clock):
+    clock.move_to(INSIDE)
+    room = Consultation.objects.get(appointment=appointment).room
+
+    assert_hindi(signed_in(patient).get(f"/consultations/{room}/"), "Join consultation", "End for everyone", "Invite a guest")
+
+
+def test_a_hindi_doctor_gets_the_portal_in_hindi(appointment, doctor):
+    client = signed_in(doctor.user)
+
+    assert_hindi(client.get("/portal/"), "Licence verification", "Public listing", "Your services")
+    assert_hindi(client.get("/portal/profile/"), "Your professional profile", "Save profile")
+    assert_hindi(client.get("/portal/services/"), "All services")
+    assert_hindi(client.get("/portal/documents/"), "Your documents", "Upload a document")
+    assert_hindi(client.get("/portal/availability/"), "Weekly hours", "Save availability", "Days off and special hours")
+    assert_hindi(client.get("/appointments/"), "Consultations patients booked with you.", "Week view")
+    assert_hindi(client.get(f"/appointments/{appointment.public_id}/"), "Consultation notes", "Save notes")
