@@ -12,6 +12,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext_noop
 
 from .models import CURRENCY_EXPONENTS, DoctorProfile, DoctorService, Specialization
 
@@ -167,19 +168,20 @@ class Completeness:
     missing: list[str] = field(default_factory=list)
 
 
-# What a complete profile has, and how much each part weighs (sums to 100).
+# What a complete profile has, and how much each part weighs (sums to 100). Labels stay English
+# (API, comparisons); the portal template translates them (gettext_noop marks them for the .po).
 COMPLETENESS_PARTS = [
-    ("photo", 10, "a profile photo"),
-    ("bio", 15, "a biography of at least 100 characters"),
-    ("experience", 5, "years of experience"),
-    ("education", 15, "your education"),
-    ("certifications", 5, "certifications"),
-    ("positions", 5, "your professional history"),
-    ("languages", 10, "languages you speak"),
-    ("skills", 5, "special skills"),
-    ("clinic", 10, "your clinic or hospital and city"),
-    ("services", 15, "at least one active service with a price"),
-    ("licence_document", 5, "your licence document"),
+    ("photo", 10, gettext_noop("a profile photo")),
+    ("bio", 15, gettext_noop("a biography of at least 100 characters")),
+    ("experience", 5, gettext_noop("years of experience")),
+    ("education", 15, gettext_noop("your education")),
+    ("certifications", 5, gettext_noop("certifications")),
+    ("positions", 5, gettext_noop("your professional history")),
+    ("languages", 10, gettext_noop("languages you speak")),
+    ("skills", 5, gettext_noop("special skills")),
+    ("clinic", 10, gettext_noop("your clinic or hospital and city")),
+    ("services", 15, gettext_noop("at least one active service with a price")),
+    ("licence_document", 5, gettext_noop("your licence document")),
 ]
 
 
