@@ -107,3 +107,43 @@ def test_a_hindi_doctor_gets_the_portal_in_hindi(appointment, doctor):
     assert_hindi(client.get("/portal/availability/"), "Weekly hours", "Save availability", "Days off and special hours")
     assert_hindi(client.get("/appointments/"), "Consultations patients booked with you.", "Week view")
     assert_hindi(client.get(f"/appointments/{appointment.public_id}/"), "Consultation notes", "Save notes")
+
+
+def assert_phrases(response, hindi: list[str], english: list[str]) -> None:
+    assert response.status_code == 200
+    html = main_content(response.content.decode())
+    for phrase in hindi:
+        assert phrase in html, f"missing Hindi: {phrase!r}"
+    for phrase in english:
+        assert phrase not in html, f"left in English: {phrase!r}"
+
+
+def test_sentences_with_names_dates_and_counts_are_translated_whole(appointment, patient, doctor, clock):
+    """Sentences built around a template variable (a name, a date, a count) are one msgid each,
+    so Hindi word order applies: the name moves inside the sentence, plurals follow the count."""
+    client = signed_in(patient)
+
+    assert_phrases(
+        client.get(f"/doctors/{doctor.slug}/"),
+        hindi=[f"{doctor.display_name} से परामर्श लें"],
+        english=[f"Consult {doctor.display_name}"],
+    )
+    assert_phrases(
+        client.get(f"/appointments/{appointment.public_id}/"),
+        hindi=["आप अपॉइंटमेंट का समय अधिकतम"],
+        english=["You can move the appointment up to"],
+    )
+    clock.move_to(INSIDE)  # a fresh sign-in: the first session has idled out by now
+    room = Consultation.objects.get(appointment=appointment).room
+    assert_phrases(
+        signed_in(patient).get(f"/consultations/{room}/"),
+        hindi=[f"{doctor.display_name} के साथ परामर्श", f"{doctor.display_name} को संदेश"],
+        english=[f"Consultation with {doctor.display_name}", f"Message to {doctor.display_name}"],
+    )
+
+    doctor_client = signed_in(doctor.user)
+    assert_phrases(
+        doctor_client.get(f"/appointments/{appointment.public_id}/"),
+        hindi=[f"{patient.display_name} की एलर्जी, दवाएँ, जाँच के नतीजे और दस्तावेज़"],
+        english=[f"Allergies, medications, results and documents of {patient.display_name}"],
+    )
