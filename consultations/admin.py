@@ -7,18 +7,9 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
+from medimeet.core.admin import ReadOnlyInline
+
 from .models import Consultation, GuestInvite, Participation, PresenceEvent, QualitySample, Recording, RecordingConsent
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class ParticipationInline(ReadOnlyInline):

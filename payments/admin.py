@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from doctors.models import format_money
-from medimeet.core.admin import ReadOnlyAdmin, action_reason_page
+from medimeet.core.admin import ReadOnlyAdmin, action_reason_page, action_with_reason
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -72,18 +72,14 @@ class PaymentAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">{}</a>', reverse("payments:receipt", args=[obj.public_id]), invoice.number) if invoice else "—"
 
     def _resolve_flagged(self, request, queryset, accept: bool):
-        form = DecisionForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            title = _("Accept flagged payments") if accept else _("Refund flagged payments")
-            lines = [f"{p.amount_display} — {p.patient.email} — {p.flag_reason or p.get_status_display()}" for p in queryset.select_related("patient")]
-            return action_reason_page(self, request, queryset, form, title=title, lines=lines)
-        for payment in queryset:
-            try:
-                services.payment_flag_resolve(payment=payment, by=request.user, accept=accept, note=form.cleaned_data["note"], request=request)
-                self.message_user(request, f"{payment.amount_display}: {'accepted' if accept else 'refund started'}.", messages.SUCCESS)
-            except ApplicationError as exc:
-                self.message_user(request, f"{payment.amount_display}: {exc.message}", messages.ERROR)
-        return None
+        return action_with_reason(
+            self, request, queryset, DecisionForm(request.POST if "apply" in request.POST else None),
+            title=_("Accept flagged payments") if accept else _("Refund flagged payments"),
+            lines=lambda: [f"{p.amount_display} — {p.patient.email} — {p.flag_reason or p.get_status_display()}" for p in queryset.select_related("patient")],
+            apply=lambda payment, data: services.payment_flag_resolve(payment=payment, by=request.user, accept=accept, note=data["note"], request=request),
+            label=lambda payment: payment.amount_display,
+            done="accepted" if accept else "refund started",
+        )  # fmt: skip
 
     @admin.action(description=_("Accept selected flagged payments (confirms the bookings)"))
     def accept_flagged(self, request, queryset):

@@ -3,11 +3,10 @@ titles, file contents or extracted text here. Emergency accesses wait for review
 requests wait for a decision."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from medimeet.core.admin import ReadOnlyAdmin, action_reason_page
-from medimeet.core.errors import ApplicationError
+from medimeet.core.admin import ReadOnlyAdmin, action_with_reason
 
 from . import services
 from .models import AccessGrant, Document, EmergencyAccess, ErasureRequest, RecordEntry
@@ -47,17 +46,14 @@ class EmergencyAccessAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Mark selected emergency accesses as reviewed (asks for a note)"))
     def mark_reviewed(self, request, queryset):
-        form = NoteForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            lines = [f"{a.started_at:%Y-%m-%d %H:%M} — {a.doctor} → {a.patient} — {a.reason}" for a in queryset.select_related("doctor", "patient")]
-            return action_reason_page(self, request, queryset, form, title=_("Review emergency accesses"), lines=lines)
-        for access in queryset:
-            try:
-                services.emergency_access_review(access=access, by=request.user, note=form.cleaned_data["note"])
-                self.message_user(request, f"{access}: reviewed.", messages.SUCCESS)
-            except ApplicationError as exc:
-                self.message_user(request, f"{access}: {exc.message}", messages.ERROR)
-        return None
+        return action_with_reason(
+            self, request, queryset, NoteForm(request.POST if "apply" in request.POST else None),
+            title=_("Review emergency accesses"),
+            lines=lambda: [f"{a.started_at:%Y-%m-%d %H:%M} — {a.doctor} → {a.patient} — {a.reason}" for a in queryset.select_related("doctor", "patient")],
+            apply=lambda access, data: services.emergency_access_review(access=access, by=request.user, note=data["note"]),
+            label=str,
+            done="reviewed",
+        )  # fmt: skip
 
 
 @admin.register(ErasureRequest)
@@ -70,17 +66,14 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
     actions = ["approve", "reject"]
 
     def _decide(self, request, queryset, approve: bool):
-        form = NoteForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            lines = [f"{e.created_at:%Y-%m-%d} — {e.patient} — {e.get_status_display()}" for e in queryset.select_related("patient")]
-            return action_reason_page(self, request, queryset, form, title=_("Approve erasure requests") if approve else _("Reject erasure requests"), lines=lines)
-        for erasure in queryset.select_related("patient"):
-            try:
-                services.erasure_request_decide(erasure=erasure, by=request.user, approve=approve, note=form.cleaned_data["note"])
-                self.message_user(request, f"{erasure}: {'approved' if approve else 'rejected'}.", messages.SUCCESS)
-            except ApplicationError as exc:
-                self.message_user(request, f"{erasure}: {exc.message}", messages.ERROR)
-        return None
+        return action_with_reason(
+            self, request, queryset.select_related("patient"), NoteForm(request.POST if "apply" in request.POST else None),
+            title=_("Approve erasure requests") if approve else _("Reject erasure requests"),
+            lines=lambda: [f"{e.created_at:%Y-%m-%d} — {e.patient} — {e.get_status_display()}" for e in queryset.select_related("patient")],
+            apply=lambda erasure, data: services.erasure_request_decide(erasure=erasure, by=request.user, approve=approve, note=data["note"]),
+            label=str,
+            done="approved" if approve else "rejected",
+        )  # fmt: skip
 
     @admin.action(description=_("Approve selected erasure requests (record removed, kept for the retention period)"))
     def approve(self, request, queryset):

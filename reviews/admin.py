@@ -7,23 +7,11 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from medimeet.core.admin import action_reason_page
-from medimeet.core.errors import ApplicationError
+from medimeet.core.admin import ReadOnlyInline, action_with_reason
 
 from . import selectors, services
 from .forms import ModerationForm
 from .models import ModerationDecision, RatingCategory, Review, ReviewAppeal, ReviewFlag, ReviewScore, ReviewVersion
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class FlagInline(ReadOnlyInline):
@@ -77,16 +65,13 @@ class ReviewAdminBase(admin.ModelAdmin):
             self.message_user(request, _("Redact one review at a time."), messages.ERROR)
             return None
         form = ModerationForm(request.POST if "apply" in request.POST else None, initial={"text": queryset.first().text} if action == "redact" else None)
-        if not form.is_valid():
-            lines = [f"{review.overall}★ {review.doctor} — {review.get_status_display()} — {review.text[:120]}" for review in queryset.select_related("doctor__user")]
-            return action_reason_page(self, request, queryset, form, title=title, lines=lines)
-        for review in queryset:
-            try:
-                services.review_moderate(review=review, by=request.user, action=action, reason=form.cleaned_data["reason"], text=form.cleaned_data["text"], request=request)
-                self.message_user(request, f"{review.public_id}: {action} done.", messages.SUCCESS)
-            except ApplicationError as exc:
-                self.message_user(request, f"{review.public_id}: {exc.message}", messages.ERROR)
-        return None
+        return action_with_reason(
+            self, request, queryset, form, title=title,
+            lines=lambda: [f"{review.overall}★ {review.doctor} — {review.get_status_display()} — {review.text[:120]}" for review in queryset.select_related("doctor__user")],
+            apply=lambda review, data: services.review_moderate(review=review, by=request.user, action=action, reason=data["reason"], text=data["text"], request=request),
+            label=lambda review: review.public_id,
+            done=f"{action} done",
+        )  # fmt: skip
 
     @admin.action(description=_("Approve (publish, close reports)"))
     def approve(self, request, queryset):
@@ -136,17 +121,14 @@ class ReviewAppealAdmin(admin.ModelAdmin):
         return appeal.review.text
 
     def _decide(self, request, queryset, uphold: bool):
-        form = ModerationForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            lines = [f"{appeal.review.text[:100]} — appeal: {appeal.statement[:100]}" for appeal in queryset.select_related("review")]
-            return action_reason_page(self, request, queryset, form, title=_("Uphold appeals") if uphold else _("Deny appeals"), lines=lines)
-        for appeal in queryset:
-            try:
-                services.appeal_decide(appeal=appeal, by=request.user, uphold=uphold, reason=form.cleaned_data["reason"], request=request)
-                self.message_user(request, f"Appeal {appeal.pk}: {'upheld' if uphold else 'denied'}.", messages.SUCCESS)
-            except ApplicationError as exc:
-                self.message_user(request, f"Appeal {appeal.pk}: {exc.message}", messages.ERROR)
-        return None
+        return action_with_reason(
+            self, request, queryset, ModerationForm(request.POST if "apply" in request.POST else None),
+            title=_("Uphold appeals") if uphold else _("Deny appeals"),
+            lines=lambda: [f"{appeal.review.text[:100]} — appeal: {appeal.statement[:100]}" for appeal in queryset.select_related("review")],
+            apply=lambda appeal, data: services.appeal_decide(appeal=appeal, by=request.user, uphold=uphold, reason=data["reason"], request=request),
+            label=lambda appeal: f"Appeal {appeal.pk}",
+            done="upheld" if uphold else "denied",
+        )  # fmt: skip
 
     @admin.action(description=_("Uphold (publish the review)"))
     def uphold(self, request, queryset):

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from collections.abc import Callable
+
+from django.contrib import admin, messages
 from django.db.models import Count
 
+from .errors import ApplicationError
 from .models import Announcement, AuditEvent, Notification
 from .notifications.announcements import announcement_save
 
@@ -15,6 +18,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown beside their parent (the evidence of what happened) that nobody edits there."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 
@@ -39,6 +55,21 @@ def action_reason_page(model_admin, request, queryset, form, *, title: str, line
 
     context = {**model_admin.admin_site.each_context(request), "title": title, "form": form, "queryset": queryset, "lines": lines, "action": request.POST.get("action"), "opts": model_admin.model._meta}
     return render(request, "admin/action_reason.html", context)
+
+
+def action_with_reason(model_admin, request, queryset, form, *, title: str, lines: Callable[[], list[str]], apply: Callable, label: Callable, done: str):
+    """An admin action that needs a reason: the page asking for it while ``form`` is unbound or
+    invalid, then ``apply(obj, cleaned_data)`` (a service call) on each selected object, each
+    outcome reported — "<label>: <done>." or the service's refusal."""
+    if not form.is_valid():
+        return action_reason_page(model_admin, request, queryset, form, title=title, lines=lines())
+    for obj in queryset:
+        try:
+            apply(obj, form.cleaned_data)
+            model_admin.message_user(request, f"{label(obj)}: {done}.", messages.SUCCESS)
+        except ApplicationError as exc:
+            model_admin.message_user(request, f"{label(obj)}: {exc.message}", messages.ERROR)
+    return None
 
 
 @admin.register(Notification)
