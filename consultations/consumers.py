@@ -137,21 +137,27 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
         user = await _user_from_token(token) if token else self.scope.get("user")
-        self.guest_invite_id = None if token else await self.session_guest_invite()
+        self.by_token = bool(token)
+        self.guest_invite_id: str | None = None
         if user is not None and user.is_authenticated:
             await self.join(user)
-        elif self.guest_invite_id:
+        elif not token and await self.opened_guest_invite():
             await self.join_as_guest()
         elif token:
             await self.refuse(services.Refusal(4401, "WS_UNAUTHENTICATED", "The access token is invalid or has expired."))
         else:  # mobile clients may authenticate with their first frame
             self.auth_timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self.auth_timeout()))
 
-    @database_sync_to_async
-    def session_guest_invite(self) -> str | None:
-        """The invitation this browser opened for this room (views.guest_invitation), if any."""
+    async def opened_guest_invite(self) -> str | None:
+        """The invitation this browser opened for this room (views.guest_invitation), if any. Read
+        only for a socket that is not the doctor's or the patient's: loading the session is a hop
+        to the database thread that their sockets need not pay."""
+        if self.by_token:
+            return None
         session = self.scope.get("session")
-        return session.get(services.GUEST_SESSION_KEY, {}).get(self.room) if session is not None else None
+        if session is not None:
+            self.guest_invite_id = await database_sync_to_async(lambda: session.get(services.GUEST_SESSION_KEY, {}).get(self.room))()
+        return self.guest_invite_id
 
     async def auth_timeout(self) -> None:
         if self.participation is None:
@@ -167,7 +173,7 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         try:
             self.consultation, role = await database_sync_to_async(services.consultation_access)(room=self.room, user=user)
         except services.Refusal as refusal:
-            if refusal.close_code == 4403 and self.guest_invite_id:  # a signed-in user invited as a guest
+            if refusal.close_code == 4403 and await self.opened_guest_invite():  # a signed-in user invited as a guest
                 await self.join_as_guest()
             else:
                 await self.refuse(refusal)
