@@ -265,19 +265,32 @@ def guest_invite_find(*, token: str) -> GuestInvite:
     return invite
 
 
+INVITE_USED = "This invitation link has already been used. Ask for a new one."
+
+
+def guest_invite_problem(invite: GuestInvite) -> str | None:
+    """Why the link can no longer be opened by a new browser, or None."""
+    if invite.revoked_at is not None:
+        return "This invitation was withdrawn."
+    if invite.used_at is not None:
+        return INVITE_USED
+    if invite.expires_at <= timezone.now():
+        return "This invitation has expired: the consultation room has closed."
+    return None
+
+
 def guest_invite_redeem(*, token: str, already_mine: bool = False) -> GuestInvite:
     """Open the one-time link: the first browser to do so keeps it (``already_mine``: this
-    browser opened it before, e.g. a reload). Revoked or expired links are refused."""
+    browser opened it before, e.g. a reload). Revoked, used or expired links are refused."""
     invite = guest_invite_find(token=token)
-    if invite.revoked_at is not None:
-        raise ApplicationError("CONS_006", "This invitation was withdrawn.")
-    if already_mine:
+    if already_mine and invite.revoked_at is None:
         return invite
-    if invite.expires_at <= timezone.now():
-        raise ApplicationError("CONS_006", "This invitation has expired: the consultation room has closed.")
+    problem = guest_invite_problem(invite)
+    if problem:
+        raise ApplicationError("CONS_006", problem)
     claimed = GuestInvite.objects.filter(pk=invite.pk, used_at__isnull=True, revoked_at__isnull=True).update(used_at=timezone.now())
-    if not claimed:
-        raise ApplicationError("CONS_006", "This invitation link has already been used. Ask for a new one.")
+    if not claimed:  # another browser claimed it a moment ago
+        raise ApplicationError("CONS_006", INVITE_USED)
     invite.refresh_from_db(fields=["used_at"])
     return invite
 

@@ -98,7 +98,7 @@ def guest_invitation(request: HttpRequest, token: str) -> HttpResponse:
             invite = services.guest_invite_redeem(token=token, already_mine=mine)
             request.session[services.GUEST_SESSION_KEY] = {**_guest_invites(request), room: str(invite.public_id)}
             return redirect("consultations:guest-room", room=room)
-        problem = None if mine else _invitation_problem(invite)
+        problem = None if mine else services.guest_invite_problem(invite)
     except ApplicationError as error:
         return render(request, "consultations/guest_invitation.html", {"problem": error.message}, status=error.status_code)
     appointment = invite.consultation.appointment
@@ -117,16 +117,6 @@ def guest_invitation(request: HttpRequest, token: str) -> HttpResponse:
         },
         status=410 if problem else 200,
     )
-
-
-def _invitation_problem(invite) -> str | None:
-    if invite.revoked_at is not None:
-        return "This invitation was withdrawn."
-    if invite.used_at is not None:
-        return "This invitation link has already been used. Ask for a new one."
-    if invite.expires_at <= timezone.now():
-        return "This invitation has expired: the consultation room has closed."
-    return None
 
 
 @never_cache
