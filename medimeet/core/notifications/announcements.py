@@ -66,8 +66,12 @@ def announcement_send_emails(*, announcement_id: int) -> int:
     return queued
 
 
-def announcement_dismiss(*, announcement: Announcement, user: User) -> None:
-    AnnouncementDismissal.objects.get_or_create(announcement=announcement, user=user)
+def announcement_dismiss(*, announcement_id: int, user: User) -> bool:
+    """Hide an announcement for good for ``user``; False when it is not one shown to them."""
+    announcement = announcements_for(user=user).filter(pk=announcement_id).first()
+    if announcement is not None:
+        AnnouncementDismissal.objects.get_or_create(announcement=announcement, user=user)
+    return announcement is not None
 
 
 def announcements_for(*, user: User) -> QuerySet[Announcement]:

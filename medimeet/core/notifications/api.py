@@ -92,10 +92,8 @@ class AnnouncementDismissView(APIView):
     @extend_schema(tags=["notifications"], request=None, responses={204: None, **error_responses(401, 404)})
     def post(self, request, announcement_id: int):
         """Hide an announcement for good (for you)."""
-        announcement = announcements.announcements_for(user=request.user).filter(pk=announcement_id).first()
-        if announcement is None:
+        if not announcements.announcement_dismiss(announcement_id=announcement_id, user=request.user):
             raise ApplicationError("REQ_004", "No such announcement for you.")
-        announcements.announcement_dismiss(announcement=announcement, user=request.user)
         return Response(status=204)
 
 

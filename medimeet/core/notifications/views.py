@@ -41,9 +41,7 @@ def history(request: HttpRequest) -> HttpResponse:
 @require_POST
 def announcement_dismiss(request: HttpRequest, announcement_id: int) -> HttpResponse:
     """Hide a banner for good (for this person); back to the page it was on."""
-    announcement = announcements.announcements_for(user=request.user).filter(pk=announcement_id).first()
-    if announcement is not None:
-        announcements.announcement_dismiss(announcement=announcement, user=request.user)
+    announcements.announcement_dismiss(announcement_id=announcement_id, user=request.user)
     back = request.POST.get("next", "")
     return redirect(back if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()) else "/")
 
