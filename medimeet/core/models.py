@@ -237,3 +237,17 @@ class AnnouncementDismissal(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["announcement", "user"], name="announcement_dismissed_once")]
+
+
+class BackOffice(models.Model):
+    """No table: it only carries the back-office permissions that belong to no one model, so
+    Django groups (the staff roles, `medimeet.core.roles`) can be given them."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_dashboard", "Can see the staff dashboard and export reports"),
+            ("view_system_health", "Can see the system health page (service connections, redacted)"),
+            ("view_clinical_content", "Can see clinical content (record entries, notes, prescriptions) in the back office"),
+        ]
