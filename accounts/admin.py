@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from medimeet.core.admin import NotificationPreferenceInline
+
 from . import services
 from .models import ApiSession, PatientProfile, User
 
@@ -41,16 +43,23 @@ class UserAdmin(DjangoUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "role", "password1", "password2")}),)
-    inlines = [PatientProfileInline, ApiSessionInline]
-    actions = ["force_logout", "block_users", "unblock_users"]
+    inlines = [PatientProfileInline, NotificationPreferenceInline, ApiSessionInline]
+    actions = ["force_logout", "block_users", "unblock_users", "resend_verification"]
+    # Roles and permissions are given by superusers only: a support agent can fix a name or a
+    # time zone, not make someone staff.
+    superuser_only_fields = ("role", "is_staff", "is_superuser", "groups", "user_permissions")
 
-    @admin.action(description=_("Force log-out (end every session and token)"))
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if request.user.is_superuser else (*readonly, *self.superuser_only_fields)
+
+    @admin.action(description=_("Force log-out (end every session and token)"), permissions=["change"])
     def force_logout(self, request, queryset):
         for user in queryset:
             services.user_force_logout(user=user, by=request.user, request=request)
         self.message_user(request, _("%(count)d user(s) signed out everywhere.") % {"count": queryset.count()}, messages.SUCCESS)
 
-    @admin.action(description=_("Block (reason: blocked by staff)"))
+    @admin.action(description=_("Block (reason: blocked by staff)"), permissions=["change"])
     def block_users(self, request, queryset):
         blocked = 0
         for user in queryset.exclude(pk=request.user.pk):
@@ -58,8 +67,16 @@ class UserAdmin(DjangoUserAdmin):
             blocked += 1
         self.message_user(request, _("%(count)d user(s) blocked.") % {"count": blocked}, messages.SUCCESS)
 
-    @admin.action(description=_("Unblock"))
+    @admin.action(description=_("Unblock"), permissions=["change"])
     def unblock_users(self, request, queryset):
         for user in queryset:
             services.user_unblock(user=user, by=request.user, request=request)
         self.message_user(request, _("%(count)d user(s) unblocked.") % {"count": queryset.count()}, messages.SUCCESS)
+
+    @admin.action(description=_("Resend the email verification link"), permissions=["change"])
+    def resend_verification(self, request, queryset):
+        sent = sum(services.user_verification_resend(user=user, by=request.user, request=request) for user in queryset)
+        skipped = queryset.count() - sent
+        self.message_user(
+            request, _("Verification link sent to %(sent)d user(s); %(skipped)d already verified.") % {"sent": sent, "skipped": skipped}, messages.SUCCESS
+        )

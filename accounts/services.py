@@ -111,6 +111,17 @@ def email_verification_resend(*, request: HttpRequest, email: str) -> None:
         send_verification_email_to_address(request, address)
 
 
+def user_verification_resend(*, user: User, by: User, request: HttpRequest) -> bool:
+    """Staff: send the verification link again to an account whose address is unverified.
+    False (nothing sent) when the account has no unverified address."""
+    address = EmailAddress.objects.filter(user=user, verified=False).order_by("-primary").first()
+    if address is None:
+        return False
+    send_verification_email_to_address(request, address)
+    audit_record(action="account.verification_resent", actor=by, target=user, subject_user=user, request=request)
+    return True
+
+
 def email_verify(*, request: HttpRequest, key: str) -> User:
     confirmation = EmailConfirmationHMAC.from_key(key) or EmailConfirmation.from_key(key)
     address = confirmation.confirm(request) if confirmation else None

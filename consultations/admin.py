@@ -7,9 +7,9 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
-from medimeet.core.admin import ReadOnlyInline
+from medimeet.core.admin import ClinicalOnlyMixin, ReadOnlyAdmin, ReadOnlyInline
 
-from .models import Consultation, GuestInvite, Participation, PresenceEvent, QualitySample, Recording, RecordingConsent
+from .models import ChatMessage, Consultation, GuestInvite, Participation, PresenceEvent, QualitySample, Recording, RecordingChunk, RecordingConsent
 
 
 class ParticipationInline(ReadOnlyInline):
@@ -67,6 +67,28 @@ class ConsultationAdmin(admin.ModelAdmin):
         return False
 
 
+class RecordingChunkInline(ReadOnlyInline):
+    """The encrypted pieces in upload order (checksums only; the media is downloaded whole)."""
+
+    model = RecordingChunk
+    fields = readonly_fields = ("seq", "size", "sha256", "created_at")
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(ClinicalOnlyMixin, ReadOnlyAdmin):
+    """The consultation chat is clinical content: clinical reviewers only, every opening audited."""
+
+    list_display = ("sent_at", "consultation", "participation")
+    date_hierarchy = "sent_at"
+    search_fields = ("consultation__room", "consultation__appointment__public_id")
+    list_select_related = ("consultation", "participation")
+    fields = readonly_fields = ("consultation", "participation", "sent_at", "body")
+    clinical_fields = ("body",)
+
+    def clinical_subject(self, obj):
+        return obj.consultation.appointment.patient
+
+
 @admin.register(Recording)
 class RecordingAdmin(admin.ModelAdmin):
     """Read-only: recordings are made in the room and deleted by the retention policy. Staff with
@@ -79,6 +101,7 @@ class RecordingAdmin(admin.ModelAdmin):
     list_select_related = ("consultation__appointment__doctor__user", "consultation__appointment__patient")
     fields = ("public_id", "consultation", "started_by", "status", "mime_type", "started_at", "ended_at", "deleted_at", "chunk_count", "size", "download")
     readonly_fields = fields
+    inlines = [RecordingChunkInline]
 
     def has_add_permission(self, request):
         return False

@@ -136,19 +136,19 @@ class DoctorProfileAdmin(admin.ModelAdmin):
         lines = [f"{doctor.display_name} — {doctor.user.email}" for doctor in queryset.select_related("user")]
         return action_reason_page(self, request, queryset, form, title=title, lines=lines)
 
-    @admin.action(description=_("Start review of selected applications"))
+    @admin.action(description=_("Start review of selected applications"), permissions=["change"])
     def start_review(self, request, queryset):
         self._transition(request, queryset, Status.UNDER_REVIEW)
 
-    @admin.action(description=_("Approve selected applications"))
+    @admin.action(description=_("Approve selected applications"), permissions=["change"])
     def approve(self, request, queryset):
         self._transition(request, queryset, Status.APPROVED)
 
-    @admin.action(description=_("Reject selected applications (asks for a reason)"))
+    @admin.action(description=_("Reject selected applications (asks for a reason)"), permissions=["change"])
     def reject(self, request, queryset):
         return self._with_reason(request, queryset, Status.REJECTED, _("Reject applications"))
 
-    @admin.action(description=_("Request changes on selected applications (asks for a reason)"))
+    @admin.action(description=_("Request changes on selected applications (asks for a reason)"), permissions=["change"])
     def request_changes(self, request, queryset):
         return self._with_reason(request, queryset, Status.CHANGES_REQUESTED, _("Request changes"))
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -17,12 +18,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from doctors.models import format_money
-from medimeet.core.admin import ReadOnlyAdmin, action_reason_page, action_with_reason
+from medimeet.core.admin import ReadOnlyAdmin, action_reason_page, action_with_reason, has_model_permission
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .api import report_csv
-from .models import GatewayCustomer, Invoice, Payment, PayoutAccount, Refund, SandboxTransaction, SavedCard, WebhookEvent
+from .models import GatewayCustomer, Invoice, InvoiceCounter, Payment, PayoutAccount, Refund, SandboxTransaction, SavedCard, WebhookEvent
 
 
 class RefundInline(admin.TabularInline):
@@ -46,8 +47,15 @@ class ReportForm(forms.Form):
     group_by = forms.ChoiceField(choices=[(g, g.title()) for g in selectors.GROUPS])
 
 
+class ApprovesRefunds:
+    """Refund decisions (and flagged payments, which end in one) need ``payments.approve_refund``."""
+
+    def has_approve_refund_permission(self, request):
+        return request.user.has_perm("payments.approve_refund")
+
+
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ApprovesRefunds, ReadOnlyAdmin):
     list_display = ("created_at", "patient", "doctor", "amount", "gateway", "status", "refunded", "invoice_number")
     list_filter = ("status", "gateway", "currency", ("paid_at", admin.DateFieldListFilter))
     search_fields = ("public_id", "gateway_reference", "gateway_payment_id", "patient__email", "doctor__slug", "invoice__number")
@@ -81,11 +89,11 @@ class PaymentAdmin(ReadOnlyAdmin):
             done="accepted" if accept else "refund started",
         )  # fmt: skip
 
-    @admin.action(description=_("Accept selected flagged payments (confirms the bookings)"))
+    @admin.action(description=_("Accept selected flagged payments (confirms the bookings)"), permissions=["approve_refund"])
     def accept_flagged(self, request, queryset):
         return self._resolve_flagged(request, queryset, True)
 
-    @admin.action(description=_("Refund selected flagged payments"))
+    @admin.action(description=_("Refund selected flagged payments"), permissions=["approve_refund"])
     def refund_flagged(self, request, queryset):
         return self._resolve_flagged(request, queryset, False)
 
@@ -94,6 +102,8 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     def report_view(self, request):
         """Revenue by period, doctor, gateway or currency, with refunds and the platform fee."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         today = timezone.now().date()
         form = ReportForm(request.GET or {"start_date": today - timedelta(days=30), "end_date": today, "group_by": "day"})
         rows = []
@@ -109,7 +119,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(ApprovesRefunds, ReadOnlyAdmin):
     list_display = ("created_at", "payment", "amount", "status", "source", "requested_by", "decided_by")
     list_filter = ("status", "source", "payment__gateway")
     search_fields = ("public_id", "gateway_reference", "payment__public_id", "payment__patient__email")
@@ -130,11 +140,11 @@ class RefundAdmin(ReadOnlyAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"Refund {refund.amount_display}: {exc.message}", messages.ERROR)
 
-    @admin.action(description=_("Approve selected refunds"))
+    @admin.action(description=_("Approve selected refunds"), permissions=["approve_refund"])
     def approve(self, request, queryset):
         self._decide(request, queryset, True)
 
-    @admin.action(description=_("Reject selected refunds (asks for a reason)"))
+    @admin.action(description=_("Reject selected refunds (asks for a reason)"), permissions=["approve_refund"])
     def reject(self, request, queryset):
         form = DecisionForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -153,7 +163,10 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in WebhookEvent._meta.fields]
     actions = ["retry"]
 
-    @admin.action(description=_("Process selected events again (failed or deferred)"))
+    def has_retry_permission(self, request):
+        return has_model_permission(request, self.model._meta, "change")
+
+    @admin.action(description=_("Process selected events again (failed or deferred)"), permissions=["retry"])
     def retry(self, request, queryset):
         for event in queryset.filter(status__in=[WebhookEvent.Status.FAILED, WebhookEvent.Status.DEFERRED]):
             services.webhook_event_retry(event=event)
@@ -198,3 +211,10 @@ class SandboxTransactionAdmin(ReadOnlyAdmin):
     list_display = ("reference", "created_at", "amount_minor", "currency", "status", "amount_refunded_minor")
     list_filter = ("status",)
     search_fields = ("reference",)
+
+
+@admin.register(InvoiceCounter)
+class InvoiceCounterAdmin(ReadOnlyAdmin):
+    """The last invoice number issued each year (numbers are gapless, taken under a row lock)."""
+
+    list_display = ("year", "last_number")

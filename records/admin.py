@@ -6,10 +6,10 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from medimeet.core.admin import ReadOnlyAdmin, action_with_reason
+from medimeet.core.admin import ClinicalContentMixin, ClinicalOnlyMixin, ReadOnlyAdmin, ReadOnlyInline, action_with_reason
 
 from . import services
-from .models import AccessGrant, Document, EmergencyAccess, ErasureRequest, RecordEntry
+from .models import AccessGrant, Document, EmergencyAccess, ErasureRequest, Prescription, RecordEntry, RecordEntryVersion
 
 
 class NoteForm(forms.Form):
@@ -40,11 +40,14 @@ class EmergencyAccessAdmin(ReadOnlyAdmin):
     list_select_related = ("doctor", "patient", "reviewed_by")
     actions = ["mark_reviewed"]
 
+    def has_review_permission(self, request):
+        return request.user.has_perm("records.review_emergency_access")
+
     @admin.display(boolean=True, description=_("Flagged for review"))
     def flagged(self, obj):
         return obj.reviewed_at is None
 
-    @admin.action(description=_("Mark selected emergency accesses as reviewed (asks for a note)"))
+    @admin.action(description=_("Mark selected emergency accesses as reviewed (asks for a note)"), permissions=["review"])
     def mark_reviewed(self, request, queryset):
         return action_with_reason(
             self, request, queryset, NoteForm(request.POST if "apply" in request.POST else None),
@@ -65,6 +68,9 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
     list_select_related = ("patient", "decided_by")
     actions = ["approve", "reject"]
 
+    def has_decide_permission(self, request):
+        return request.user.has_perm("records.decide_erasure")
+
     def _decide(self, request, queryset, approve: bool):
         return action_with_reason(
             self, request, queryset.select_related("patient"), NoteForm(request.POST if "apply" in request.POST else None),
@@ -75,11 +81,11 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
             done="approved" if approve else "rejected",
         )  # fmt: skip
 
-    @admin.action(description=_("Approve selected erasure requests (record removed, kept for the retention period)"))
+    @admin.action(description=_("Approve selected erasure requests (record removed, kept for the retention period)"), permissions=["decide"])
     def approve(self, request, queryset):
         return self._decide(request, queryset, True)
 
-    @admin.action(description=_("Reject selected erasure requests"))
+    @admin.action(description=_("Reject selected erasure requests"), permissions=["decide"])
     def reject(self, request, queryset):
         return self._decide(request, queryset, False)
 
@@ -92,23 +98,91 @@ class AccessGrantAdmin(ReadOnlyAdmin):
     list_select_related = ("patient", "doctor")
 
 
+class VersionInline(ClinicalOnlyMixin, ReadOnlyInline):
+    model = RecordEntryVersion
+    fields = readonly_fields = ("number", "change", "author", "author_role", "reason", "created_at", "payload")
+    clinical_fields = ("payload",)
+
+
 @admin.register(RecordEntry)
-class RecordEntryAdmin(ReadOnlyAdmin):
-    """Metadata only: the payloads (clinical content) are not shown to staff."""
+class RecordEntryAdmin(ClinicalContentMixin, ReadOnlyAdmin):
+    """Metadata for staff; the content (payload and its versions) for clinical reviewers only."""
 
     list_display = ("public_id", "patient", "category", "version_count", "created_at", "deleted_at")
     list_filter = ("category",)
-    fields = ("public_id", "patient", "category", "created_by", "created_at", "version_count", "deleted_at", "deleted_by", "deletion_reason", "retain_until")
+    date_hierarchy = "created_at"
+    search_fields = ("public_id", "patient__email")
+    fields = (
+        "public_id",
+        "patient",
+        "category",
+        "created_by",
+        "created_at",
+        "version_count",
+        "content",
+        "deleted_at",
+        "deleted_by",
+        "deletion_reason",
+        "retain_until",
+    )
     readonly_fields = fields
     list_select_related = ("patient",)
+    inlines = [VersionInline]
+    clinical_fields = ("content",)
+
+    @admin.display(description=_("Current content"))
+    def content(self, entry: RecordEntry) -> str:
+        return entry.current_version.payload if entry.current_version_id else ""
 
 
 @admin.register(Document)
-class DocumentAdmin(ReadOnlyAdmin):
-    """Metadata only: no title, file or extracted text."""
+class DocumentAdmin(ClinicalContentMixin, ReadOnlyAdmin):
+    """Metadata for staff; title and extracted text for clinical reviewers only (never the file here)."""
 
     list_display = ("public_id", "patient", "kind", "size", "ocr_status", "created_at", "deleted_at")
     list_filter = ("kind", "ocr_status")
-    fields = ("public_id", "patient", "uploaded_by", "kind", "size", "key_id", "ocr_status", "created_at", "deleted_at", "deletion_reason", "retain_until")
+    date_hierarchy = "created_at"
+    search_fields = ("public_id", "patient__email")
+    fields = (
+        "public_id",
+        "patient",
+        "uploaded_by",
+        "kind",
+        "title",
+        "size",
+        "key_id",
+        "ocr_status",
+        "text",
+        "created_at",
+        "deleted_at",
+        "deletion_reason",
+        "retain_until",
+    )
     readonly_fields = fields
     list_select_related = ("patient",)
+    clinical_fields = ("title", "text")
+
+
+@admin.register(Prescription)
+class PrescriptionAdmin(ClinicalContentMixin, ReadOnlyAdmin):
+    """Issued prescriptions (immutable; superseded, never edited): who, when, status and the
+    verification code pharmacists check; medicines and advice for clinical reviewers only."""
+
+    list_display = ("issued_at", "public_id", "doctor", "patient", "status", "verification_code")
+    list_filter = ("status",)
+    date_hierarchy = "issued_at"
+    search_fields = ("public_id", "verification_code", "patient__email")
+    fields = readonly_fields = (
+        "public_id",
+        "appointment",
+        "patient",
+        "doctor",
+        "registration_number",
+        "verification_code",
+        "status",
+        "issued_at",
+        "supersedes",
+        "content",
+    )
+    list_select_related = ("patient", "doctor__user")
+    clinical_fields = ("content",)

@@ -5,13 +5,27 @@ Reviews are never deleted here: rejecting removes one from the public."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from medimeet.core.admin import ReadOnlyInline, action_with_reason
+from medimeet.core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
 
 from . import selectors, services
 from .forms import ModerationForm
-from .models import ModerationDecision, RatingCategory, Review, ReviewAppeal, ReviewFlag, ReviewScore, ReviewVersion
+from .models import (
+    DoctorRating,
+    HelpfulVote,
+    ModerationDecision,
+    PlatformRating,
+    RatingCategory,
+    Review,
+    ReviewAppeal,
+    ReviewFlag,
+    ReviewPhoto,
+    ReviewScore,
+    ReviewVersion,
+)
 
 
 class FlagInline(ReadOnlyInline):
@@ -27,6 +41,17 @@ class ScoreInline(ReadOnlyInline):
 class VersionInline(ReadOnlyInline):
     model = ReviewVersion
     fields = readonly_fields = ("number", "overall", "text", "scores", "replaced_by", "created_at")
+
+
+class PhotoInline(ReadOnlyInline):
+    """Photos as published (re-encoded without EXIF when uploaded)."""
+
+    model = ReviewPhoto
+    fields = readonly_fields = ("thumbnail", "width", "height", "created_at")
+
+    @admin.display(description=_("Photo"))
+    def thumbnail(self, photo: ReviewPhoto):
+        return format_html('<img src="{}" alt="" style="max-height:6rem">', reverse("reviews:photo", args=[photo.public_id]))
 
 
 class DecisionInline(ReadOnlyInline):
@@ -47,7 +72,7 @@ class ReviewAdminBase(admin.ModelAdmin):
     search_fields = ("doctor__slug", "author__email", "text")
     list_select_related = ("doctor__user",)
     readonly_fields = ("public_id", "appointment", "doctor", "author", "overall", "text", "status", "moderation_reason", "screening", "published_at", "edited_at", "version", "helpful_count", "open_flag_count", "reply_text", "replied_at", "created_at")
-    inlines = [ScoreInline, FlagInline, DecisionInline, VersionInline]
+    inlines = [ScoreInline, PhotoInline, FlagInline, DecisionInline, VersionInline]
     actions = ["approve", "reject", "redact"]
 
     def has_add_permission(self, request):
@@ -73,15 +98,15 @@ class ReviewAdminBase(admin.ModelAdmin):
             done=f"{action} done",
         )  # fmt: skip
 
-    @admin.action(description=_("Approve (publish, close reports)"))
+    @admin.action(description=_("Approve (publish, close reports)"), permissions=["change"])
     def approve(self, request, queryset):
         return self._moderate(request, queryset, "approve", _("Approve reviews"))
 
-    @admin.action(description=_("Reject with a reason"))
+    @admin.action(description=_("Reject with a reason"), permissions=["change"])
     def reject(self, request, queryset):
         return self._moderate(request, queryset, "reject", _("Reject reviews"))
 
-    @admin.action(description=_("Edit / redact the text"))
+    @admin.action(description=_("Edit / redact the text"), permissions=["change"])
     def redact(self, request, queryset):
         return self._moderate(request, queryset, "redact", _("Redact review"))
 
@@ -130,11 +155,11 @@ class ReviewAppealAdmin(admin.ModelAdmin):
             done="upheld" if uphold else "denied",
         )  # fmt: skip
 
-    @admin.action(description=_("Uphold (publish the review)"))
+    @admin.action(description=_("Uphold (publish the review)"), permissions=["change"])
     def uphold(self, request, queryset):
         return self._decide(request, queryset, True)
 
-    @admin.action(description=_("Deny (the review stays rejected)"))
+    @admin.action(description=_("Deny (the review stays rejected)"), permissions=["change"])
     def deny(self, request, queryset):
         return self._decide(request, queryset, False)
 
@@ -164,3 +189,26 @@ class ModerationDecisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(HelpfulVote)
+class HelpfulVoteAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "review", "user")
+    search_fields = ("user__email", "review__public_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("review", "user")
+
+
+@admin.register(DoctorRating)
+class DoctorRatingAdmin(ReadOnlyAdmin):
+    """Computed by the rating service (docs/ratings.md); shown to answer "why this number"."""
+
+    list_display = ("doctor", "average", "count", "reduced_weight_count", "computed_at")
+    search_fields = ("doctor__slug", "doctor__user__last_name")
+    list_select_related = ("doctor__user",)
+    ordering = ("-count",)
+
+
+@admin.register(PlatformRating)
+class PlatformRatingAdmin(ReadOnlyAdmin):
+    list_display = ("mean", "review_count", "computed_at")

@@ -43,3 +43,15 @@ class DoctorFactory(UserFactory):
 class StaffFactory(UserFactory):
     role = User.Role.STAFF
     is_staff = True
+
+
+def staff_member(*roles: str, **kwargs) -> User:
+    """A staff user in the given role groups (``medimeet.core.roles``), with the TOTP
+    authenticator staff need to pass the MFA requirement."""
+    from allauth.mfa.models import Authenticator
+    from django.contrib.auth.models import Group
+
+    user = StaffFactory(**kwargs)
+    user.groups.add(*Group.objects.filter(name__in=roles))
+    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "unused"})
+    return user

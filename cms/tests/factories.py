@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from importlib import import_module
 
 import factory
-from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
@@ -59,10 +57,7 @@ class PageFactory(PostFactory):
 
 
 def role(name: str) -> Group:
-    """The group the data migration creates; made again by the same code when a transactional
-    test (the browser tests) has flushed the database since."""
-    if not Group.objects.filter(name=name).exists():
-        import_module("cms.migrations.0002_roles").create_groups(django_apps, None)
+    """The role group (``medimeet.core.roles``, kept in step after every migrate and flush)."""
     return Group.objects.get(name=name)
 
 

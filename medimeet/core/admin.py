@@ -1,11 +1,66 @@
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.db.models import Count
 
+from .audit import audit_record
 from .errors import ApplicationError
-from .models import Announcement, AuditEvent, Notification
+from .models import Announcement, AnnouncementDismissal, AuditEvent, Notification, NotificationPreference
 from .notifications.announcements import announcement_save
+from .roles import can_see_clinical_content
+
+
+def has_model_permission(request, opts, action: str) -> bool:
+    """The model permission itself, for read-only admins whose has_*_permission say no to the
+    form but whose actions (through services) need the same right."""
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+
+
+class ClinicalContentMixin:
+    """For admins and inlines that carry clinical content in ``clinical_fields``: those fields
+    (and columns) exist only for staff who can see clinical content (``roles``); everyone else
+    sees the shape — who, when, what kind. A ModelAdmin's change page that shows them is audited."""
+
+    clinical_fields: tuple[str, ...] = ()
+
+    def _without_clinical(self, request, names):
+        if can_see_clinical_content(request.user):
+            return names
+        return type(names)(name for name in names if name not in self.clinical_fields)
+
+    def get_fields(self, request, obj=None):
+        return self._without_clinical(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        return self._without_clinical(request, super().get_readonly_fields(request, obj))
+
+    def get_list_display(self, request):
+        return self._without_clinical(request, super().get_list_display(request))
+
+    def clinical_subject(self, obj):
+        """The patient the content is about (for the audit entry)."""
+        return getattr(obj, "patient", None)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        original = getattr(response, "context_data", {}).get("original") if response.status_code == 200 else None
+        if original is not None and can_see_clinical_content(request.user):
+            audit_record(
+                action="admin.clinical_content_viewed", actor=request.user, target=original, subject_user=self.clinical_subject(original), request=request
+            )
+        return response
+
+
+class ClinicalOnlyMixin(ClinicalContentMixin):
+    """Models that are nothing but clinical content (chat, notes, record versions): not even
+    listed for staff who cannot see clinical content."""
+
+    def has_view_permission(self, request, obj=None):
+        return can_see_clinical_content(request.user) and super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request):
+        return can_see_clinical_content(request.user) and super().has_module_permission(request)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,11 +105,13 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 def action_reason_page(model_admin, request, queryset, form, *, title: str, lines: list[str]):
     """The page of an admin action that needs a reason (templates/admin/action_reason.html): what
-    it applies to, the form, and a button that posts the action back with ``apply``."""
-    from django.shortcuts import render
+    it applies to, the form, and a button that posts the action back with ``apply``. A
+    TemplateResponse, like Django's delete confirmation: the audit (``admin_site``) records
+    the action when it is applied, not when it asks."""
+    from django.template.response import TemplateResponse
 
     context = {**model_admin.admin_site.each_context(request), "title": title, "form": form, "queryset": queryset, "lines": lines, "action": request.POST.get("action"), "opts": model_admin.model._meta}
-    return render(request, "admin/action_reason.html", context)
+    return TemplateResponse(request, "admin/action_reason.html", context)
 
 
 def action_with_reason(model_admin, request, queryset, form, *, title: str, lines: Callable[[], list[str]], apply: Callable, label: Callable, done: str):
@@ -136,3 +193,31 @@ class AnnouncementAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         announcement_save(announcement=obj, by=request.user, request=request)
+
+
+@admin.register(AnnouncementDismissal)
+class AnnouncementDismissalAdmin(ReadOnlyAdmin):
+    """Who closed which banner (not an inline: an announcement for everyone has one row a person)."""
+
+    list_display = ("dismissed_at", "announcement", "user")
+    list_filter = ("announcement",)
+    search_fields = ("user__email",)
+    date_hierarchy = "dismissed_at"
+    list_select_related = ("announcement", "user")
+    fields = list_display
+    readonly_fields = list_display
+
+
+class NotificationPreferenceInline(admin.StackedInline):
+    """Shown on the user's page; people change their own preferences (the number stays private)."""
+
+    model = NotificationPreference
+    can_delete = False
+    fields = ("channels", "reminder_offsets", "sms_verified_at", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

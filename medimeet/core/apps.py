@@ -1,4 +1,15 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+from django.db.models.signals import post_migrate
+
+
+class MedimeetAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the audited site (``medimeet.core.admin_site``) as the default.
+    Named in INSTALLED_APPS by its full path (``default = False``: ``CoreConfig`` stays this
+    module's config for ``medimeet.core``)."""
+
+    default = False
+    default_site = "medimeet.core.admin_site.MedimeetAdminSite"
 
 
 class CoreConfig(AppConfig):
@@ -10,6 +21,9 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+        from .roles import sync_after_migrate
+
+        post_migrate.connect(sync_after_migrate, dispatch_uid="medimeet.core.roles")
 
         self._create_filesystem_broker_folders()
 

@@ -55,7 +55,7 @@ USE_X_FORWARDED_FOR = env.bool("USE_X_FORWARDED_FOR", default=False)
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "medimeet.core.apps.MedimeetAdminConfig",  # django.contrib.admin with the audited site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -7,6 +7,7 @@ from allauth.mfa.models import Authenticator
 from django.contrib.auth.models import Permission
 
 from accounts.tests.factories import StaffFactory
+from medimeet.core.models import AuditEvent
 from payments import services
 from payments.gateways import sandbox
 from payments.models import Refund
@@ -62,3 +63,30 @@ def test_the_finance_report_page_and_its_csv(finance_client, clinic, patient):
 
     assert page.status_code == 200 and "₹500.00" in page.content.decode()
     assert csv.content.decode().splitlines()[1] == "sandbox,INR,1,50000,0,5000,45000"
+
+
+def test_staff_who_may_only_look_at_refunds_cannot_approve_one_by_posting_the_action(client, clinic, patient):
+    refund = requested_refund(clinic, patient)
+    viewer = StaffFactory()
+    viewer.user_permissions.add(*Permission.objects.filter(content_type__app_label="payments", codename__startswith="view_"))
+    Authenticator.objects.create(user=viewer, type=Authenticator.Type.TOTP, data={"secret": "unused"})
+    client.force_login(viewer)
+
+    client.post("/admin/payments/refund/", {"action": "approve", "_selected_action": [refund.pk]})
+
+    refund.refresh_from_db()
+    assert refund.status == "requested"
+    assert not AuditEvent.objects.filter(action="admin.action").exists()
+
+
+def test_a_refund_decision_in_the_admin_is_audited_once_it_is_applied_not_when_the_reason_is_asked(finance_client, clinic, patient):
+    refund = requested_refund(clinic, patient)
+    action = {"action": "reject", "_selected_action": [refund.pk]}
+
+    finance_client.post("/admin/payments/refund/", action)
+    asked = AuditEvent.objects.filter(action="admin.action").count()
+    finance_client.post("/admin/payments/refund/", {**action, "apply": "1", "note": "Completed"})
+
+    entry = AuditEvent.objects.get(action="admin.action")
+    assert asked == 0
+    assert entry.metadata == {"model": "payments.refund", "action": "reject", "ids": [str(refund.pk)], "count": 1}
