@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -13,7 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from medimeet.core.api import IsStaffMember, ModelOutputSerializer, ScopedRateThrottle, error_responses, valid_input
+from medimeet.core.api import ModelOutputSerializer, ScopedRateThrottle, StandardPagination, error_responses, staff_permission, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -169,6 +168,70 @@ class AdminUserStatusOutput(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "email", "role", "status", "blocked_reason", "blocked_at"]
+
+
+class AdminUserFilter(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=100, help_text="Searches email, first and last name.")
+    role = serializers.ChoiceField(choices=User.Role.choices, required=False)
+    status = serializers.ChoiceField(choices=User.Status.choices, required=False)
+    is_staff = serializers.BooleanField(required=False, allow_null=True, default=None)
+    email_verified = serializers.BooleanField(required=False, allow_null=True, default=None)
+    joined_after = serializers.DateTimeField(required=False)
+    joined_before = serializers.DateTimeField(required=False)
+    ordering = serializers.ChoiceField(choices=["date_joined", "-date_joined", "email", "-email", "last_login", "-last_login"], default="-date_joined")
+
+
+class AdminUserOutput(ModelOutputSerializer):
+    """An account as staff see it: status, verification, MFA, roles and live API sessions."""
+
+    id = serializers.UUIDField(source="public_id")
+    email_verified = serializers.BooleanField()
+    mfa_enabled = serializers.BooleanField()
+    live_api_sessions = serializers.IntegerField()
+    roles = serializers.SerializerMethodField()
+    doctor_verification_status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id", "email", "first_name", "last_name", "role", "status", "blocked_reason", "blocked_at", "is_staff",
+            "email_verified", "mfa_enabled", "doctor_verification_status", "roles", "live_api_sessions", "date_joined", "last_login",
+        ]  # fmt: skip
+
+    def get_roles(self, user: User) -> list[str]:
+        return sorted(group.name for group in user.groups.all())
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_doctor_verification_status(self, user: User) -> str | None:
+        profile = getattr(user, "doctor_profile", None) if user.role == User.Role.DOCTOR else None
+        return profile.verification_status if profile else None
+
+
+class BulkInput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=services.BULK_ACTIONS)
+    ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=services.BULK_LIMIT)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, help_text="Required to block.")
+
+
+class BulkErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class BulkResultOutput(serializers.Serializer):
+    id = serializers.CharField()
+    ok = serializers.BooleanField()
+    status = serializers.CharField(required=False)
+    detail = serializers.CharField(required=False)
+    error = BulkErrorOutput(required=False)
+
+
+class BulkOutput(serializers.Serializer):
+    results = BulkResultOutput(many=True)
+
+
+class ResendOutput(serializers.Serializer):
+    sent = serializers.BooleanField(help_text="False when the account has no unverified address.")
 
 
 def _me(request) -> Response:
@@ -352,13 +415,60 @@ class SessionRevokeAllView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AdminUserActionView(APIView):
-    """Base of the staff user actions; ``user_id`` is the user's public id."""
+# Staff (medimeet.core.roles): reading accounts needs accounts.view_user, acting on them accounts.change_user.
+USER_MANAGEMENT = staff_permission("accounts.view_user", "accounts.change_user")
 
-    permission_classes = [IsStaffMember]
+
+class AdminUserListView(APIView):
+    permission_classes = [USER_MANAGEMENT]
+
+    @extend_schema(tags=["admin users"], parameters=[AdminUserFilter], responses={200: AdminUserOutput(many=True), **error_responses(400, 401, 403)})
+    def get(self, request):
+        """Every account, filtered and searched, newest first (the admin's user list)."""
+        params = valid_input(AdminUserFilter, request.query_params)
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(selectors.users_for_staff(**params), request, view=self)
+        return paginator.get_paginated_response(AdminUserOutput(page, many=True).data)
+
+
+class AdminUserBulkView(APIView):
+    permission_classes = [USER_MANAGEMENT]
+
+    @extend_schema(tags=["admin users"], request=BulkInput, responses={200: BulkOutput, **error_responses(400, 401, 403)})
+    def post(self, request):
+        """One action on up to 100 accounts; each id gets its own outcome (the others still apply)."""
+        data = valid_input(BulkInput, request.data)
+        results = services.users_bulk_action(by=request.user, action=data["action"], user_ids=data["ids"], reason=data.get("reason", ""), request=request._request)
+        return Response({"results": results})
+
+
+class AdminUserActionView(APIView):
+    """Base of the staff views on one account; ``user_id`` is the user's public id."""
+
+    permission_classes = [USER_MANAGEMENT]
 
     def target(self, user_id) -> User:
-        return get_object_or_404(User, public_id=user_id)
+        user = User.objects.filter(public_id=user_id).first()
+        if user is None:
+            raise ApplicationError("USER_001")
+        return user
+
+
+class AdminUserDetailView(AdminUserActionView):
+    @extend_schema(tags=["admin users"], responses={200: AdminUserOutput, **error_responses(401, 403, 404)})
+    def get(self, request, user_id):
+        user = selectors.users_for_staff().filter(public_id=user_id).first()
+        if user is None:
+            raise ApplicationError("USER_001")
+        return Response(AdminUserOutput(user).data)
+
+
+class AdminResendVerificationView(AdminUserActionView):
+    @extend_schema(tags=["admin users"], request=None, responses={200: ResendOutput, **error_responses(401, 403, 404)})
+    def post(self, request, user_id):
+        """Send the email verification link again (nothing is sent to a verified account)."""
+        sent = services.user_verification_resend(user=self.target(user_id), by=request.user, request=request._request)
+        return Response({"sent": sent})
 
 
 class AdminForceLogoutView(AdminUserActionView):

@@ -102,6 +102,10 @@ class User(AbstractUser):
             ),
             models.CheckConstraint(condition=Q(email=models.functions.Lower("email")), name="user_email_lowercase"),
         ]
+        indexes = [  # the staff user list filters by role and status, newest first
+            models.Index(fields=["role", "status", "-date_joined"], name="user_role_status_joined_idx"),
+            models.Index(fields=["-date_joined"], name="user_joined_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.email

@@ -41,7 +41,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from medimeet.core.audit import audit_record
-from medimeet.core.errors import ApplicationError
+from medimeet.core.errors import ERROR_CODES, ApplicationError
 from medimeet.core.requests import client_ip, describe_user_agent
 
 from .models import ApiSession, PatientProfile, User
@@ -362,9 +362,16 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def _staff_may_act_on(*, user: User, by: User) -> None:
+    """A superuser's account is acted on by superusers only (support cannot lock out an admin)."""
+    if user.is_superuser and not by.is_superuser:
+        raise ApplicationError("AUTH_010", "Only a superuser can do this to a superuser's account.")
+
+
 def user_force_logout(*, user: User, by: User, request: HttpRequest | None = None) -> None:
     """Staff action: every refresh token blacklisted, every API session revoked, every web
     session deleted. Access tokens die with their session on the next request."""
+    _staff_may_act_on(user=user, by=by)
     with transaction.atomic():
         _blacklist_all_refresh_tokens(user)
         _api_sessions_revoke(ApiSession.objects.filter(user=user), reason="forced")
@@ -379,6 +386,7 @@ def user_block(*, user: User, by: User, reason: str, request: HttpRequest | None
         raise ApplicationError("REQ_001", fields={"reason": ["A reason is required to block an account."]})
     if user.pk == by.pk:
         raise ApplicationError("AUTH_010", "You cannot block your own account.")
+    _staff_may_act_on(user=user, by=by)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if not user.is_blocked:
@@ -527,3 +535,48 @@ def api_sessions_purge_expired(*, older_than: timedelta = timedelta(days=30)) ->
     deleted_revoked, _ = ApiSession.objects.filter(revoked_at__lt=cutoff).delete()
     OutstandingToken.objects.filter(expires_at__lt=cutoff).delete()
     return deleted + deleted_revoked
+
+
+# --- Staff: bulk operations on accounts ------------------------------------------------------
+
+BULK_ACTIONS = ("block", "unblock", "force_logout", "resend_verification")
+BULK_LIMIT = 100
+
+
+def users_bulk_action(*, by: User, action: str, user_ids: list, reason: str = "", request: HttpRequest | None = None) -> list[dict]:
+    """Staff apply one action to many accounts (the admin's bulk actions, for the API). Every id
+    gets its own outcome; one refusal (e.g. blocking yourself) does not undo the others, and
+    each applied one is its own transaction and audit entry, as in the admin."""
+    if action not in BULK_ACTIONS:
+        raise ApplicationError("REQ_001", fields={"action": [f"Choose one of: {', '.join(BULK_ACTIONS)}."]})
+    if not user_ids or len(user_ids) > BULK_LIMIT:
+        raise ApplicationError("REQ_001", fields={"ids": [f"Give between 1 and {BULK_LIMIT} user ids."]})
+    if action == "block" and not (reason or "").strip():
+        raise ApplicationError("REQ_001", fields={"reason": ["A reason is required to block accounts."]})
+    users = {str(user.public_id): user for user in User.objects.filter(public_id__in=user_ids)}
+    results = []
+    for user_id in dict.fromkeys(str(i) for i in user_ids):
+        user = users.get(user_id)
+        if user is None:
+            results.append({"id": user_id, "ok": False, "error": {"code": "USER_001", "message": ERROR_CODES["USER_001"][1]}})
+            continue
+        try:
+            status, detail = _bulk_apply(action, user=user, by=by, reason=reason, request=request)
+        except ApplicationError as exc:
+            results.append({"id": user_id, "ok": False, "error": {"code": exc.code, "message": exc.message}})
+        else:
+            results.append({"id": user_id, "ok": True, "status": status, "detail": detail})
+    return results
+
+
+def _bulk_apply(action: str, *, user: User, by: User, reason: str, request: HttpRequest | None) -> tuple[str, str]:
+    """The account's status after ``action``, and what happened ("" when nothing to add)."""
+    if action == "block":
+        return user_block(user=user, by=by, reason=reason, request=request).status, ""
+    if action == "unblock":
+        return user_unblock(user=user, by=by, request=request).status, ""
+    if action == "force_logout":
+        user_force_logout(user=user, by=by, request=request)
+        return user.status, "signed out everywhere"
+    sent = user_verification_resend(user=user, by=by, request=request)
+    return user.status, "verification link sent" if sent else "already verified"

@@ -29,6 +29,10 @@ api_patterns = [
 ]
 
 admin_api_patterns = [
+    path("", api.AdminUserListView.as_view(), name="list"),
+    path("bulk/", api.AdminUserBulkView.as_view(), name="bulk"),
+    path("<uuid:user_id>/", api.AdminUserDetailView.as_view(), name="detail"),
+    path("<uuid:user_id>/resend-verification/", api.AdminResendVerificationView.as_view(), name="resend-verification"),
     path("<uuid:user_id>/force-logout/", api.AdminForceLogoutView.as_view(), name="force-logout"),
     path("<uuid:user_id>/block/", api.AdminBlockView.as_view(), name="block"),
     path("<uuid:user_id>/unblock/", api.AdminUnblockView.as_view(), name="unblock"),

@@ -20,6 +20,7 @@ from doctors.api import IsDoctor, MoneySerializer, money
 from doctors.models import DoctorProfile, DoctorService
 from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
+from medimeet.core.roles import staff_can
 
 from . import selectors, services
 from .calendar import appointment_ics
@@ -179,7 +180,7 @@ class OverrideInput(serializers.Serializer):
 def _appointment_for(request, appointment_id) -> Appointment:
     """The appointment if the caller is its patient, its doctor or staff; APPT_006 otherwise."""
     qs = Appointment.objects.select_related("doctor__user", "patient", "service")
-    if not request.user.is_staff:
+    if not staff_can(request.user, "appointments.view_appointment"):
         qs = qs.filter(Q(patient=request.user) | Q(doctor__user=request.user))
     appointment = qs.filter(public_id=appointment_id).first()
     if appointment is None:

@@ -24,6 +24,7 @@ from accounts.models import User
 from doctors.models import DoctorProfile, DoctorService
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
+from medimeet.core.roles import staff_can
 
 from . import selectors
 from .models import Appointment, AppointmentEvent, CalendarFeed, ClinicalNote, DateOverride, DoctorSchedule, RebookingOffer, WaitlistEntry, WeeklyHours
@@ -563,7 +564,7 @@ def refund_for_cancellation(*, appointment_id: int, percent: int) -> None:
 def appointment_reschedule_refusal(*, appointment: Appointment, by: User, schedule: DoctorSchedule | None = None, now: datetime | None = None) -> str:
     """Why ``by`` may not move this confirmed appointment now, or "" if they may. Doctors and
     staff are not bound by the patient limits (how often, how late)."""
-    if appointment.doctor.user_id == by.pk or by.is_staff or closed_by_doctor(appointment):
+    if appointment.doctor.user_id == by.pk or staff_can(by, "appointments.change_appointment") or closed_by_doctor(appointment):
         return ""
     schedule = schedule or selectors.schedule_for(appointment.doctor)
     now = now or timezone.now()
@@ -588,7 +589,7 @@ def _reschedule(*, appointment: Appointment, by: User, start: datetime, request:
     with transaction.atomic():
         appointment = Appointment.objects.select_for_update().select_related("doctor", "service").get(pk=appointment.pk)
         is_doctor = appointment.doctor.user_id == by.pk
-        if appointment.patient_id != by.pk and not is_doctor and not by.is_staff:
+        if appointment.patient_id != by.pk and not is_doctor and not staff_can(by, "appointments.change_appointment"):
             raise ApplicationError("APPT_006")
         if appointment.status != Status.CONFIRMED:
             raise ApplicationError("APPT_004", "Only confirmed appointments can be rescheduled.")
@@ -651,7 +652,7 @@ def appointment_set_status(*, appointment: Appointment, by: User, status: str, r
     """The doctor moves a booking along: in progress, completed, or no-show (attendance)."""
     with transaction.atomic():
         appointment = Appointment.objects.select_for_update().select_related("doctor").get(pk=appointment.pk)
-        if appointment.doctor.user_id != by.pk and not by.is_staff:
+        if appointment.doctor.user_id != by.pk and not staff_can(by, "appointments.change_appointment"):
             raise ApplicationError("APPT_006")
         if status not in (Status.IN_PROGRESS, Status.COMPLETED, Status.NO_SHOW) or not appointment.can_transition_to(status):
             raise ApplicationError("APPT_004", f"A {appointment.get_status_display().lower()} appointment cannot become {Status(status).label.lower() if status in Status.values else status}.")

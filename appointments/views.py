@@ -32,6 +32,7 @@ from consultations.selectors import join_card
 from doctors.models import DoctorProfile, DoctorService, format_money
 from doctors.views import doctor_required
 from medimeet.core.errors import ApplicationError, form_add_service_errors
+from medimeet.core.roles import staff_can
 from payments.selectors import payment_for_appointment
 
 from . import selectors, services
@@ -67,7 +68,7 @@ BOOKING_DAYS = 14
 
 def _visible_appointment(request: HttpRequest, appointment_id) -> Appointment:
     qs = Appointment.objects.select_related("doctor__user", "doctor__primary_specialization", "patient", "service")
-    if not request.user.is_staff:
+    if not staff_can(request.user, "appointments.view_appointment"):
         qs = qs.filter(Q(patient=request.user) | Q(doctor__user=request.user))
     appointment = qs.filter(public_id=appointment_id).first()
     if appointment is None:

@@ -12,15 +12,16 @@ from django.utils import timezone
 from accounts.models import User
 from appointments.models import Appointment
 from medimeet.core.crypto import decrypt_bytes
+from medimeet.core.roles import staff_can
 
 from .models import ChatMessage, Consultation, GuestInvite, Participation, Recording, RecordingChunk, RecordingConsent
 from .services import ACTIVE_APPOINTMENT_STATUSES, role_of
 
 
 def consultations_for(*, user: User) -> QuerySet[Consultation]:
-    """Rooms the user takes part in (staff: all)."""
+    """Rooms the user takes part in (staff with consultations.view_consultation: all)."""
     queryset = Consultation.objects.select_related("appointment__doctor__user", "appointment__patient", "appointment__service")
-    if user.is_staff:
+    if staff_can(user, "consultations.view_consultation"):
         return queryset
     return queryset.filter(Q(appointment__patient=user) | Q(appointment__doctor__user=user))
 

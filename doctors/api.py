@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User, validate_timezone
-from medimeet.core.api import IsStaffMember, KnownCountPagination, ScopedRateThrottle, StandardPagination, error_responses, valid_input
+from medimeet.core.api import KnownCountPagination, ScopedRateThrottle, StandardPagination, error_responses, staff_permission, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -523,13 +523,17 @@ class OwnServiceDetailView(APIView):
 # --- Staff ----------------------------------------------------------------------------------
 
 
+# The verification role's area (medimeet.core.roles): read applications, move them along.
+DOCTOR_VERIFICATION = staff_permission("doctors.view_doctorprofile", "doctors.change_doctorprofile")
+
+
 class StaffDoctorFilter(serializers.Serializer):
     status = serializers.ChoiceField(choices=DoctorProfile.Status.choices, required=False, allow_blank=True, default="")
     q = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class StaffDoctorListView(APIView):
-    permission_classes = [IsStaffMember]
+    permission_classes = [DOCTOR_VERIFICATION]
 
     @extend_schema(tags=["admin doctors"], parameters=[StaffDoctorFilter], responses={200: DoctorCardOutput(many=True), **error_responses(400, 401, 403)})
     def get(self, request):
@@ -563,7 +567,7 @@ def _staff_doctor(doctor_id) -> DoctorProfile:
 
 
 class StaffDoctorDetailView(APIView):
-    permission_classes = [IsStaffMember]
+    permission_classes = [DOCTOR_VERIFICATION]
 
     @extend_schema(tags=["admin doctors"], responses={200: StaffDoctorOutput, **error_responses(401, 403, 404)})
     def get(self, request, doctor_id):
@@ -571,7 +575,7 @@ class StaffDoctorDetailView(APIView):
 
 
 class StaffDoctorTransitionView(APIView):
-    permission_classes = [IsStaffMember]
+    permission_classes = [DOCTOR_VERIFICATION]
 
     @extend_schema(tags=["admin doctors"], request=TransitionInput, responses={200: StaffDoctorOutput, **error_responses(400, 401, 403, 404)})
     def post(self, request, doctor_id):
@@ -582,7 +586,7 @@ class StaffDoctorTransitionView(APIView):
 
 
 class StaffDoctorInvitationView(APIView):
-    permission_classes = [IsStaffMember]
+    permission_classes = [DOCTOR_VERIFICATION]
 
     @extend_schema(tags=["admin doctors"], request=None, responses={202: None, **error_responses(400, 401, 403, 404)})
     def post(self, request, doctor_id):

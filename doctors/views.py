@@ -16,6 +16,7 @@ from accounts.models import User
 from medimeet.core.api import KnownCountPaginator
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError, form_add_service_errors
+from medimeet.core.roles import staff_can
 
 from . import selectors, services
 from .forms import (
@@ -243,7 +244,7 @@ def document_download(request: HttpRequest, pk: int) -> HttpResponse:
     open them, and staff access is audited."""
     document = get_object_or_404(DoctorDocument.objects.select_related("doctor__user"), pk=pk)
     is_owner = document.doctor.user_id == request.user.pk
-    if not (is_owner or request.user.is_staff):
+    if not (is_owner or staff_can(request.user, "doctors.view_doctordocument")):
         raise Http404
     if not is_owner:
         audit_record(action="doctor.document_viewed", actor=request.user, target=document, subject_user=document.doctor.user, request=request)

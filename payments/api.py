@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from appointments.models import Appointment
 from doctors.api import IsDoctor, MoneySerializer, money
-from medimeet.core.api import IsStaffMember, StandardPagination, error_responses, valid_input
+from medimeet.core.api import StandardPagination, error_responses, staff_permission, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -377,7 +377,7 @@ class OwnEarningsView(APIView):
 
 
 class FinanceReportView(APIView):
-    permission_classes = [IsStaffMember]
+    permission_classes = [staff_permission("payments.view_payment")]
 
     @extend_schema(tags=["admin"], parameters=[ReportQuery], responses={200: ReportOutput, **error_responses(400, 401, 403)})
     def get(self, request):
@@ -388,7 +388,7 @@ class FinanceReportView(APIView):
 
 
 class RefundQueueView(APIView):
-    permission_classes = [IsStaffMember]
+    permission_classes = [staff_permission("payments.approve_refund")]  # the queue is the approvers' work
 
     @extend_schema(tags=["admin"], responses={200: RefundOutput(many=True), **error_responses(401, 403)})
     def get(self, request):
@@ -399,7 +399,7 @@ class RefundQueueView(APIView):
 
 
 class RefundDecisionView(APIView):
-    permission_classes = [IsStaffMember]
+    permission_classes = [staff_permission("payments.approve_refund")]
     approve = True
 
     @extend_schema(tags=["admin"], request=DecisionInput, responses={200: RefundOutput, **error_responses(400, 401, 403, 404, 409)})

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 
 from accounts.models import User
 from doctors.models import DoctorProfile, format_money
+from medimeet.core.roles import staff_can
 
 from .models import Payment, Refund
 
@@ -23,9 +24,9 @@ GROUPS = ("month", "week", "day", "doctor", "gateway", "currency")
 
 
 def payments_for(*, user: User) -> QuerySet[Payment]:
-    """The payments a person may see: their own as a patient; every payment for staff."""
+    """The payments a person may see: their own as a patient; every payment for finance staff."""
     queryset = Payment.objects.select_related("appointment__service", "doctor__user", "patient", "invoice")
-    return queryset if user.is_staff else queryset.filter(patient=user)
+    return queryset if staff_can(user, "payments.view_payment") else queryset.filter(patient=user)
 
 
 def _fee_kept() -> ExpressionWrapper:

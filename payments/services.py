@@ -35,6 +35,7 @@ from appointments.models import Appointment
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
+from medimeet.core.roles import staff_can
 
 from .gateways import GatewayUnavailable, base, gateway_get, gateway_name_for
 from .models import GatewayCustomer, Invoice, InvoiceCounter, Payment, PayoutAccount, Refund, SavedCard, WebhookEvent
@@ -463,7 +464,7 @@ def refund_request(
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError("REQ_001", fields={"reason": ["Give a reason for the refund."]})
-    if not by.is_staff and payment.patient_id != by.pk:
+    if payment.patient_id != by.pk and not staff_can(by, "payments.add_refund"):
         raise ApplicationError("PAY_009")
     with transaction.atomic():
         payment = Payment.objects.select_for_update().select_related("patient").get(pk=payment.pk)

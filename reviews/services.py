@@ -25,6 +25,7 @@ from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
 from medimeet.core.notifications import notify
+from medimeet.core.roles import staff_can
 from medimeet.core.uploads import ReencodedImage, image_reencode
 
 from . import selectors
@@ -295,7 +296,7 @@ def review_moderate(*, review: Review, by, action: str, reason: str, text: str |
     """Staff decide on a held or reported review: ``approve`` (publish; reports closed),
     ``reject`` (with a reason the author sees, and may appeal once) or ``redact`` (replace the
     text, the original kept as a version). Logged, audited, rating refreshed."""
-    if not by.is_staff:
+    if not staff_can(by, "reviews.change_review"):
         raise ApplicationError("AUTH_010")
     if action not in MODERATION_ACTIONS or not reason.strip():
         raise ApplicationError("REV_005", "Choose a decision and give a reason.", fields={"reason": ["Give a reason."]})
@@ -332,7 +333,7 @@ def review_moderate(*, review: Review, by, action: str, reason: str, text: str |
 
 def appeal_decide(*, appeal: ReviewAppeal, by, uphold: bool, reason: str, request: HttpRequest | None = None) -> ReviewAppeal:
     """Staff decide an appeal: upheld publishes the review, denied leaves it rejected."""
-    if not by.is_staff:
+    if not staff_can(by, "reviews.change_reviewappeal"):
         raise ApplicationError("AUTH_010")
     if not reason.strip():
         raise ApplicationError("REV_005", "Give a reason.", fields={"reason": ["Give a reason."]})

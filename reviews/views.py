@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from appointments.models import Appointment
 from medimeet.core.errors import ApplicationError, form_add_service_errors
+from medimeet.core.roles import staff_can
 
 from . import services
 from .forms import AppealForm, FlagForm, ReplyForm, ReviewForm
@@ -147,7 +148,7 @@ def photo(request: HttpRequest, photo_id) -> HttpResponse:
     """A review photo: public once its review is published; before that only its author and staff."""
     item = get_object_or_404(ReviewPhoto.objects.select_related("review"), public_id=photo_id)
     user = request.user
-    if item.review.status != Review.Status.PUBLISHED and not (user.is_authenticated and (user.is_staff or item.review.author_id == user.pk)):
+    if item.review.status != Review.Status.PUBLISHED and not (staff_can(user, "reviews.view_review") or item.review.author_id == user.pk):
         raise Http404
     response = FileResponse(item.image.open("rb"), content_type="image/jpeg")
     response["Cache-Control"] = "public, max-age=3600" if item.review.status == Review.Status.PUBLISHED else "private, no-store"

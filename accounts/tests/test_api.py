@@ -23,9 +23,10 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import ApiSession, PatientProfile, User
+from medimeet.core import roles
 from medimeet.core.models import AuditEvent
 
-from .factories import PASSWORD, StaffFactory, UserFactory
+from .factories import PASSWORD, StaffFactory, UserFactory, staff_member
 
 pytestmark = pytest.mark.django_db
 
@@ -354,7 +355,7 @@ def test_revoke_all_keeps_only_the_current_device(client):
 
 
 def test_staff_force_logout_ends_every_token_and_web_session(client):
-    staff = StaffFactory()
+    staff = staff_member(roles.SUPPORT)
     user = UserFactory(email="p@example.com")
     tokens = login(client, "p@example.com")
     web = APIClient()
@@ -377,7 +378,7 @@ def test_staff_force_logout_ends_every_token_and_web_session(client):
 
 
 def test_blocking_rejects_existing_tokens_with_auth_005(client):
-    staff = StaffFactory()
+    staff = staff_member(roles.SUPPORT)
     user = UserFactory(email="p@example.com")
     tokens = login(client, "p@example.com")
     staff_api = APIClient()
@@ -394,7 +395,7 @@ def test_blocking_rejects_existing_tokens_with_auth_005(client):
 
 
 def test_block_without_reason_is_refused_and_changes_nothing(client):
-    staff = StaffFactory()
+    staff = staff_member(roles.SUPPORT)
     user = UserFactory()
     staff_api = APIClient()
     staff_api.force_authenticate(staff)

@@ -9,10 +9,11 @@ import time_machine
 from icalendar import Calendar
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import StaffFactory, UserFactory, staff_member
 from appointments import services
 from appointments.models import Appointment, DoctorSchedule, WeeklyHours
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
+from medimeet.core import roles
 
 pytestmark = pytest.mark.django_db
 
@@ -145,7 +146,7 @@ def test_lists_show_only_ones_own_appointments(clinic, booked):
     mine = as_user(booked.patient).get("/api/v1/appointments/").json()
     doctors = as_user(clinic["doctor"].user).get("/api/v1/appointments/").json()
     theirs = as_user(other).get("/api/v1/appointments/").json()
-    staff = as_user(StaffFactory()).get(f"/api/v1/appointments/{booked.public_id}/")
+    staff = as_user(staff_member(roles.SUPPORT)).get(f"/api/v1/appointments/{booked.public_id}/")
 
     assert [a["id"] for a in mine["results"]] == [str(booked.public_id)]
     assert [a["id"] for a in doctors["results"]] == [str(booked.public_id)]

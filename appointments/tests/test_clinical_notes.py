@@ -7,15 +7,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import time_machine
-from allauth.mfa.models import Authenticator
 from django.core import mail
 from django.db import connection
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import StaffFactory, UserFactory, staff_member
 from appointments import services
 from appointments.models import Appointment, ClinicalNote, DoctorSchedule, WeeklyHours
 from appointments.tests.test_api import as_user
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
+from medimeet.core import roles
 from medimeet.core.errors import ApplicationError
 from medimeet.core.models import AuditEvent
 
@@ -187,7 +187,7 @@ def test_doctor_writes_notes_and_a_follow_up_and_the_patient_reads_and_books_it_
 def test_nobody_else_reads_or_writes_notes_or_follow_ups(visit, who, django_capture_on_commit_callbacks):
     services.clinical_note_write(appointment=visit["appointment"], by=visit["doctor"].user, text=NOTES)
     recommend(visit)
-    user = {"other_patient": UserFactory(), "other_doctor": DoctorProfileFactory().user, "staff": StaffFactory(), "anonymous": None}[who]
+    user = {"other_patient": UserFactory(), "other_doctor": DoctorProfileFactory().user, "staff": staff_member(roles.SUPPORT), "anonymous": None}[who]
     api, base = as_user(user), f"/api/v1/appointments/{visit['appointment'].public_id}"
     audits = AuditEvent.objects.count()
 
@@ -281,9 +281,7 @@ def test_patient_reads_the_notes_and_books_the_follow_up_with_one_click(client, 
 def test_staff_see_the_appointment_but_not_its_clinical_content(client, visit):
     services.clinical_note_write(appointment=visit["appointment"], by=visit["doctor"].user, text=NOTES)
     recommend(visit)
-    staff = StaffFactory()
-    Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "unused"})
-    client.force_login(staff)
+    client.force_login(staff_member(roles.SUPPORT))
 
     page = client.get(f"/appointments/{visit['appointment'].public_id}/")
     write = client.post(f"/appointments/{visit['appointment'].public_id}/notes/", {"text": "x"})

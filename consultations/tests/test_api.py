@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import UserFactory, staff_member
 from consultations.models import Consultation
 from consultations.services import chat_post, participant_connect
 from consultations.tests.test_consumer import booked
+from medimeet.core import roles
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +80,7 @@ def test_chat_export_is_for_the_doctor_and_patient_not_staff():
     chat_post(participation=participation, body="My throat still hurts")
 
     mine = api(appointment.doctor.user).get(f"/api/v1/consultations/{appointment.consultation.room}/chat/").json()
-    staff = api(StaffFactory()).get(f"/api/v1/consultations/{appointment.consultation.room}/chat/")
+    staff = api(staff_member(roles.SUPPORT)).get(f"/api/v1/consultations/{appointment.consultation.room}/chat/")
 
     assert [(m["body"], m["sender"]) for m in mine] == [("My throat still hurts", str(participation.public_id))]
     assert staff.status_code == 403

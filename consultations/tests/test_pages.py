@@ -9,13 +9,13 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import time_machine
-from allauth.mfa.models import Authenticator
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import UserFactory, staff_member
 from appointments import services as appointment_services
 from appointments.models import DoctorSchedule, WeeklyHours
 from consultations.models import Consultation, Participation, PresenceEvent
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
+from medimeet.core import roles
 
 pytestmark = pytest.mark.django_db
 
@@ -55,10 +55,8 @@ def consultation(clock, doctor, patient) -> Consultation:
 
 
 def staff():
-    """Staff must have a second factor before any page opens (accounts' MFA rule)."""
-    user = StaffFactory()
-    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "unused"})
-    return user
+    """Support staff (their role covers consultations), with the second factor staff need."""
+    return staff_member(roles.SUPPORT)
 
 
 def room_url(consultation: Consultation) -> str:

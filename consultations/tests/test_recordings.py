@@ -14,11 +14,12 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import StaffFactory, UserFactory, staff_member
 from consultations import services
 from consultations.models import Consultation, Participation, Recording, RecordingChunk, RecordingConsent
 from consultations.services import consultation_start_if_ready, participant_admit, participant_connect, recording_consent_set
 from consultations.tests.test_consumer import booked
+from medimeet.core import roles
 from medimeet.core.crypto import decrypt_bytes
 from medimeet.core.models import AuditEvent
 
@@ -162,7 +163,7 @@ def test_only_one_recording_runs_at_a_time():
 )
 def test_people_outside_the_call_cannot_start_a_recording(who, expected):
     room = Room()
-    outsider = {"other_patient": UserFactory, "other_doctor": lambda: booked().doctor.user, "staff": StaffFactory}[who]()
+    outsider = {"other_patient": UserFactory, "other_doctor": lambda: booked().doctor.user, "staff": lambda: staff_member(roles.SUPPORT)}[who]()
 
     assert error(room.start(outsider)) == expected
     assert Recording.objects.count() == 0
@@ -497,7 +498,7 @@ def test_the_doctor_and_patient_list_recordings_in_a_bounded_number_of_queries(d
     with django_assert_max_num_queries(4):
         more = api(room.patient_user).get(room.base)
     stranger = api(UserFactory()).get(room.base)
-    staff = api(StaffFactory()).get(room.base)
+    staff = api(staff_member(roles.SUPPORT)).get(room.base)
 
     body = mine.json()
     assert [r["status"] for r in body] == ["deleted", "complete", "complete"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import UserFactory, staff_member
 from doctors.models import DoctorDocument, DoctorProfile, DoctorService
+from medimeet.core import roles
 from medimeet.core.models import AuditEvent
 
 from .factories import DoctorProfileFactory, LanguageFactory, ServiceFactory, SpecializationFactory, pdf_upload
@@ -29,7 +30,7 @@ def cast():
         "doctor": doctor,
         "other_doctor": other,
         "patient": UserFactory(),
-        "staff": StaffFactory(),
+        "staff": staff_member(roles.VERIFICATION),
     }
 
 

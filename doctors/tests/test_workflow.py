@@ -13,9 +13,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import StaffFactory, UserFactory, staff_member
 from doctors import services
 from doctors.models import DoctorDocument, DoctorProfile, VerificationEvent
+from medimeet.core import roles
 from medimeet.core.models import AuditEvent
 
 from .factories import DoctorProfileFactory, EducationFactory, SpecializationFactory, pdf_upload
@@ -44,7 +45,7 @@ def application(**overrides) -> dict:
 
 def staff_client(staff=None) -> APIClient:
     client = APIClient()
-    client.force_authenticate(staff or StaffFactory())
+    client.force_authenticate(staff or staff_member(roles.VERIFICATION))
     return client
 
 
@@ -156,7 +157,7 @@ def test_duplicate_email_is_user_002():
 
 
 def test_full_verification_workflow_with_audit_and_emails(django_capture_on_commit_callbacks):
-    staff = StaffFactory()
+    staff = staff_member(roles.VERIFICATION)
     doctor = DoctorProfileFactory(verification_status="submitted")
     api = staff_client(staff)
     url = f"/api/v1/admin/doctors/{doctor.public_id}/transition/"

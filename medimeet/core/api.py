@@ -59,6 +59,21 @@ class IsStaffMember(BasePermission):
         return bool(user and user.is_authenticated and user.is_staff)
 
 
+def staff_permission(read: str, write: str | None = None) -> type[BasePermission]:
+    """A DRF permission for staff endpoints that follows the admin's roles: reading needs the
+    ``read`` Django permission, anything else ``write`` (default: the same one)."""
+    from rest_framework.permissions import SAFE_METHODS
+
+    from .roles import staff_can
+
+    class StaffPermission(BasePermission):
+        def has_permission(self, request, view) -> bool:
+            return staff_can(request.user, read if request.method in SAFE_METHODS else (write or read))
+
+    StaffPermission.__name__ = StaffPermission.__qualname__ = f"StaffPermission[{read}|{write or read}]"
+    return StaffPermission
+
+
 class StandardPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100

@@ -46,8 +46,8 @@ ROLES: dict[str, list[str]] = {
         "accounts.view_user", "accounts.change_user", "accounts.view_apisession", "accounts.view_patientprofile",
         "core.view_notification", "core.change_notification", "core.view_notificationpreference",
         "core.view_announcement", "core.add_announcement", "core.change_announcement", "core.view_announcementdismissal",
-        "core.view_dashboard", "core.view_system_health",
-        "appointments.view_appointment", "appointments.view_appointmentevent", "appointments.view_doctorschedule",
+        "core.view_dashboard", "core.view_system_health", "payments.add_refund",
+        "appointments.view_appointment", "appointments.change_appointment", "appointments.view_appointmentevent", "appointments.view_doctorschedule",
         "appointments.view_weeklyhours", "appointments.view_dateoverride", "appointments.view_platformholiday",
         "appointments.view_waitlistentry", "appointments.view_rebookingoffer", "appointments.view_calendarfeed",
         "consultations.view_consultation", "consultations.view_participation", "consultations.view_presenceevent",
@@ -68,7 +68,7 @@ ROLES: dict[str, list[str]] = {
     FINANCE: [
         "accounts.view_user", "core.view_dashboard",
         "appointments.view_appointment",
-        "payments.view_payment", "payments.view_refund", "payments.approve_refund",
+        "payments.view_payment", "payments.view_refund", "payments.add_refund", "payments.approve_refund",
         "payments.view_webhookevent", "payments.change_webhookevent", "payments.view_invoice", "payments.view_invoicecounter",
         "payments.view_gatewaycustomer", "payments.view_savedcard", "payments.view_payoutaccount",
         "payments.change_payoutaccount", "payments.view_sandboxtransaction",
@@ -132,6 +132,12 @@ def sync_after_migrate(sender, app_config=None, using="default", apps=None, **kw
     for config in with_models:
         create_permissions(config, verbosity=0, using=using)
     staff_roles_sync()
+
+
+def staff_can(user, *permissions: str) -> bool:
+    """Staff holding every named permission: the one test services, selectors and API views use
+    wherever "staff may" (a role's area), so the API and the pages follow the admin's roles."""
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff and user.has_perms(permissions))
 
 
 def can_see_clinical_content(user) -> bool:

@@ -10,7 +10,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import StaffFactory, UserFactory, staff_member
+from medimeet.core import roles
 from payments.gateways import sandbox
 from payments.models import Payment, Refund, SandboxTransaction, WebhookEvent
 
@@ -202,9 +203,9 @@ def test_doctor_earnings_and_staff_report_with_csv(clinic, patient):
     paid_payment(clinic, patient)
 
     earnings = api(clinic["doctor"].user).get("/api/v1/doctors/me/earnings/?start_date=2026-11-01&end_date=2026-11-30&group_by=month").json()
-    report = api(StaffFactory()).get("/api/v1/admin/finance/report/?start_date=2026-11-01&end_date=2026-11-30&group_by=doctor&export=csv")
+    report = api(staff_member(roles.FINANCE)).get("/api/v1/admin/finance/report/?start_date=2026-11-01&end_date=2026-11-30&group_by=doctor&export=csv")
     patient_report = api(patient).get("/api/v1/admin/finance/report/")
-    bad_range = api(StaffFactory()).get("/api/v1/admin/finance/report/?start_date=2026-11-30&end_date=2026-11-01")
+    bad_range = api(staff_member(roles.FINANCE)).get("/api/v1/admin/finance/report/?start_date=2026-11-30&end_date=2026-11-01")
 
     assert earnings["rows"] == [
         {"key": "2026-11-01", "currency": "INR", "payments": 1, "gross_minor": 50000, "refunded_minor": 0, "fee_minor": 5000, "net_minor": 45000}

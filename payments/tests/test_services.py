@@ -12,9 +12,10 @@ from django.core import mail
 from django.core.management import call_command
 from django.db import close_old_connections, connection
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import StaffFactory, UserFactory, staff_member
 from appointments import services as appointment_services
 from appointments.models import AppointmentEvent
+from medimeet.core import roles
 from medimeet.core.errors import ApplicationError
 from medimeet.core.models import AuditEvent
 from payments import selectors, services
@@ -34,11 +35,7 @@ def pay(payment, card=VISA):
 
 
 def finance_approver():
-    from django.contrib.auth.models import Permission
-
-    staff = StaffFactory()
-    staff.user_permissions.add(Permission.objects.get(codename="approve_refund"))
-    return type(staff).objects.get(pk=staff.pk)  # fresh permission cache
+    return staff_member(roles.FINANCE)
 
 
 def signed_sandbox_event(event_type, data, event_id="evt_test_1"):

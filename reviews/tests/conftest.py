@@ -13,9 +13,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import UserFactory, staff_member
 from appointments.models import Appointment
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
+from medimeet.core import roles
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 GOOD_TEXT = "Dr. Raman listened carefully and explained my blood pressure readings clearly."
@@ -59,7 +60,7 @@ def cast(db):
         "other_doctor": DoctorProfileFactory(user__first_name="Vikram", user__last_name="Shah"),
         "patient": patient,
         "other_patient": UserFactory(first_name="Rohan", last_name="Mehta", email="rohan.reporter@example.com"),
-        "staff": StaffFactory(first_name="Maya", last_name="Iyer"),
+        "staff": staff_member(roles.SUPPORT, first_name="Maya", last_name="Iyer"),
         "visit": consultation(doctor=doctor, patient=patient),
     }
 

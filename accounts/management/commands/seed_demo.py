@@ -9,6 +9,7 @@ from __future__ import annotations
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -20,6 +21,15 @@ DEMO_PASSWORD = "medimeet-demo-2026"
 DEMO_STAFF_TOTP_SECRET = "MEDIMEETDEMOSTAFFTOTPSECRETKEYAB"
 
 STAFF = [("admin@medimeet.local", "Asha", "Admin")]
+# One demo staff member per role (medimeet/core/roles.py), to see what each role sees.
+ROLE_STAFF = [
+    ("support@medimeet.local", "Sunil", "Support", "support"),
+    ("verification@medimeet.local", "Vera", "Verification", "verification"),
+    ("finance@medimeet.local", "Farah", "Finance", "finance"),
+    ("editor@medimeet.local", "Emma", "Editor", "content editor"),
+    ("compliance@medimeet.local", "Colm", "Compliance", "compliance"),
+    ("clinical@medimeet.local", "Dr. Kiran", "Clinical", "clinical reviewer"),
+]
 DOCTORS = [
     ("dr.mehta@medimeet.local", "Priya", "Mehta", "Asia/Kolkata"),
     ("dr.okafor@medimeet.local", "Chidi", "Okafor", "Europe/London"),
@@ -43,9 +53,9 @@ class Command(BaseCommand):
 
         with transaction.atomic():
             for email, first, last in STAFF:
-                staff = self._user(email, first, last, "UTC", role=User.Role.STAFF, is_staff=True, is_superuser=True)
-                if not Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).exists():
-                    TOTP.activate(staff, DEMO_STAFF_TOTP_SECRET)
+                self._staff(email, first, last, is_superuser=True)
+            for email, first, last, role in ROLE_STAFF:
+                self._staff(email, first, last).groups.add(Group.objects.get(name=role))
             for email, first, last, tz in DOCTORS:
                 self._user(email, first, last, tz, role=User.Role.DOCTOR)
             for email, first, last, tz in PATIENTS:
@@ -59,10 +69,18 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo accounts (password for all: {DEMO_PASSWORD})"))
         for email, *_ in STAFF + DOCTORS + PATIENTS:
             self.stdout.write(f"  {email}")
+        for email, *_, role in ROLE_STAFF:
+            self.stdout.write(f"  {email} (staff role: {role})")
         self.stdout.write(
             f"Staff sign-in asks for an authenticator code: add the secret {DEMO_STAFF_TOTP_SECRET} "
             "to an authenticator app (TOTP, 30 s, 6 digits)."
         )
+
+    def _staff(self, email: str, first: str, last: str, **extra) -> User:
+        staff = self._user(email, first, last, "UTC", role=User.Role.STAFF, is_staff=True, **extra)
+        if not Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).exists():
+            TOTP.activate(staff, DEMO_STAFF_TOTP_SECRET)
+        return staff
 
     def _user(self, email: str, first: str, last: str, tz: str, **extra) -> User:
         user, created = User.objects.get_or_create(
