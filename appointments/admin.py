@@ -41,6 +41,7 @@ class PlatformHolidayAdmin(admin.ModelAdmin):
 
     list_display = ("date", "name", "country")
     list_filter = ("country",)
+    search_fields = ("name",)
     date_hierarchy = "date"
 
 

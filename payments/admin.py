@@ -176,6 +176,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
     list_display = ("number", "issued_at", "buyer_name", "total", "tax_name", "verification_code")
+    list_filter = ("currency", "tax_name", "year")
     search_fields = ("number", "verification_code", "payment__public_id")
     date_hierarchy = "issued_at"
     readonly_fields = [f.name for f in Invoice._meta.fields]
@@ -188,6 +189,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
 @admin.register(SavedCard)
 class SavedCardAdmin(ReadOnlyAdmin):
     list_display = ("user", "gateway", "brand", "last4", "exp_month", "exp_year", "created_at")
+    list_filter = ("gateway", "brand")
+    date_hierarchy = "created_at"
     search_fields = ("user__email",)
     readonly_fields = ("user", "gateway", "brand", "last4", "exp_month", "exp_year", "created_at")
     exclude = ("token", "fingerprint")
@@ -196,6 +199,7 @@ class SavedCardAdmin(ReadOnlyAdmin):
 @admin.register(PayoutAccount)
 class PayoutAccountAdmin(admin.ModelAdmin):
     list_display = ("doctor", "gateway", "account_id")
+    list_filter = ("gateway",)
     search_fields = ("doctor__slug", "account_id")
     autocomplete_fields = ("doctor",)
 
@@ -203,6 +207,7 @@ class PayoutAccountAdmin(admin.ModelAdmin):
 @admin.register(GatewayCustomer)
 class GatewayCustomerAdmin(ReadOnlyAdmin):
     list_display = ("user", "gateway", "customer_id")
+    list_filter = ("gateway",)
     search_fields = ("user__email", "customer_id")
 
 

@@ -35,6 +35,8 @@ class ReviewedFilter(admin.SimpleListFilter):
 class EmergencyAccessAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "doctor", "patient", "expires_at", "flagged", "reviewed_by")
     list_filter = (ReviewedFilter,)
+    search_fields = ("doctor__email", "patient__email")
+    date_hierarchy = "started_at"
     fields = ("doctor", "patient", "reason", "started_at", "expires_at", "reviewed_at", "reviewed_by", "review_note")
     readonly_fields = fields
     list_select_related = ("doctor", "patient", "reviewed_by")
@@ -63,6 +65,8 @@ class EmergencyAccessAdmin(ReadOnlyAdmin):
 class ErasureRequestAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "patient", "status", "decided_by", "decided_at")
     list_filter = ("status",)
+    search_fields = ("patient__email",)
+    date_hierarchy = "created_at"
     fields = ("patient", "reason", "created_at", "status", "decided_by", "decided_at", "decision_note")
     readonly_fields = fields
     list_select_related = ("patient", "decided_by")
@@ -93,6 +97,9 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
 @admin.register(AccessGrant)
 class AccessGrantAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "patient", "doctor", "whole_record", "categories", "expires_at", "revoked_at")
+    list_filter = ("whole_record", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("patient__email", "doctor__email")
+    date_hierarchy = "created_at"
     fields = ("patient", "doctor", "whole_record", "categories", "created_at", "expires_at", "revoked_at")
     readonly_fields = fields
     list_select_related = ("patient", "doctor")

@@ -69,6 +69,7 @@ class ModerationQueue(Review):
 class ReviewAdminBase(admin.ModelAdmin):
     list_display = ("created_at", "doctor", "overall", "status", "open_flag_count", "screening", "short_text")
     list_filter = ("status", "overall")
+    date_hierarchy = "created_at"
     search_fields = ("doctor__slug", "author__email", "text")
     list_select_related = ("doctor__user",)
     readonly_fields = ("public_id", "appointment", "doctor", "author", "overall", "text", "status", "moderation_reason", "screening", "published_at", "edited_at", "version", "helpful_count", "open_flag_count", "reply_text", "replied_at", "created_at")
@@ -128,6 +129,8 @@ class ModerationQueueAdmin(ReviewAdminBase):
 class ReviewAppealAdmin(admin.ModelAdmin):
     list_display = ("created_at", "review", "status", "decided_by", "decided_at")
     list_filter = ("status",)
+    search_fields = ("review__public_id", "review__author__email")
+    date_hierarchy = "created_at"
     readonly_fields = ("review", "statement", "status", "decided_by", "decided_at", "decision_reason", "created_at", "rejection_reason", "review_text")
     actions = ["uphold", "deny"]
 
@@ -180,6 +183,8 @@ class RatingCategoryAdmin(admin.ModelAdmin):
 class ModerationDecisionAdmin(admin.ModelAdmin):
     list_display = ("created_at", "review", "action", "by", "from_status", "to_status")
     list_filter = ("action",)
+    search_fields = ("review__public_id", "by__email")
+    date_hierarchy = "created_at"
 
     def has_add_permission(self, request):
         return False

@@ -84,6 +84,21 @@ def test_every_model_of_every_app_has_an_admin_page_or_sits_inline_on_one():
     assert uncovered == []
 
 
+def test_every_admin_list_opens_searches_and_filters_for_a_superuser(client, visit):
+    client.force_login(staff_member(roles.CLINICAL_REVIEWER, is_superuser=True))
+    failures = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label not in PROJECT_APPS:
+            continue
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        queries = [{}] + ([{"q": "asha"}] if model_admin.search_fields else [])
+        for params in queries:
+            status = client.get(url, params).status_code
+            if status != 200:
+                failures.append((url, params, status))
+    assert failures == []
+
+
 def test_every_admin_action_declares_the_permission_it_needs():
     undeclared = [
         f"{model._meta.label_lower}:{name}"
