@@ -102,6 +102,7 @@ class User(AbstractUser):
             ),
             models.CheckConstraint(condition=Q(email=models.functions.Lower("email")), name="user_email_lowercase"),
         ]
+        indexes = [models.Index(fields=["date_joined"], name="user_date_joined_idx")]  # sign-ups on the staff dashboard
 
     def __str__(self) -> str:
         return self.get_full_name() or self.email

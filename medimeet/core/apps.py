@@ -10,6 +10,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+        from .dashboard import failures  # noqa: F401  (records failed Celery tasks)
 
         self._create_filesystem_broker_folders()
 
