@@ -266,8 +266,8 @@ def signed_in_users(*, now: datetime | None = None) -> dict:
 
     now = now or timezone.now()
     live = Session.objects.filter(session_key=OuterRef("session_key"), expire_date__gt=now)
-    web = UserSession.objects.filter(Exists(live), last_seen_at__gte=now - timedelta(seconds=settings.SESSION_IDLE_TIMEOUT)).values("user_id")
-    api = ApiSession.objects.filter(revoked_at__isnull=True, expires_at__gt=now).values("user_id")
+    web = UserSession.objects.filter(Exists(live), last_seen_at__gte=now - timedelta(seconds=settings.SESSION_IDLE_TIMEOUT)).values("user_id").order_by()
+    api = ApiSession.objects.filter(revoked_at__isnull=True, expires_at__gt=now).values("user_id").order_by()
     return {"web": web.distinct().count(), "api": api.distinct().count(), "total": web.union(api).count()}
 
 
