@@ -34,7 +34,7 @@ GROUP_CHOICES = [
 
 
 class DashboardForm(forms.Form):
-    period = forms.ChoiceField(label=_("Period"), choices=PERIOD_CHOICES, required=False)
+    period = forms.ChoiceField(label=_("Period"), choices=PERIOD_CHOICES, required=False, initial="30d")
     interval = forms.ChoiceField(label=_("Chart by"), choices=[("", _("Automatic"))] + [(i, _(i.capitalize())) for i in INTERVALS], required=False)
     metric = forms.ChoiceField(label=_("Metric"), choices=METRIC_CHOICES, required=False)
     group_by = forms.ChoiceField(label=_("Group by"), choices=GROUP_CHOICES, required=False)
