@@ -514,3 +514,16 @@ def test_admin_page_refuses_everyone_but_staff_with_the_permission(db, client, w
 
 def test_brand_stylesheet_exists():
     assert (Path(settings.BASE_DIR) / "static" / "css" / "dashboard.css").exists()
+
+
+def test_failed_tasks_are_listed_in_the_admin(db, client):
+    from accounts.models import User
+
+    admin_user = User.objects.create_superuser(email="root@medimeet.local", password="Correct-Horse-Battery-9")
+    Authenticator.objects.create(user=admin_user, type=Authenticator.Type.TOTP, data={"secret": "unused"})
+    failed_task_record(task_name="payments.tasks.process_webhook", task_id="abc", exception=RuntimeError("x"))
+    client.force_login(admin_user)
+
+    html = client.get("/admin/core/failedtask/").content.decode()
+
+    assert "payments.tasks.process_webhook" in html and "builtins.RuntimeError" in html
