@@ -72,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    print(f"| Case | Queries | Median ms | Slowest ms | Slowest statement (last run) |\n|---|---:|---:|---:|---|")
+    print("| Case | Queries | Median ms | Slowest ms | Slowest statement (last run) |\n|---|---:|---:|---:|---|")
     for name in ("today", "7d", "30d", "90d"):
         period = period_resolve(name=name, zone=ZONE)
         measure(f"dashboard numbers, {name}", lambda period=period: selectors.dashboard(period), args.runs)

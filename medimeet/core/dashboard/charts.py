@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.utils.translation import gettext as _
+
 from doctors.models import CURRENCY_EXPONENTS
 
 WIDTH, HEIGHT = 560, 240
@@ -87,7 +89,7 @@ def _chart(
     *, id: str, kind: str, title: str, description: str, points: list[dict], interval: str, y_label: str, fmt: Callable[[float], str] = compact
 ) -> Chart:
     chart = Chart(
-        id=id, title=title, description=description, kind=kind, x_label={"day": "Day", "week": "Week starting", "month": "Month"}[interval], y_label=y_label
+        id=id, title=title, description=description, kind=kind, x_label={"day": _("Day"), "week": _("Week starting"), "month": _("Month")}[interval], y_label=y_label
     )
     top = _nice_max(max((p["value"] for p in points), default=0))
     plot_w, plot_h = chart.plot_right - chart.left, chart.baseline - chart.top

@@ -9,12 +9,11 @@ look, and fails on any browser console error (a CSP violation, a missing file).
 from __future__ import annotations
 
 import csv
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.utils import timezone
@@ -26,6 +25,7 @@ from appointments.models import Appointment
 from consultations.models import Consultation
 from doctors.models import SearchTally
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory, SpecializationFactory
+from medimeet.core.tests.browser import sign_in_with_code
 from payments.models import Payment, Refund
 from reviews.models import Review
 
@@ -95,13 +95,7 @@ def test_staff_member_sees_the_dashboard_charts_and_downloads_a_report(live_serv
     TOTP.activate(analyst, secret)
 
     # Given a staff member with the dashboard permission, signed in with password and code
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Email", exact=True).fill("analyst@medimeet.local")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.locator("input[name='code']").fill(format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
-    page.get_by_role("button", name="Sign In").click()
-    expect(page).to_have_url(f"{live_server.url}/account/")
+    sign_in_with_code(page, live_server.url, email="analyst@medimeet.local", password=PASSWORD, secret=secret)
 
     # When they open the dashboard from the admin index
     page.set_viewport_size({"width": 1440, "height": 1000})
