@@ -527,3 +527,26 @@ def test_failed_tasks_are_listed_in_the_admin(db, client):
     html = client.get("/admin/core/failedtask/").content.decode()
 
     assert "payments.tasks.process_webhook" in html and "builtins.RuntimeError" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_tally_loses_no_count_when_searches_race():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("threads share the in-memory SQLite database only through one connection")
+    moment = at(20, 9, 5)
+
+    def searches(_):
+        try:
+            for _ in range(25):
+                search_tally_record(at=moment)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(searches, range(8)))
+
+    assert SearchTally.objects.get(bucket=at(20, 9, 0)).count == 200
