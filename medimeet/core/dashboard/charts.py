@@ -89,7 +89,12 @@ def _chart(
     *, id: str, kind: str, title: str, description: str, points: list[dict], interval: str, y_label: str, fmt: Callable[[float], str] = compact
 ) -> Chart:
     chart = Chart(
-        id=id, title=title, description=description, kind=kind, x_label={"day": _("Day"), "week": _("Week starting"), "month": _("Month")}[interval], y_label=y_label
+        id=id,
+        title=title,
+        description=description,
+        kind=kind,
+        x_label={"day": _("Day"), "week": _("Week starting"), "month": _("Month")}[interval],
+        y_label=y_label,
     )
     top = _nice_max(max((p["value"] for p in points), default=0))
     plot_w, plot_h = chart.plot_right - chart.left, chart.baseline - chart.top
@@ -121,14 +126,14 @@ def _chart(
 
 
 def bar_chart(*, id: str, title: str, series: dict, interval: str, y_label: str) -> Chart:
-    description = f"{title}: {series['total']:,} in the period, by {interval}."
+    description = _("%(title)s: %(total)s in the period.") % {"title": title, "total": f"{series['total']:,}"}
     return _chart(id=id, kind="bar", title=title, description=description, points=series["points"], interval=interval, y_label=y_label)
 
 
 def money_chart(*, id: str, title: str, series: dict, interval: str) -> Chart:
     """A line chart of one currency's amounts (never two currencies on one axis)."""
     fmt = money_formatter(series["currency"])
-    description = f"{title} in {series['currency']}: {series['display']} in the period ({series['count']:,} payments), by {interval}."
+    description = _("%(title)s in %(currency)s: %(amount)s in the period.") % {"title": title, "currency": series["currency"], "amount": series["display"]}
     return _chart(
         id=id,
         kind="line",

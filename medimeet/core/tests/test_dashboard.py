@@ -550,3 +550,13 @@ def test_search_tally_loses_no_count_when_searches_race():
         list(pool.map(searches, range(8)))
 
     assert SearchTally.objects.get(bucket=at(20, 9, 0)).count == 200
+
+
+def test_admin_page_speaks_the_staff_members_language(world, analyst, client):
+    analyst.language = "hi"
+    analyst.save(update_fields=["language"])
+    client.force_login(analyst)
+
+    html = client.get("/admin/dashboard/?period=7d").content.decode()
+
+    assert "डैशबोर्ड" in html and "खोज से बुकिंग" in html
