@@ -194,6 +194,10 @@ class Appointment(TimeStampedModel):
             models.Index(fields=["patient", "start"], name="appt_patient_start_idx"),
             models.Index(fields=["doctor", "blocked_start", "blocked_end"], name="appt_doctor_blocked_idx"),
             models.Index(fields=["status", "hold_expires_at"], name="appt_status_hold_idx"),
+            # The staff dashboard's periods: bookings by creation, no-shows by start, cancellations.
+            models.Index(fields=["created_at"], name="appt_created_idx"),
+            models.Index(fields=["start", "status"], name="appt_start_status_idx"),
+            models.Index(fields=["cancelled_at"], name="appt_cancelled_idx", condition=Q(cancelled_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(start__lt=models.F("end")), name="appt_start_before_end"),

@@ -36,7 +36,7 @@ class Consultation(TimeStampedModel):
     appointment = models.OneToOneField(Appointment, on_delete=models.PROTECT, related_name="consultation")
     room = models.CharField(max_length=64, unique=True, default=_room_id, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True, help_text=_("When the doctor and the patient were first both in the room."))
+    started_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text=_("When the doctor and the patient were first both in the room."))
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from medimeet.core.admin import action_reason_page
+from medimeet.core.admin import ReadOnlyAdmin, action_reason_page
 from medimeet.core.errors import ApplicationError
 
 from . import services
@@ -18,6 +18,7 @@ from .models import (
     Education,
     Language,
     Position,
+    SearchTally,
     Specialization,
     VerificationEvent,
 )
@@ -181,3 +182,11 @@ class DoctorServiceAdmin(admin.ModelAdmin):
     search_fields = ("name", "doctor__user__email", "doctor__user__last_name")
     list_select_related = ("doctor__user",)
     raw_id_fields = ("doctor",)
+
+
+@admin.register(SearchTally)
+class SearchTallyAdmin(ReadOnlyAdmin):
+    """Doctor searches per quarter hour (UTC): the denominator of the dashboard's conversion."""
+
+    list_display = ("bucket", "count")
+    date_hierarchy = "bucket"

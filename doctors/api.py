@@ -384,6 +384,8 @@ class DoctorSearchView(APIView):
         params = valid_input(SearchInput, request.query_params)
         search = selectors.DoctorSearch(**params)
         queryset = selectors.doctor_search(search)
+        if request.query_params.get("page", "1") == "1":  # a search, not a later page of the same one
+            services.search_tally_record()
         paginator = KnownCountPagination(lambda: selectors.doctor_search_count(search, queryset))
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(DoctorCardOutput(page, many=True, context={"request": request}).data)

@@ -363,3 +363,20 @@ def format_money(amount_minor: int, currency: str) -> str:
     symbol = {"USD": "$", "EUR": "€", "GBP": "£", "INR": "₹", "JPY": "¥"}.get(currency)
     text = f"{value:,.{exponent}f}"
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+class SearchTally(models.Model):
+    """How many doctor searches (page and API, first page of results) started in one quarter of
+    an hour (UTC). One row per quarter, bumped with a single ``UPDATE … SET count = count + 1``
+    (``services.search_tally_record``): correct under concurrency, one statement per search.
+    Quarters because every time zone's midnight falls on one, so a staff member's "today" sums
+    whole rows. The dashboard's conversion from search to booking reads it."""
+
+    bucket = models.DateTimeField(unique=True)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-bucket"]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} UTC: {self.count}"

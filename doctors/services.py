@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from allauth.account.internal.flows.email_verification import send_verification_email_to_address
@@ -36,6 +36,7 @@ from .models import (
     Education,
     Language,
     Position,
+    SearchTally,
     Specialization,
     VerificationEvent,
 )
@@ -538,3 +539,19 @@ def language_ensure(codes: Iterable[str]) -> list[Language]:
     if unknown:
         raise ApplicationError("REQ_001", fields={"languages": [f"Unknown language code: {', '.join(unknown)}."]})
     return [found[c] for c in codes]
+
+
+SEARCH_TALLY_MINUTES = 15
+
+
+def search_tally_record(*, at: datetime | None = None) -> None:
+    """Count one doctor search in its quarter of an hour (UTC). One statement, an upsert: two
+    searches at once never lose a count and never collide on the quarter's first row."""
+    at = (at or timezone.now()).astimezone(UTC)
+    bucket = at.replace(minute=at.minute - at.minute % SEARCH_TALLY_MINUTES, second=0, microsecond=0)
+    table, count = connection.ops.quote_name(SearchTally._meta.db_table), connection.ops.quote_name("count")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (bucket, {count}) VALUES (%s, 1) ON CONFLICT (bucket) DO UPDATE SET {count} = {table}.{count} + 1",
+            [connection.ops.adapt_datetimefield_value(bucket)],
+        )

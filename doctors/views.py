@@ -57,6 +57,8 @@ def search(request: HttpRequest) -> HttpResponse:
     else:
         params = form.search_params() if form.is_bound else selectors.DoctorSearch()
         queryset = selectors.doctor_search(params)
+        if request.GET.get("page", "1") == "1":  # a search, not a later page of the same one
+            services.search_tally_record()
         page = KnownCountPaginator(queryset, 12, count=lambda: selectors.doctor_search_count(params, queryset)).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

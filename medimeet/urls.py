@@ -9,6 +9,8 @@ from cms import urls as cms_urls
 from consultations import urls as consultations_urls
 from doctors import urls as doctors_urls
 from medimeet.core import views as core_views
+from medimeet.core.dashboard import api as dashboard_api
+from medimeet.core.dashboard import views as dashboard_views
 from medimeet.core.notifications import urls as notifications_urls
 from payments import urls as payments_urls
 from records import urls as records_urls
@@ -17,6 +19,8 @@ from reviews import urls as reviews_urls
 api_v1 = [
     path("auth/", include((accounts_urls.api_patterns, "auth"))),
     path("admin/users/", include((accounts_urls.admin_api_patterns, "admin-users"))),
+    path("admin/dashboard/", dashboard_api.DashboardView.as_view(), name="admin-dashboard"),
+    path("admin/reports/", dashboard_api.ReportView.as_view(), name="admin-reports"),
     path("", include((doctors_urls.api_patterns, "doctors"))),
     path("", include((appointments_urls.api_patterns, "appointments"))),
     path("", include((payments_urls.api_patterns, "payments"))),
@@ -46,6 +50,7 @@ urlpatterns = [
     path("", include((reviews_urls.page_patterns, "reviews"))),
     path("", include((records_urls.page_patterns, "records"))),
     path("", include((cms_urls.page_patterns, "cms"))),
+    path("admin/dashboard/", dashboard_views.dashboard_page, name="admin-dashboard"),  # inside the admin, before its catch-all
     path("admin/", admin.site.urls),
 ]
 

@@ -171,6 +171,7 @@ class Refund(TimeStampedModel):
     class Meta:
         ordering = ["-created_at"]
         permissions = [("approve_refund", "Can approve or reject refunds")]
+        indexes = [models.Index(fields=["status", "processed_at"], name="refund_status_processed_idx")]  # the staff dashboard
         constraints = [
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive"),
             models.CheckConstraint(condition=~Q(status="succeeded") | Q(processed_at__isnull=False), name="refund_succeeded_has_time"),

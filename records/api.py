@@ -3,9 +3,6 @@ the selectors and services it calls) and audits what it reads."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -19,6 +16,7 @@ from accounts.models import User
 from appointments.models import Appointment
 from medimeet.core.api import error_responses, valid_input
 from medimeet.core.errors import ApplicationError
+from medimeet.core.spreadsheets import csv_lines
 
 from . import exports, prescriptions, selectors, services
 from .models import AccessGrant, Category, Document, ErasureRequest, RecordEntry, Scope
@@ -383,17 +381,6 @@ class AuditExportView(APIView):
 class AuditExportInput(serializers.Serializer):
     since = serializers.DateField(required=False)
     until = serializers.DateField(required=False)
-
-
-def csv_lines(rows):
-    """CSV text line by line; cells that a spreadsheet would run as a formula are quoted with '."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow(["'" + cell if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@") else cell for cell in row])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
 
 
 # --- Prescriptions, export, erasure ----------------------------------------------------------------------

@@ -9,17 +9,17 @@ error (a CSP violation, a missing file).
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from cms.models import Post
+from medimeet.core.tests.browser import sign_in_with_code
 
 from .factories import CategoryFactory, PostFactory, TagFactory, author
 from .factories import editor as content_editor
@@ -63,13 +63,7 @@ def test_editor_publishes_a_post_that_appears_with_its_meta_tags(live_server, pa
     TOTP.activate(editor, secret)
 
     # Given a content editor signed in with their password and an authenticator code
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Email", exact=True).fill("editor@medimeet.local")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.locator("input[name='code']").fill(format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
-    page.get_by_role("button", name="Sign In").click()
-    expect(page).to_have_url(f"{live_server.url}/account/")
+    sign_in_with_code(page, live_server.url, email="editor@medimeet.local", password=PASSWORD, secret=secret)
 
     # When they write a post in the admin with the rich-text editor
     page.set_viewport_size({"width": 1440, "height": 1000})

@@ -6,7 +6,7 @@ from django.db.models import Count
 
 from .audit import audit_record
 from .errors import ApplicationError
-from .models import Announcement, AnnouncementDismissal, AuditEvent, Notification, NotificationPreference
+from .models import Announcement, AnnouncementDismissal, AuditEvent, FailedTask, Notification, NotificationPreference
 from .notifications.announcements import announcement_save
 from .roles import can_see_clinical_content
 
@@ -98,6 +98,22 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ("action", "target_id", "actor__email", "request_id")
     date_hierarchy = "created_at"
     list_select_related = ("actor",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+
+@admin.register(FailedTask)
+class FailedTaskAdmin(ReadOnlyAdmin):
+    """Celery tasks that failed for good (counted on the dashboard): name, id, exception type."""
+
+    list_display = ("failed_at", "task_name", "exception_type", "task_id")
+    list_filter = ("task_name", "exception_type")
+    search_fields = ("task_name", "task_id")
+    date_hierarchy = "failed_at"
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser  # clearing old failures once they are understood
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]

@@ -21,6 +21,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+        from .dashboard import failures  # noqa: F401  (records failed Celery tasks)
         from .roles import sync_after_migrate
 
         post_migrate.connect(sync_after_migrate, dispatch_uid="medimeet.core.roles")

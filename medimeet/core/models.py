@@ -251,3 +251,20 @@ class BackOffice(models.Model):
             ("view_system_health", "Can see the system health page (service connections, redacted)"),
             ("view_clinical_content", "Can see clinical content (record entries, notes, prescriptions) in the back office"),
         ]
+
+
+class FailedTask(models.Model):
+    """A Celery task that failed for good (retries exhausted or none), written by the
+    ``task_failure`` signal (``medimeet.core.dashboard.failures``). Name, id, exception type and
+    time only: never the arguments or the message, which may carry personal health data."""
+
+    task_name = models.CharField(max_length=200)
+    task_id = models.CharField(max_length=64, blank=True)
+    exception_type = models.CharField(max_length=200)
+    failed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-failed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} · {self.exception_type}"

@@ -46,7 +46,7 @@ ROLES: dict[str, list[str]] = {
         "accounts.view_user", "accounts.change_user", "accounts.view_apisession", "accounts.view_patientprofile",
         "core.view_notification", "core.change_notification", "core.view_notificationpreference",
         "core.view_announcement", "core.add_announcement", "core.change_announcement", "core.view_announcementdismissal",
-        "core.view_dashboard", "core.view_system_health", "payments.add_refund",
+        "core.view_dashboard", "core.view_system_health", "core.view_failedtask", "payments.add_refund",
         "appointments.view_appointment", "appointments.change_appointment", "appointments.view_appointmentevent", "appointments.view_doctorschedule",
         "appointments.view_weeklyhours", "appointments.view_dateoverride", "appointments.view_platformholiday",
         "appointments.view_waitlistentry", "appointments.view_rebookingoffer", "appointments.view_calendarfeed",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 # Playwright's sync API keeps an asyncio event loop running in the test thread, and Django
 # refuses ORM calls from such a thread. The test reads the database between browser steps on
@@ -153,3 +154,20 @@ def asgi_live_server(transactional_db, tmp_path) -> Iterator[str]:
         finally:
             server.terminate()
             server.join(timeout=10)
+
+
+# --- Signing in -----------------------------------------------------------------------------------
+
+
+def sign_in_with_code(page: Page, base_url: str, *, email: str, password: str, secret: str) -> None:
+    """Sign in on the login page with a password and then the authenticator code of ``secret``
+    (staff must have TOTP); lands on the account page."""
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value  # Django set up by now
+
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign In").click()
+    page.locator("input[name='code']").fill(format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
+    page.get_by_role("button", name="Sign In").click()
+    expect(page).to_have_url(f"{base_url}/account/")

@@ -29,7 +29,7 @@ AREAS = {
     roles.SUPPORT: {
         "accounts.user", "appointments.appointment", "appointments.calendarfeed", "appointments.doctorschedule",
         "appointments.platformholiday", "appointments.rebookingoffer", "appointments.waitlistentry",
-        "consultations.consultation", "core.announcement", "core.announcementdismissal", "core.notification",
+        "consultations.consultation", "core.announcement", "core.announcementdismissal", "core.failedtask", "core.notification",
         "doctors.doctorprofile", "doctors.doctorservice", "reviews.doctorrating", "reviews.helpfulvote",
         "reviews.moderationdecision", "reviews.moderationqueue", "reviews.platformrating", "reviews.ratingcategory",
         "reviews.review", "reviews.reviewappeal",
