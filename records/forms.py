@@ -38,6 +38,24 @@ def entry_forms(data=None, bound: str | None = None) -> list[tuple[str, str, for
     return [(c.value, c.label, entry_form(c.value, data if c.value == bound else None)) for c in Category]
 
 
+def entry_form_initial(category: str, payload: dict) -> dict:
+    """A stored payload as the entry form's initial values (a datetime-local input takes
+    "YYYY-MM-DDTHH:MM", the payload keeps ISO 8601 with seconds and zone)."""
+    fields = entry_form_class(category).base_fields
+    initial = {}
+    for name, value in payload.items():
+        if name in fields and isinstance(fields[name], forms.DateTimeField) and isinstance(value, str):
+            value = value[:16]
+        initial[name] = value
+    return initial
+
+
+def entry_form_payload(form: forms.Form) -> dict:
+    """The payload a valid entry form describes, for records.services (which validates it again
+    with the same serializer: one set of rules). Empty optional fields are left out."""
+    return {name: value for name, value in form.cleaned_data.items() if value not in (None, "")}
+
+
 class DocumentForm(forms.Form):
     title = forms.CharField(label="Title", max_length=200, required=False, help_text="For example: Blood test, October 2026.")
     file = forms.FileField(label="File", help_text="PDF, DICOM, JPEG, PNG, WebP, TIFF or GIF. Encrypted before it is stored.")
