@@ -12,8 +12,13 @@ from .payloads import PAYLOADS, MedicinePayload
 GRANT_DURATIONS = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days")]
 
 
+def field_label(name: str) -> str:
+    """How a payload field is named on the pages ("noted_on" -> "Noted on")."""
+    return name.replace("_", " ").capitalize()
+
+
 def _form_field(field: serializers.Field) -> forms.Field:
-    label = field.field_name.replace("_", " ").capitalize()
+    label = field_label(field.field_name)
     if isinstance(field, serializers.ChoiceField):
         choices = [("", "—")] if not field.required else []
         return forms.ChoiceField(label=label, required=field.required, choices=choices + [(k, str(v).replace("_", " ").capitalize()) for k, v in field.choices.items()])

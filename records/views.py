@@ -23,7 +23,7 @@ from medimeet.core.errors import ApplicationError, form_add_service_errors
 
 from . import prescriptions, selectors, services
 from .api import document_file_response, export_response, prescription_pdf_response
-from .forms import DocumentForm, GrantForm, MedicineFormSet, PrescriptionForm, ReasonForm, entry_form, entry_form_initial, entry_form_payload, entry_forms
+from .forms import DocumentForm, GrantForm, MedicineFormSet, PrescriptionForm, ReasonForm, entry_form, entry_form_initial, entry_form_payload, entry_forms, field_label
 from .models import AccessGrant, Scope
 from .payloads import payload_headline
 
@@ -250,6 +250,9 @@ def entry_history(request: HttpRequest, entry_id) -> HttpResponse:
         raise Http404 from exc
     services.record_audit(access=access, patient=entry.patient, action="history_read", target=entry, request=request)
     versions = selectors.entry_history(entry)
+    for version in versions:
+        for change in version.changes:
+            change["label"] = field_label(change["field"])
     return render(request, "records/history.html", {"entry": entry, "access": access, "versions": list(reversed(versions)), "back": _record_url(access)})
 
 
