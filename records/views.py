@@ -23,7 +23,18 @@ from medimeet.core.errors import ApplicationError, form_add_service_errors
 
 from . import prescriptions, selectors, services
 from .api import document_file_response, export_response, prescription_pdf_response
-from .forms import DocumentForm, GrantForm, MedicineFormSet, PrescriptionForm, ReasonForm, entry_form, entry_form_initial, entry_form_payload, entry_forms, field_label
+from .forms import (
+    DocumentForm,
+    GrantForm,
+    MedicineFormSet,
+    PrescriptionForm,
+    ReasonForm,
+    entry_form,
+    entry_form_initial,
+    entry_form_payload,
+    entry_forms,
+    field_label,
+)
 from .models import AccessGrant, Scope
 from .payloads import payload_headline
 
