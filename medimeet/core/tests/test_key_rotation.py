@@ -128,3 +128,29 @@ def test_recording_chunk_files_are_re_encrypted_and_the_old_file_removed(setting
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B]
     with default_storage.open(new_name, "rb") as stored:
         assert Fernet(KEY_B.encode()).decrypt(stored.read()) == EBML + b"cluster zero"
+
+
+def test_an_interrupted_rotation_keeps_what_it_committed_and_a_second_run_finishes(settings, written_under_a, monkeypatch):
+    from medimeet.core import key_rotation
+
+    settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
+    real, calls = key_rotation.token_rotate, []
+
+    def dies_after_the_profile(token):
+        calls.append(token)
+        if len(calls) == 3:  # the profile's row (address, allergies) is one batch; then the versions
+            raise KeyboardInterrupt  # the operator's Ctrl-C, or the process killed
+        return real(token)
+
+    monkeypatch.setattr(key_rotation, "token_rotate", dies_after_the_profile)
+    with pytest.raises(KeyboardInterrupt):
+        rotate("--batch-size", "1")
+    monkeypatch.setattr(key_rotation, "token_rotate", real)
+
+    profile = raw("accounts_patientprofile", "allergies") + raw("accounts_patientprofile", "address")
+    assert all(under(KEY_B, t) for t in profile)  # committed before the interruption
+    assert not any(under(KEY_B, t) for t in raw("records_recordentryversion", "payload"))
+    output = rotate()
+    assert "accounts.PatientProfile.allergies: 0 re-encrypted, 1 already under the newest key" in output
+    assert "records.RecordEntryVersion.payload: 2 re-encrypted" in output
+    assert all(under(KEY_B, t) for t in raw("records_recordentryversion", "payload"))
