@@ -12,8 +12,13 @@ from .payloads import PAYLOADS, MedicinePayload
 GRANT_DURATIONS = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days")]
 
 
+def field_label(name: str) -> str:
+    """How a payload field is named on the pages ("noted_on" -> "Noted on")."""
+    return name.replace("_", " ").capitalize()
+
+
 def _form_field(field: serializers.Field) -> forms.Field:
-    label = field.field_name.replace("_", " ").capitalize()
+    label = field_label(field.field_name)
     if isinstance(field, serializers.ChoiceField):
         choices = [("", "—")] if not field.required else []
         return forms.ChoiceField(label=label, required=field.required, choices=choices + [(k, str(v).replace("_", " ").capitalize()) for k, v in field.choices.items()])
@@ -36,6 +41,24 @@ def entry_form(category: str, data=None) -> forms.Form:
 
 def entry_forms(data=None, bound: str | None = None) -> list[tuple[str, str, forms.Form]]:
     return [(c.value, c.label, entry_form(c.value, data if c.value == bound else None)) for c in Category]
+
+
+def entry_form_initial(category: str, payload: dict) -> dict:
+    """A stored payload as the entry form's initial values (a datetime-local input takes
+    "YYYY-MM-DDTHH:MM", the payload keeps ISO 8601 with seconds and zone)."""
+    fields = entry_form_class(category).base_fields
+    initial = {}
+    for name, value in payload.items():
+        if name in fields and isinstance(fields[name], forms.DateTimeField) and isinstance(value, str):
+            value = value[:16]
+        initial[name] = value
+    return initial
+
+
+def entry_form_payload(form: forms.Form) -> dict:
+    """The payload a valid entry form describes, for records.services (which validates it again
+    with the same serializer: one set of rules). Empty optional fields are left out."""
+    return {name: value for name, value in form.cleaned_data.items() if value not in (None, "")}
 
 
 class DocumentForm(forms.Form):

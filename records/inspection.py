@@ -10,6 +10,7 @@ when ``CLAMAV_SOCKET`` or ``CLAMAV_URL`` is set, over its INSTREAM protocol.
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import re
 import shutil
@@ -17,6 +18,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 from urllib.parse import urlparse
@@ -253,17 +255,54 @@ def ocr_available() -> bool:
     return shutil.which(settings.TESSERACT_BINARY) is not None
 
 
-def ocr_images(kind: str, content: bytes) -> list[bytes]:
-    """The images to OCR: the image itself, or the images embedded in an image-only PDF."""
+# Pages are rendered at the resolution Tesseract reads best; a poster-sized page is scaled down
+# so that its longest side stays within OCR_MAX_SIDE pixels (memory: one greyscale page at a time).
+OCR_DPI = 300
+OCR_MAX_SIDE = 5000
+
+
+def ocr_images(kind: str, content: bytes) -> Iterator[bytes]:
+    """The images to OCR, one at a time: the image itself, or the pages of an image-only PDF
+    rendered to greyscale PNGs (the first RECORDS_OCR_MAX_PAGES), so that text drawn as vector
+    shapes or split over several image strips is read as well as a single embedded scan."""
     if kind != "pdf":
-        return [content]
+        yield content
+        return
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(content)
+    except pdfium.PdfiumError:
+        # PDFium refuses a file pypdf accepted at upload: OCR what images pypdf can extract.
+        yield from _pdf_embedded_images(content)
+        return
+    try:
+        for index in range(min(len(pdf), settings.RECORDS_OCR_MAX_PAGES)):
+            page = pdf[index]
+            try:
+                width, height = page.get_size()
+                scale = min(OCR_DPI / 72, OCR_MAX_SIDE / max(width, height, 1))
+                image = page.render(scale=scale, grayscale=True).to_pil()
+            except pdfium.PdfiumError as exc:
+                raise ValueError(f"PDF page {index + 1} cannot be rendered") from exc
+            finally:
+                page.close()
+            out = io.BytesIO()
+            image.save(out, format="PNG", compress_level=1)
+            yield out.getvalue()
+    finally:
+        pdf.close()
+
+
+def _pdf_embedded_images(content: bytes) -> Iterator[bytes]:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(content), strict=False)
-    return [image.data for page in reader.pages for image in page.images][:50]
+    images = (image.data for page in reader.pages[: settings.RECORDS_OCR_MAX_PAGES] for image in page.images)
+    yield from itertools.islice(images, settings.RECORDS_OCR_MAX_PAGES)
 
 
-def ocr_text(images: list[bytes]) -> str:
+def ocr_text(images: Iterable[bytes]) -> str:
     """Text that Tesseract reads in ``images`` (each written to a private temporary file)."""
     texts = []
     for data in images:

@@ -8,10 +8,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -21,7 +23,18 @@ from medimeet.core.errors import ApplicationError, form_add_service_errors
 
 from . import prescriptions, selectors, services
 from .api import document_file_response, export_response, prescription_pdf_response
-from .forms import DocumentForm, GrantForm, MedicineFormSet, PrescriptionForm, ReasonForm, entry_forms
+from .forms import (
+    DocumentForm,
+    GrantForm,
+    MedicineFormSet,
+    PrescriptionForm,
+    ReasonForm,
+    entry_form,
+    entry_form_initial,
+    entry_form_payload,
+    entry_forms,
+    field_label,
+)
 from .models import AccessGrant, Scope
 from .payloads import payload_headline
 
@@ -90,19 +103,36 @@ def _handle_post(request, access, bound, document_form, grant_form, forms_by_cat
             services.grant_create(patient=patient, doctor=doctor, whole_record=data["whole_record"], categories=data["categories"], expires_at=timezone.now() + timedelta(days=int(data["days"])), request=request)
             messages.success(request, f"{doctor.doctor_profile.display_name} can now see your record for {dict(grant_form.fields['days'].choices)[data['days']]}.")
             return "#grants"
-        if bound and bound.startswith("entry:"):
-            form = next(form for category, _label, form in forms_by_category if category == bound.removeprefix("entry:"))
-            if form.is_valid():
-                payload = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
-                services.entry_create(by=request.user, patient=patient, category=bound.removeprefix("entry:"), payload=payload, request=request)
-                messages.success(request, "Added to your record.")
-                return "#timeline"
     except ApplicationError as exc:
-        target = {"document": document_form, "grant": grant_form}.get(bound) or next((f for c, _l, f in forms_by_category if f"entry:{c}" == bound), None)
+        target = {"document": document_form, "grant": grant_form}.get(bound)
         if target is None:
             raise
-        form_add_service_errors(target, exc, names={"payload." + name: name for name in target.fields})
+        form_add_service_errors(target, exc)
+    if bound and bound.startswith("entry:"):
+        return "#timeline" if _entry_add(request, access, bound, forms_by_category) else None
     return None
+
+
+def _entry_add(request: HttpRequest, access, bound: str, forms_by_category) -> bool:
+    """The posted "Add to the record" form (``bound`` is "entry:<category>"), on the patient's
+    page and on a doctor's: True once the entry is written, False with the errors on the form."""
+    category = bound.removeprefix("entry:")
+    form = next((form for value, _label, form in forms_by_category if value == category), None)
+    if form is None:
+        raise Http404
+    if not form.is_valid():
+        return False
+    try:
+        services.entry_create(by=request.user, patient=access.patient, category=category, payload=entry_form_payload(form), request=request)
+    except ApplicationError as exc:
+        _entry_form_errors(form, exc)
+        return False
+    messages.success(request, _("Added to your record.") if access.basis == "owner" else _("Added to the patient's record."))
+    return True
+
+
+def _entry_form_errors(form, exc: ApplicationError) -> None:
+    form_add_service_errors(form, exc, names={"payload." + name: name for name in form.fields})
 
 
 @require_POST
@@ -134,10 +164,19 @@ def patient_record(request: HttpRequest, patient_id) -> HttpResponse:
         if request.user.role != User.Role.DOCTOR:
             raise Http404
         return _no_access(request, patient)
+    bound = request.POST.get("form", "") if request.method == "POST" else ""
+    if bound and not (access.can_write and bound.startswith("entry:")):
+        raise PermissionDenied
+    forms_by_category = entry_forms(request.POST or None, bound.removeprefix("entry:")) if access.can_write else []
+    if bound and _entry_add(request, access, bound, forms_by_category):
+        return redirect(reverse("records:patient", args=[patient.public_id]) + "#timeline")
     services.record_audit(access=access, patient=patient, action="read", target=patient, request=request, view="record_page")
     grant = AccessGrant.objects.active().filter(patient=patient, doctor=request.user).order_by("-expires_at").first() if access.basis == "grant" else None
-    context = {"access": access, "patient": patient, "items": _timeline_items(access), "documents": selectors.documents_for(access=access), "grant": grant, "scope_labels": _scope_labels(access)}
-    return render(request, "records/patient.html", context)
+    context = {
+        "access": access, "patient": patient, "items": _timeline_items(access), "documents": selectors.documents_for(access=access), "grant": grant,
+        "scope_labels": _scope_labels(access), "entry_forms": forms_by_category, "open_category": bound.removeprefix("entry:"),
+    }
+    return render(request, "records/patient.html", context, status=400 if bound else 200)
 
 
 def _scope_labels(access) -> list[str]:
@@ -222,8 +261,73 @@ def entry_history(request: HttpRequest, entry_id) -> HttpResponse:
         raise Http404 from exc
     services.record_audit(access=access, patient=entry.patient, action="history_read", target=entry, request=request)
     versions = selectors.entry_history(entry)
-    back = reverse("records:mine") if access.basis == "owner" else reverse("records:patient", args=[entry.patient.public_id])
-    return render(request, "records/history.html", {"entry": entry, "versions": list(reversed(versions)), "back": back})
+    for version in versions:
+        for change in version.changes:
+            change["label"] = field_label(change["field"])
+    return render(request, "records/history.html", {"entry": entry, "access": access, "versions": list(reversed(versions)), "back": _record_url(access)})
+
+
+def _record_url(access) -> str:
+    """The record page the user came from: the patient's own, or the doctor's view of it."""
+    return reverse("records:mine") if access.basis == "owner" else reverse("records:patient", args=[access.patient.public_id])
+
+
+def _entry_to_change(request: HttpRequest, entry_id):
+    """An entry the user may change: 404 when they may not see it (or it is deleted: only its
+    history stays), 403 when their access is read-only (a grant, emergency access)."""
+    try:
+        entry, access = selectors.entry_get(user=request.user, entry_id=entry_id)
+    except ApplicationError as exc:
+        if exc.code == "REC_002":
+            raise PermissionDenied from exc
+        raise Http404 from exc
+    if entry.is_deleted:
+        raise Http404
+    if not access.can_write:
+        raise PermissionDenied
+    return entry, access
+
+
+@never_cache
+@login_required
+def entry_edit(request: HttpRequest, entry_id) -> HttpResponse:
+    """Change an entry: the form shows the current version, saving writes the next one."""
+    entry, access = _entry_to_change(request, entry_id)
+    payload = selectors.entry_payload(entry.current_version)
+    form = entry_form(entry.category, request.POST or None)
+    form.initial = entry_form_initial(entry.category, payload)
+    if request.method == "POST" and form.is_valid():
+        try:
+            updated = services.entry_update(by=request.user, entry=entry, payload=entry_form_payload(form), request=request)
+        except ApplicationError as exc:
+            _entry_form_errors(form, exc)
+        else:
+            messages.success(request, _("Saved as version %(number)s. The earlier versions stay in the history.") % {"number": updated.version_count})
+            return redirect(_record_url(access) + "#timeline")
+    if request.method != "POST":
+        services.record_audit(access=access, patient=entry.patient, action="entry_read", target=entry, request=request, view="edit")
+    context = {"entry": entry, "access": access, "form": form, "headline": payload_headline(entry.category, payload), "back": _record_url(access)}
+    return render(request, "records/entry_edit.html", context, status=400 if request.method == "POST" else 200)
+
+
+@never_cache
+@login_required
+def entry_delete(request: HttpRequest, entry_id) -> HttpResponse:
+    """Delete an entry with a reason. It is hidden from the record, its history is kept, and it is
+    purged only after the retention period."""
+    entry, access = _entry_to_change(request, entry_id)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.entry_delete(by=request.user, entry=entry, reason=form.cleaned_data["reason"], request=request)
+        except ApplicationError as exc:
+            form_add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Entry deleted. Its history is kept."))
+            return redirect(_record_url(access) + "#timeline")
+    payload = selectors.entry_payload(entry.current_version)
+    context = {"entry": entry, "form": form, "headline": payload_headline(entry.category, payload), "back": _record_url(access)}
+    return render(request, "records/entry_delete.html", context, status=400 if request.method == "POST" else 200)
 
 
 @require_POST

@@ -613,7 +613,9 @@ CLAMAV_URL = env.str("CLAMAV_URL", default="")
 CLAMAV_TIMEOUT_SECONDS = env.int("CLAMAV_TIMEOUT_SECONDS", default=30)
 # OCR of scanned images and image-only PDFs (Debian package tesseract-ocr, scripts/ensure-tesseract).
 TESSERACT_BINARY = env.str("TESSERACT_BINARY", default="tesseract")
-if min(RECORDS_RELATIONSHIP_PAST_DAYS, RECORDS_RELATIONSHIP_UPCOMING_DAYS) < 0 or min(RECORDS_EMERGENCY_ACCESS_HOURS, RECORDS_GRANT_MAX_DAYS, RECORDS_RETENTION_DAYS, RECORDS_LINK_MINUTES) < 1:
+# Image-only PDFs are rendered page by page for OCR; pages after this many are not read.
+RECORDS_OCR_MAX_PAGES = env.int("RECORDS_OCR_MAX_PAGES", default=50)
+if min(RECORDS_RELATIONSHIP_PAST_DAYS, RECORDS_RELATIONSHIP_UPCOMING_DAYS) < 0 or min(RECORDS_EMERGENCY_ACCESS_HOURS, RECORDS_GRANT_MAX_DAYS, RECORDS_RETENTION_DAYS, RECORDS_LINK_MINUTES, RECORDS_OCR_MAX_PAGES) < 1:
     raise ImproperlyConfigured("RECORDS_* windows must be positive (relationship days may be 0).")
 
 # --- Payments (used from Step 4) ----------------------------------------------------------

@@ -19,6 +19,11 @@ def pdf(text: str = "Haemoglobin 13.2 g/dL within reference range", *, extra_cat
         stream = f"BT /F1 12 Tf 72 760 Td ({text}) Tj ET"
         objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
     objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return pdf_file(objects)
+
+
+def pdf_file(objects: list[str]) -> bytes:
+    """A PDF of ``objects`` (numbered from 1, the first the catalogue) with its cross-reference table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -93,3 +98,30 @@ def scanned_pdf(text: str = "CHOLESTEROL 5.2 MMOL") -> bytes:
     out = io.BytesIO()
     Image.open(io.BytesIO(scanned_png(text))).save(out, format="PDF")
     return out.getvalue()
+
+
+def outlined_pdf(text: str = "CHOLESTEROL 5.2 MMOL") -> bytes:
+    """A PDF with no text layer and no image: the text is drawn as filled rectangles (one per run
+    of dark pixels of the rendered text), as "outline fonts" or some scanners' vector output do.
+    Only rendering the page shows it; there is no embedded image to extract."""
+    scan = Image.open(io.BytesIO(scanned_png(text))).convert("L")
+    width, height = scan.size
+    pixels = scan.load()
+    rects = []
+    for y in range(height):
+        x = 0
+        while x < width:
+            if pixels[x, y] < 128:
+                start = x
+                while x < width and pixels[x, y] < 128:
+                    x += 1
+                rects.append(f"{start} {height - y - 1} {x - start} 1 re")
+            x += 1
+    stream = "0 g\n" + "\n".join(rects) + "\nf"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] /Contents 4 0 R >>",
+        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+    ]
+    return pdf_file(objects)

@@ -121,3 +121,57 @@ def test_doctor_prescribes_and_a_pharmacist_checks_it(live_server, page: Page, b
     shot(pharmacist, "prescription-verified", step=7)
     pharmacist.context.close()
     assert console_errors == []
+
+
+def test_patient_edits_and_deletes_entries_and_the_doctor_adds_one(live_server, page: Page, browser, console_errors):
+    """The entry pages: the patient changes an allergy (a new version) and deletes a medication
+    with a reason; their doctor adds a vital on the record page. Writes step7-entries-*.png."""
+    from doctors.tests.factories import DoctorProfileFactory
+
+    patient = UserFactory(email="asha.verma@example.com", first_name="Asha", last_name="Verma", password=PASSWORD)
+    doctor = DoctorProfileFactory(user__email="priya.raman@example.com", user__first_name="Priya", user__last_name="Raman", user__password=PASSWORD, title="Dr.", licence_number="MCI-445566")
+    appointment_between(doctor, patient, timezone.now() - timedelta(days=1))
+    allergy = services.entry_create(by=patient, patient=patient, category="allergy", payload={"substance": "Penicillin", "reaction": "Hives", "severity": "mild", "noted_on": "2019-04-12"})
+    services.entry_create(by=patient, patient=patient, category="medication", payload={"name": "Amlodipine", "dose": "5 mg", "route": "oral", "frequency": "once daily"})
+    services.entry_create(by=patient, patient=patient, category="lab_result", payload={"name": "HbA1c", "value": "6.1", "unit": "%", "reference_range": "4.0-5.6", "flag": "high"})
+
+    # The patient changes the allergy: the form shows the current version.
+    sign_in(page, live_server.url, patient.email, path="/records/")
+    page.locator(".mm-record-timeline-item", has_text="Penicillin").get_by_role("link", name="Edit").click()
+    expect(page.get_by_role("heading", name="Penicillin")).to_be_visible()
+    expect(page.get_by_label("Reaction")).to_have_value("Hives")
+    page.get_by_label("Reaction").fill("Swelling of the lips and hives")
+    page.get_by_label("Severity").select_option("severe")
+    shot(page, "entries-edit", step=7)
+    page.get_by_role("button", name="Save as a new version").click()
+    expect(page.get_by_text("Saved as version 2. The earlier versions stay in the history.")).to_be_visible()
+
+    # ...and deletes the medication, with a reason.
+    page.locator(".mm-record-timeline-item", has_text="Amlodipine").get_by_role("link", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete “Amlodipine”?")).to_be_visible()
+    page.get_by_label("Reason").fill("I stopped it in September; my doctor knows.")
+    shot(page, "entries-delete", step=7)
+    page.get_by_role("button", name="Delete the entry").click()
+    expect(page.get_by_text("Entry deleted. Its history is kept.")).to_be_visible()
+    expect(page.locator("#timeline").get_by_text("Amlodipine")).to_have_count(0)
+
+    # The doctor adds a vital on the patient's record page.
+    doctor_page = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB", timezone_id="Europe/London").new_page()
+    sign_in(doctor_page, live_server.url, doctor.user.email, path=f"/records/patients/{patient.public_id}/")
+    doctor_page.locator("#add-entry").get_by_text("Vitals and measurements").click()
+    add = doctor_page.locator("#add-entry details[open]")
+    add.get_by_label("Kind").select_option("blood_pressure")
+    add.get_by_label("Value").fill("138/88")
+    add.get_by_label("Unit").fill("mmHg")
+    add.get_by_label("Measured at").fill("2026-11-20T09:30")
+    add.get_by_role("button", name="Add").click()
+    expect(doctor_page.get_by_text("Added to the patient's record.")).to_be_visible()
+    expect(doctor_page.locator("#timeline").get_by_text("Blood pressure: 138/88 mmHg")).to_be_visible()
+    shot(doctor_page, "entries-doctor", step=7)
+    doctor_page.context.close()
+
+    # The history compares each version with the one before.
+    page.goto(f"{live_server.url}/records/entries/{allergy.public_id}/history/")
+    expect(page.get_by_role("heading", name="Version 2 · updated")).to_be_visible()
+    shot(page, "entries-history", step=7)
+    assert console_errors == []

@@ -8,8 +8,9 @@ import shutil
 from datetime import timedelta
 
 import pytest
+from PIL import Image
 
-from records import selectors, services
+from records import inspection, selectors, services
 from records.models import Document
 
 from . import samples
@@ -24,7 +25,7 @@ def upload(cast, data: bytes, title: str) -> Document:
 
 
 @needs_tesseract
-@pytest.mark.parametrize("make", [samples.scanned_png, samples.scanned_pdf], ids=["image", "image-only-pdf"])
+@pytest.mark.parametrize("make", [samples.scanned_png, samples.scanned_pdf, samples.outlined_pdf], ids=["image", "image-only-pdf", "outlined-text-pdf"])
 def test_scanned_documents_are_read_by_ocr_in_the_task_and_become_searchable(cast, make, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):  # the indexing task runs after commit
         document = upload(cast, make(), "Scanned lab report")
@@ -36,11 +37,44 @@ def test_scanned_documents_are_read_by_ocr_in_the_task_and_become_searchable(cas
     assert selectors.documents_search(access=access, q="cholesterol") == [document]
 
 
-def test_without_tesseract_documents_are_marked_ocr_unavailable(cast, settings, django_capture_on_commit_callbacks):
+def two_page_scan() -> bytes:
+    first, second = (Image.open(io.BytesIO(samples.scanned_png(text))) for text in ("CHOLESTEROL 5.2 MMOL", "THYROID TSH 2.1"))
+    out = io.BytesIO()
+    first.save(out, format="PDF", save_all=True, append_images=[second])
+    return out.getvalue()
+
+
+def test_image_only_pdf_pages_are_rendered_for_ocr_up_to_the_page_limit(settings):
+    settings.RECORDS_OCR_MAX_PAGES = 1
+
+    outlined = list(inspection.ocr_images("pdf", samples.outlined_pdf()))
+    limited = list(inspection.ocr_images("pdf", two_page_scan()))
+
+    # The outlined PDF has no image to extract: only the rendered page shows the text.
+    assert len(outlined) == 1 and len(limited) == 1
+    with Image.open(io.BytesIO(outlined[0])) as page:
+        assert (page.format, page.mode, page.size) == ("PNG", "L", (round(1000 * 300 / 72), round(160 * 300 / 72)))
+        assert page.getextrema() == (0, 255)  # black text on white
+
+
+@needs_tesseract
+def test_only_the_first_pages_up_to_the_limit_are_read(cast, settings, django_capture_on_commit_callbacks):
+    settings.RECORDS_OCR_MAX_PAGES = 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        document = upload(cast, two_page_scan(), "Two pages")
+
+    document.refresh_from_db()
+    assert document.ocr_status == "done"
+    assert "CHOLESTEROL" in document.text and "THYROID" not in document.text
+
+
+@pytest.mark.parametrize("make", [samples.scanned_png, samples.outlined_pdf], ids=["image", "outlined-text-pdf"])
+def test_without_tesseract_documents_are_marked_ocr_unavailable(cast, settings, make, django_capture_on_commit_callbacks):
     settings.TESSERACT_BINARY = "/nonexistent/tesseract"
 
     with django_capture_on_commit_callbacks(execute=True):
-        document = upload(cast, samples.scanned_png(), "Scanned")
+        document = upload(cast, make(), "Scanned")
 
     document.refresh_from_db()
     assert (document.ocr_status, document.get_ocr_status_display(), document.text) == ("unavailable", "OCR unavailable", "")

@@ -116,7 +116,7 @@ def test_the_history_page_compares_each_version_with_the_previous(client, cast):
     page = client.get(f"/records/entries/{entry.public_id}/history/").content.decode()
 
     assert "Version 2 · updated" in page and "Priya Raman (doctor)" in page
-    assert "<td>mild</td><td>severe</td>" in page.replace("\n", "")
+    assert '<td class="mm-version-before">mild</td><td class="mm-version-after">severe</td>' in page.replace("\n", "")
     client.force_login(cast["other_patient"])
     assert client.get(f"/records/entries/{entry.public_id}/history/").status_code == 404
 

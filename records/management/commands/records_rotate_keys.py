@@ -3,6 +3,8 @@
 Rotation: prepend a new key to ENVELOPE_MASTER_KEYS, deploy, run this command, then remove the
 old key. File contents are not re-encrypted (only the small wrapped keys change), and the
 command verifies afterwards that every document's key unwraps with the configured keys.
+Documents' field-encrypted columns (title, file name, extracted text) and entry payloads use
+FIELD_ENCRYPTION_KEYS instead: they rotate with ``manage.py rotate_field_keys``.
 """
 
 from django.core.management.base import BaseCommand, CommandError
