@@ -102,25 +102,10 @@ def speeds(megabytes: float, times: list[float]) -> dict[str, float]:
 def dicom_document(size: int) -> bytes:
     """A multi-frame CT image (16-bit 512 x 512 frames of random pixels) of about ``size`` bytes: a
     real imaging upload of that size, which passes the upload's type check, scan and inspection."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from records.tests import samples
 
-    frame = 512 * 512 * 2
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.StudyDate, ds.BodyPartExamined, ds.StudyDescription = "CT", "20261020", "CHEST", "CT chest benchmark"
-    ds.Rows, ds.Columns, ds.NumberOfFrames = 512, 512, max(1, size // frame)
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
-    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PixelRepresentation = 1, "MONOCHROME2", 0
-    ds.PixelData = os.urandom(frame * int(ds.NumberOfFrames))
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    frames = max(1, size // (512 * 512 * 2))
+    return samples.dicom(frames=frames, rows=512, columns=512, bits=16, pixels=os.urandom(512 * 512 * 2 * frames))
 
 
 def throughput(data: bytes, repeat: int) -> dict[str, dict[str, float] | float]:
