@@ -423,10 +423,11 @@ def main() -> int:
     plain_down_ms = 1000 * megabytes / storage["plain_download"]["best"]
     decrypt_ms = 1000 * megabytes / storage["decrypt_only"]
     commit = os.popen("git -C " + str(ROOT) + " rev-parse --short HEAD").read().strip()
+    command = " ".join(["BENCH_RECORDS_DATABASE_URL=" + database_url] * ("BENCH_RECORDS_DATABASE_URL" in os.environ) + [".venv/bin/python bench/records.py", *sys.argv[1:]])
     text = f"""
 {SECTION}
 
-Command: `make bench-records` (`.venv/bin/python bench/records.py`), at {commit}, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, on this 2-core
+Command: `{command}` (`make bench-records` runs it with the defaults), at {commit}, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, on this 2-core
 machine shared with other work. PostgreSQL {connection.pg_version // 10000}, local file storage.
 
 **Encryption throughput**, one {megabytes:.1f} MB document (a multi-frame DICOM CT image with random pixels, so that
