@@ -44,8 +44,9 @@ def png(width: int = 64, height: int = 48) -> bytes:
     return out.getvalue()
 
 
-def dicom(*, frames: int = 1) -> bytes:
-    """A small CT-like DICOM file with identifying tags that must never be indexed."""
+def dicom(*, frames: int = 1, rows: int = 4, columns: int = 4, bits: int = 8, pixels: bytes | None = None) -> bytes:
+    """A CT-like DICOM file with identifying tags that must never be indexed; small unless given
+    a size and ``pixels`` (``frames`` x ``rows`` x ``columns`` samples of ``bits`` bits)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -66,12 +67,12 @@ def dicom(*, frames: int = 1) -> bytes:
     ds.StudyDate = "20261020"
     ds.BodyPartExamined = "CHEST"
     ds.StudyDescription = "CT chest without contrast"
-    ds.Rows, ds.Columns = 4, 4
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, bits, bits - 1
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PixelRepresentation = 1, "MONOCHROME2", 0
     if frames > 1:
         ds.NumberOfFrames = frames
-    ds.PixelData = bytes(16 * frames)
+    ds.PixelData = bytes(rows * columns * bits // 8 * frames) if pixels is None else pixels
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
