@@ -214,8 +214,10 @@ def test_seed_demo_creates_sign_in_ready_accounts_and_is_idempotent():
     call_command("seed_demo")
     call_command("seed_demo")
 
-    assert User.objects.filter(email__endswith="@medimeet.local").count() == 6
-    assert User.objects.get(email="admin@medimeet.local").is_staff
+    assert User.objects.filter(email__endswith="@medimeet.local").count() == 12  # admin, 6 role staff, 3 doctors, 2 patients
+    assert User.objects.get(email="admin@medimeet.local").is_superuser
+    finance = User.objects.get(email="finance@medimeet.local")
+    assert (finance.is_staff, finance.is_superuser, list(finance.groups.values_list("name", flat=True))) == (True, False, ["finance"])
     assert User.objects.get(email="patient@medimeet.local").check_password("medimeet-demo-2026")
 
 
