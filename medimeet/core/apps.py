@@ -9,7 +9,16 @@ class CoreConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from . import checks  # noqa: F401  (registers system checks)
+        from .flags import flags_ensure_after_migrate
+        from .platform import platform_defaults_ensure
+
+        # Flags, switches and platform settings exist with safe defaults after every migrate,
+        # and after the flush that ends each transactional test.
+        post_migrate.connect(flags_ensure_after_migrate, sender=self, dispatch_uid="core-flags-ensure")
+        post_migrate.connect(platform_defaults_ensure, sender=self, dispatch_uid="core-platform-defaults")
 
         self._create_filesystem_broker_folders()
 

@@ -137,6 +137,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "CMS_004": (403, "Only content editors can schedule, publish or unpublish."),
     "CMS_005": (403, "Only the author or a content editor can submit this draft for review."),
     "CMS_006": (400, "The image is not acceptable."),
+    # Feature flags and platform settings (medimeet/core/flags.py, platform.py).
+    "FEAT_001": (403, "This feature is turned off."),
     "REQ_001": (400, "The request is not valid."),
     "REQ_002": (429, "Too many requests. Try again later."),
     "REQ_003": (405, "Method not allowed."),
