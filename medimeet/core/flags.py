@@ -99,7 +99,8 @@ class FlagsView(APIView):
 
         notice = site_notice()
         body = {
-            **active_flags(request),
+            # The Django request: waffle notes a new draw on it for its middleware to set the cookie.
+            **active_flags(request._request),
             "maintenance": {"active": bool(notice.maintenance), "message": notice.maintenance},
             "support": {"email": notice.support_email, "phone": notice.support_phone},
         }
