@@ -3,6 +3,7 @@ details come next; on, the reason comes first and one press holds and confirms. 
 rollout keeps each browser in its variant with waffle's cookie. And the platform setting for
 hold minutes decides how long either holds."""
 
+# ruff: noqa: F811  (fixtures imported from the module that defines them, then requested by name)
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

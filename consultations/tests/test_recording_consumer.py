@@ -8,8 +8,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from consultations.models import Recording, RecordingConsent
-from medimeet.core.flags import VIDEO_RECORDING
 from consultations.tests.test_consumer import _sync, booked, close_worker_connections, open_room, socket, until  # noqa: F401 (fixture)
+from medimeet.core.flags import VIDEO_RECORDING
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -2,6 +2,7 @@
 refuses to start (FEAT_001) and consent cannot be given (withdrawing still works); on (the
 default), all of it works as before."""
 
+# ruff: noqa: F811  (fixtures imported from the module that defines them, then requested by name)
 from __future__ import annotations
 
 import pytest
