@@ -1,3 +1,4 @@
+from constance.apps import ConstanceConfig
 from django.apps import AppConfig
 
 
@@ -35,3 +36,9 @@ class CoreConfig(AppConfig):
                 folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
                 if folder:
                     os.makedirs(folder, exist_ok=True)
+
+
+class PlatformSettingsConfig(ConstanceConfig):
+    """django-constance under the name staff know it by in the admin ("Platform settings")."""
+
+    verbose_name = "Platform settings"

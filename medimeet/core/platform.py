@@ -168,8 +168,15 @@ class PhoneField(forms.CharField):
 # --- Readers --------------------------------------------------------------------------------
 
 
+def _raw(name: str):
+    """The stored value (cache, then database), or the default. Through the backend rather than
+    ``config.NAME``, which hands out an awaitable proxy in a thread with a running event loop."""
+    value = config._backend.get(name)
+    return _default(name) if value is None else value
+
+
 def _parsed(name: str, parse):
-    raw = getattr(config, name)
+    raw = _raw(name)
     try:
         return parse(raw)
     except (ValidationError, TypeError, ValueError):
@@ -179,7 +186,7 @@ def _parsed(name: str, parse):
 
 def hold_minutes() -> int:
     """How long a booking hold lasts (BOOKING_HOLD_MINUTES)."""
-    value = config.BOOKING_HOLD_MINUTES
+    value = _raw("BOOKING_HOLD_MINUTES")
     if not isinstance(value, int) or not 1 <= value <= 120:
         logger.warning("platform setting BOOKING_HOLD_MINUTES is not usable; the built-in default applies")
         return _default("BOOKING_HOLD_MINUTES")

@@ -83,7 +83,7 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     # Feature flags and platform settings (see "Feature flags and platform settings" below).
     "waffle",
-    "constance",
+    "medimeet.core.apps.PlatformSettingsConfig",  # django-constance, named "Platform settings" in the admin
     # MediMeet: cross-cutting platform pieces, then one app per domain.
     "medimeet.core",
     "accounts",
