@@ -29,7 +29,11 @@ SMS_REMINDERS = "sms-reminders"
 
 # name: (field values of a new row, note for staff). Existing rows are never changed.
 FLAGS = {
-    VIDEO_RECORDING: ({"everyone": True}, "Consultation recording (with consent) in the video room, its socket frames and the recording API."),
+    VIDEO_RECORDING: (
+        {"everyone": True},
+        "Consultation recording (with consent) in the video room, its socket frames and the recording API. "
+        "Roll out by group or user, not by percent: the socket and the API decide without a browser cookie.",
+    ),
     NEW_BOOKING_FLOW: (
         {"everyone": None, "percent": None, "rollout": False},
         "Experiment: the booking page asks for the reason first and one click holds and confirms the slot. Roll out by percent (sticky per browser) or group.",
@@ -52,9 +56,13 @@ def flags_ensure(flag_model, switch_model) -> None:
 
 
 def flags_ensure_after_migrate(**kwargs) -> None:
+    from django.db import DatabaseError
     from waffle.models import Flag, Switch
 
-    flags_ensure(Flag, Switch)
+    try:
+        flags_ensure(Flag, Switch)
+    except DatabaseError:  # waffle's tables not migrated in this database yet (a partial migrate)
+        return
 
 
 def flag_active_for(user, name: str) -> bool:
