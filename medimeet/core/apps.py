@@ -5,6 +5,7 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     """Cross-cutting platform pieces every domain app uses (see docs/architecture.md)."""
 
+    default = True  # apps.py also holds PlatformSettingsConfig (and imports constance's): this one is the app's
     name = "medimeet.core"
     label = "core"
     verbose_name = "Platform"

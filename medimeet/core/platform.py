@@ -229,8 +229,9 @@ class SiteNotice:
 
 def site_notice() -> SiteNotice:
     """What every page, email and app shows: the maintenance banner and the support contact
-    (one query without a shared cache)."""
-    values = get_values_for_keys(SITE_KEYS)
+    (from Redis when constance caches there, else one query)."""
+    cached = getattr(config._backend, "_cache", None) is not None
+    values = {name: _raw(name) for name in SITE_KEYS} if cached else get_values_for_keys(SITE_KEYS)
     text = str(values["MAINTENANCE_BANNER_TEXT"] or "").strip()
     return SiteNotice(
         maintenance=text if values["MAINTENANCE_BANNER_ENABLED"] is True and text else "",
