@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.models import User, validate_timezone
 from doctors.api import IsDoctor, MoneySerializer, money
 from doctors.models import DoctorProfile, DoctorService
+from medimeet.core import platform
 from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 from medimeet.core.roles import staff_can
@@ -199,7 +200,7 @@ def _output(appointment: Appointment) -> dict:
 def _schedule_output(doctor: DoctorProfile) -> dict:
     schedule = selectors.schedule_for(doctor)
     data = {name: getattr(schedule, name) for name in services.SCHEDULE_FIELDS}
-    data["cancellation_policy"] = schedule.cancellation_policy or services.DEFAULT_CANCELLATION_POLICY
+    data["cancellation_policy"] = schedule.cancellation_policy or platform.cancellation_policy_default()
     data["weekly_hours"] = [{"weekday": w.weekday, "start": w.start_time, "end": w.end_time} for w in schedule.weekly_hours.all()]
     return ScheduleIO(data).data
 

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from doctors.models import DoctorProfile, DoctorService
+from medimeet.core import platform
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 from medimeet.core.roles import staff_can
@@ -30,12 +31,6 @@ from . import selectors
 from .models import Appointment, AppointmentEvent, CalendarFeed, ClinicalNote, DateOverride, DoctorSchedule, RebookingOffer, WaitlistEntry, WeeklyHours
 
 Status = Appointment.Status
-
-DEFAULT_CANCELLATION_POLICY = [
-    {"min_hours": 24, "refund_percent": 100},
-    {"min_hours": 2, "refund_percent": 50},
-    {"min_hours": 0, "refund_percent": 0},
-]
 
 
 class SlotTaken(Exception):
@@ -199,7 +194,7 @@ def appointment_hold(
     hold_minutes: int | None = None,
     reason: str = "",
 ) -> Appointment:
-    """Hold a free slot for the patient for BOOKING_HOLD_MINUTES (or ``hold_minutes``) while they fill in details and
+    """Hold a free slot for the patient for the platform's hold minutes (or ``hold_minutes``) while they fill in details and
     pay. A retried request with the same Idempotency-Key returns the same appointment. A new hold
     replaces the patient's previous hold with this doctor (one live hold per doctor).
     With ``reason`` the details come in the same call: the booking is created as
@@ -268,7 +263,7 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
             blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
             blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
             status=status,
-            hold_expires_at=None if status == Status.CONFIRMED else timezone.now() + timedelta(minutes=hold_minutes or settings.BOOKING_HOLD_MINUTES),
+            hold_expires_at=None if status == Status.CONFIRMED else timezone.now() + timedelta(minutes=hold_minutes or platform.hold_minutes()),
             reason=reason,
             price_minor=price,
             currency=service.currency,
@@ -411,7 +406,7 @@ def appointment_series_book(
                     blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
                     blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
                     status=Status.CONFIRMED if price == 0 else Status.PENDING_PAYMENT,
-                    hold_expires_at=None if price == 0 else timezone.now() + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
+                    hold_expires_at=None if price == 0 else timezone.now() + timedelta(minutes=platform.hold_minutes()),
                     price_minor=price, currency=service.currency, reason=reason, series_id=series_id,
                     idempotency_key=f"{key}:{number}" if key else "",
                 )
@@ -506,7 +501,7 @@ def cancellation_quote(*, appointment: Appointment, by_role: str, now: datetime 
     staff cancelling always refund in full."""
     now = now or timezone.now()
     schedule = selectors.schedule_for(appointment.doctor)
-    policy = schedule.cancellation_policy or DEFAULT_CANCELLATION_POLICY
+    policy = schedule.cancellation_policy or platform.cancellation_policy_default()
     hours_before = (appointment.start - now).total_seconds() / 3600
     cancellable = appointment.status in (Status.HELD, Status.PENDING_PAYMENT, Status.CONFIRMED) and appointment.start > now
     if appointment.status == Status.CONFIRMED and closed_by_doctor(appointment):
@@ -1287,13 +1282,14 @@ def reminders_send_due(*, now: datetime | None = None) -> int:
     messages were queued."""
     from django.urls import reverse
 
-    from medimeet.core.models import NotificationPreference, default_reminder_offsets
+    from medimeet.core.models import NotificationPreference
     from medimeet.core.notifications import notify
 
     now = now or timezone.now()
     stored = NotificationPreference.objects.values_list("user_id", "reminder_offsets")
     offsets_by_user = dict(stored)
-    all_offsets = {o for offsets in offsets_by_user.values() for o in offsets} | set(default_reminder_offsets())
+    default_offsets = platform.reminder_offsets_default()
+    all_offsets = {o for offsets in offsets_by_user.values() for o in offsets} | set(default_offsets)
     if not all_offsets:
         return 0
     # Appointments whose start is, for some offset o, within [now + o - lateness, now + o].
@@ -1305,7 +1301,7 @@ def reminders_send_due(*, now: datetime | None = None) -> int:
     for appointment in due:
         url = settings.SITE_URL + reverse("appointments:detail", args=[appointment.public_id])
         for recipient, other, to_doctor in ((appointment.patient, appointment.doctor.user, False), (appointment.doctor.user, appointment.patient, True)):
-            offsets = offsets_by_user.get(recipient.pk, default_reminder_offsets())
+            offsets = offsets_by_user.get(recipient.pk, default_offsets)
             reached = [m for m in offsets if appointment.start - timedelta(minutes=m) <= now < appointment.start - timedelta(minutes=m) + REMINDER_LATENESS]
             if not reached:
                 continue

@@ -26,12 +26,15 @@ from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+from waffle import flag_is_active
 
 from accounts.models import User
 from consultations.selectors import join_card
 from doctors.models import DoctorProfile, DoctorService, format_money
 from doctors.views import doctor_required
+from medimeet.core import platform
 from medimeet.core.errors import ApplicationError, form_add_service_errors
+from medimeet.core.flags import NEW_BOOKING_FLOW
 from medimeet.core.roles import staff_can
 from payments.selectors import payment_for_appointment
 
@@ -297,14 +300,21 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     chosen_id = request.POST.get("service") or request.GET.get("service")
     service = next((s for s in offered if str(s.public_id) == chosen_id), offered[0] if offered else None)
     viewer_tz = _viewer_zone(request)
-    doctor_tz = ZoneInfo(selectors.schedule_for(doctor).timezone)
+    schedule = selectors.schedule_for(doctor)
+    doctor_tz = ZoneInfo(schedule.timezone)
+    # Experiment (flag new-booking-flow, sticky per browser by waffle's cookie): the reason is
+    # asked first and pressing a time holds it and confirms the details in one step.
+    one_step = bool(flag_is_active(request, NEW_BOOKING_FLOW))
+    reason = (request.POST.get("reason") or "").strip()[:2000] if one_step else ""
     error, suggestions = "", []
     series_form = SeriesForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and service is not None:
         form = HoldForm(request.POST)
         if form.is_valid() and str(form.cleaned_data["service"]) == str(service.public_id):
             start = form.cleaned_data["start"]
-            if not series_form.is_valid():
+            if one_step and not reason and not series_form.data.get("repeat"):
+                error = "Tell the doctor why you are booking, then choose a time."
+            elif not series_form.is_valid():
                 error = "Check the repeat options below, then choose the first time again."
             elif series_form.cleaned_data["repeat"]:
                 key = f"{form.cleaned_data['key']}:series:{start:%Y%m%dT%H%M}"  # a double click books the series once
@@ -316,13 +326,15 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
                     # One key per page render and slot: a double click or a resent form holds the
                     # slot once, and choosing another slot after "Back" is a new request.
                     appointment = services.appointment_hold(
-                        patient=request.user, service=service, start=start, idempotency_key=f"{form.cleaned_data['key']}:{start:%Y%m%dT%H%M}", request=request
+                        patient=request.user, service=service, start=start, idempotency_key=f"{form.cleaned_data['key']}:{start:%Y%m%dT%H%M}", request=request, reason=reason
                     )
                 except ApplicationError as exc:
                     error = exc.message
                     if exc.code == "APPT_002":
                         suggestions = _suggestions(exc, viewer_tz, doctor_tz)
                 else:
+                    if appointment.status == Status.PENDING_PAYMENT:  # one step: straight to paying
+                        return redirect("payments:pay", appointment_id=appointment.public_id)
                     return redirect("appointments:detail", appointment_id=appointment.public_id)
         else:
             error = "Choose one of the times shown."
@@ -331,11 +343,14 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         "offered": offered,
         "service": service,
         "key": uuid.uuid4().hex,
-        "hold_minutes": settings.BOOKING_HOLD_MINUTES,
+        "hold_minutes": platform.hold_minutes(),
         "waitlist_minutes": settings.WAITLIST_OFFER_MINUTES,
         "error": error,
         "suggestions": suggestions,
         "series_form": series_form,
+        "one_step": one_step,
+        "reason": reason,
+        "policy": _policy_sentences(schedule.cancellation_policy or platform.cancellation_policy_default()) if one_step else [],
         "current_hold": Appointment.objects.filter(patient=request.user, doctor=doctor, status=Status.HELD, hold_expires_at__gt=timezone.now())
         .exclude(Exists(selectors.open_proposals_of(OuterRef("pk"))))
         .select_related("service")
@@ -437,7 +452,7 @@ def _detail_context(
         "role": role,
         "events": _timeline(appointment, request.user, viewer_tz),
         "hold_live": appointment.is_hold_live,
-        "hold_minutes": settings.BOOKING_HOLD_MINUTES,
+        "hold_minutes": platform.hold_minutes(),
         "hold_expires_iso": appointment.hold_expires_at.isoformat(timespec="milliseconds") if appointment.hold_expires_at else "",
         "now_iso": now.isoformat(timespec="milliseconds"),
         "price": format_money(appointment.price_minor, appointment.currency),

@@ -398,7 +398,8 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         try:
             await database_sync_to_async(services.recording_consent_set)(participation=self.participation, consent=consent)
         except ApplicationError as exc:
-            await self.error(exc.message, "WS_FORBIDDEN" if exc.code == "CONS_011" else "WS_BAD_MESSAGE")
+            codes = {"CONS_011": "WS_FORBIDDEN", "FEAT_001": "WS_FEATURE_OFF"}
+            await self.error(exc.message, codes.get(exc.code, "WS_BAD_MESSAGE"))
 
     async def recording_left(self) -> None:
         """Hanging up ends this participant's consent (a running recording stops)."""

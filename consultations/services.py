@@ -32,6 +32,7 @@ from medimeet.core.audit import audit_record
 from medimeet.core.crypto import encrypt_bytes
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import group_send_on_commit
+from medimeet.core.flags import VIDEO_RECORDING, flag_active_for
 from medimeet.core.links import LinkExpired, LinkInvalid, signed_link_open, signed_link_token
 
 from .models import ChatMessage, Consultation, GuestInvite, Participation, PresenceEvent, QualitySample, Recording, RecordingChunk, RecordingConsent
@@ -430,12 +431,20 @@ def _recording_stop_active(*, consultation: Consultation, now, reason: str, acto
     return recording
 
 
+def recording_feature_require(user: User) -> None:
+    """Recording is offered only while the ``video-recording`` flag is on for this person."""
+    if not flag_active_for(user, VIDEO_RECORDING):
+        raise ApplicationError("FEAT_001", "Recording consultations is turned off.")
+
+
 def recording_consent_set(*, participation: Participation, consent: bool, source: str = RecordingConsent.Source.ROOM) -> RecordingConsent | None:
     """The doctor or the patient (admitted) gives or withdraws consent to record. Every change is
     stored with its time; withdrawing stops a running recording. Repeating the current answer
     stores nothing (None). Everyone admitted is told the new state after commit."""
     if participation.role not in RECORDING_ROLES or participation.admitted_at is None:
         raise ApplicationError("CONS_011")
+    if consent:  # withdrawing is always possible, also after recording was turned off
+        recording_feature_require(participation.user)
     with transaction.atomic():
         consultation = Consultation.objects.select_for_update().select_related("appointment__patient").get(pk=participation.consultation_id)
         if consultation.status == Consultation.Status.ENDED and consent:
@@ -474,6 +483,7 @@ def recording_start(*, consultation: Consultation, user: User, mime_type: str, r
     mime_type = (mime_type or "").strip()
     if len(mime_type) > 100 or not RECORDING_MIME_TYPE.match(mime_type):
         raise ApplicationError("CONS_017", "The recording's type must be a WebM, MP4 or Ogg media type.", fields={"mime_type": ["Not a supported media type."]})
+    recording_feature_require(user)
     participation = _recording_participation(consultation=consultation, user=user)
     from .selectors import current_consents
 

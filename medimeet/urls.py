@@ -8,9 +8,11 @@ from appointments import urls as appointments_urls
 from cms import urls as cms_urls
 from consultations import urls as consultations_urls
 from doctors import urls as doctors_urls
+from medimeet.core import health as core_health
 from medimeet.core import views as core_views
 from medimeet.core.dashboard import api as dashboard_api
 from medimeet.core.dashboard import views as dashboard_views
+from medimeet.core.flags import FlagsView
 from medimeet.core.notifications import urls as notifications_urls
 from payments import urls as payments_urls
 from records import urls as records_urls
@@ -29,6 +31,7 @@ api_v1 = [
     path("", include((reviews_urls.api_patterns, "reviews"))),
     path("", include((records_urls.api_patterns, "records"))),
     path("", include((cms_urls.api_patterns, "cms"))),
+    path("flags/", FlagsView.as_view(), name="flags"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="swagger"),
     path("schema/redoc/", SpectacularRedocView.as_view(url_name="api-v1:schema"), name="redoc"),
@@ -51,6 +54,8 @@ urlpatterns = [
     path("", include((records_urls.page_patterns, "records"))),
     path("", include((cms_urls.page_patterns, "cms"))),
     path("admin/dashboard/", dashboard_views.dashboard_page, name="admin-dashboard"),  # inside the admin, before its catch-all
+    # Staff pages inside the admin: before admin.site.urls, whose catch-all would take them.
+    path("admin/system-health/", admin.site.admin_view(core_health.system_health), name="system-health"),
     path("admin/", admin.site.urls),
 ]
 

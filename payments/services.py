@@ -32,6 +32,7 @@ from django.utils import timezone
 from accounts.models import User
 from appointments import services as appointment_services
 from appointments.models import Appointment
+from medimeet.core import platform
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
@@ -96,7 +97,7 @@ def payment_create(
             raise ApplicationError("PAY_010", "Confirm the booking details before paying." if appointment.status == Appointment.Status.HELD else None)
         if not appointment.is_hold_live:
             raise ApplicationError("APPT_003")
-        if appointment.currency not in settings.PAYMENT_CURRENCIES:
+        if appointment.currency not in platform.payment_currencies():
             raise ApplicationError("PAY_005", f"Payments in {appointment.currency} are not supported.")
         if live is not None:  # a pending attempt exists: resume it rather than start a second one
             payment = live
@@ -348,13 +349,13 @@ def payments_void_lapsed() -> int:
 
 def tax_for(*, country: str, total_minor: int) -> tuple[str, Decimal, int]:
     """Consultation prices include tax; the tax is carved out of the total by the doctor's
-    country (``TAX_RULES``, e.g. GST 18 % in India)."""
-    rule = settings.TAX_RULES.get(country or "", {})
-    if not rule:
+    country (the platform setting TAX_RULES, e.g. GST 18 % in India): tax = total × rate /
+    (100 + rate), rounded half up to the currency's minor unit; the rest is the net price."""
+    rule = platform.tax_rule(country)
+    if rule is None:
         return "", Decimal(0), 0
-    rate = Decimal(str(rule["rate"]))
-    tax = int((Decimal(total_minor) * rate / (100 + rate)).quantize(Decimal(1), ROUND_HALF_UP))
-    return rule.get("name", "Tax"), rate, tax
+    tax = int((Decimal(total_minor) * rule.rate / (100 + rule.rate)).quantize(Decimal(1), ROUND_HALF_UP))
+    return rule.name, rule.rate, tax
 
 
 def invoice_issue(*, payment: Payment) -> Invoice:

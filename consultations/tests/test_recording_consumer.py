@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from consultations.models import Recording, RecordingConsent
 from consultations.tests.test_consumer import _sync, booked, close_worker_connections, open_room, socket, until  # noqa: F401 (fixture)
+from medimeet.core.flags import VIDEO_RECORDING
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -108,5 +109,32 @@ async def test_a_waiting_patient_and_bad_frames_cannot_consent():
     assert waiting["code"] == "WS_BAD_MESSAGE" and waiting["message"] == "Wait until the doctor lets you in."
     assert bad == {"type": "error", "code": "WS_BAD_MESSAGE", "message": '"consent" must be true or false.'}
     assert await _sync(consents) == []
+    await doctor.disconnect()
+    await patient.disconnect()
+
+
+def _flag_set(name: str, everyone: bool | None) -> None:
+    from waffle.models import Flag
+
+    flag = Flag.objects.get(name=name)
+    flag.everyone = everyone
+    flag.save()
+    flag.flush()
+
+
+@pytest.mark.asyncio
+async def test_the_socket_refuses_consent_frames_while_the_flag_is_off_and_stays_open():
+    appointment = await _sync(booked)
+    doctor, patient, _ = await open_room(appointment)
+    await _sync(_flag_set, VIDEO_RECORDING, False)
+
+    await doctor.send_json_to({"type": "recording_consent", "consent": True})
+    refused = await until(doctor, "error")
+    await doctor.send_json_to({"type": "ping", "t": 1})
+    still_open = await until(doctor, "pong")
+
+    assert refused == {"type": "error", "code": "WS_FEATURE_OFF", "message": "Recording consultations is turned off."}
+    assert still_open["t"] == 1
+    assert await _sync(lambda: list(RecordingConsent.objects.all())) == []
     await doctor.disconnect()
     await patient.disconnect()

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
 from medimeet.core.notifications.announcements import announcements_for
+from medimeet.core.platform import site_notice_or_default
 
 
 def site(request):
@@ -10,6 +11,9 @@ def site(request):
     return {
         # Evaluated only when a template shows them (base.html's banner): one query.
         "announcements": SimpleLazyObject(lambda: list(announcements_for(user=user))) if signed_in else [],
+        # The maintenance banner (beside the announcements) and the footer's support contact:
+        # platform settings staff edit in the admin (medimeet/core/platform.py), one query.
+        "site_notice": SimpleLazyObject(site_notice_or_default),
         "SITE_NAME": settings.SITE_NAME,
         "SITE_URL": settings.SITE_URL,
         "OUTBOX_ENABLED": settings.EMAIL_BACKEND == "medimeet.core.mail.OutboxEmailBackend",

@@ -145,6 +145,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "DASH_005": (400, "Unknown grouping."),
     "DASH_006": (400, "This metric cannot be grouped that way."),
     "DASH_007": (400, "Unknown export format: choose csv or json."),
+    # Feature flags and platform settings (medimeet/core/flags.py, platform.py).
+    "FEAT_001": (403, "This feature is turned off."),
     "REQ_001": (400, "The request is not valid."),
     "REQ_002": (429, "Too many requests. Try again later."),
     "REQ_003": (405, "Method not allowed."),

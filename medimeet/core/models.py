@@ -90,7 +90,10 @@ class AuditEvent(AppendOnlyModel):
 
 
 def default_reminder_offsets() -> list[int]:
-    return [24 * 60, 60]  # minutes before the appointment
+    """Minutes before the appointment: the platform setting REMINDER_OFFSETS (staff edit it)."""
+    from .platform import reminder_offsets_default
+
+    return reminder_offsets_default()
 
 
 class NotificationPreference(models.Model):

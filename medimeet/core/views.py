@@ -73,10 +73,10 @@ READY_CHECKS: dict[str, Callable[[], None]] = {
 }
 
 
-def ready(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database answers, the cache stores and returns a value, the Celery broker
-    accepts a connection and the file storage is writable. 200, or 503 naming the failed checks.
-    The answer names checks only; the reason (which may mention hosts) goes to the server log."""
+def readiness_run() -> dict[str, str]:
+    """Run every readiness check: {"database": "ok", "broker": "failed", …}. The reason for a
+    failure (which may mention hosts) goes to the server log only. Used by ``/ready/`` and the
+    staff health page (medimeet/core/health.py)."""
     checks: dict[str, str] = {}
     for name, check in READY_CHECKS.items():
         try:
@@ -86,6 +86,14 @@ def ready(request: HttpRequest) -> JsonResponse:
             checks[name] = "failed"
         else:
             checks[name] = "ok"
+    return checks
+
+
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database answers, the cache stores and returns a value, the Celery broker
+    accepts a connection and the file storage is writable. 200, or 503 naming the failed checks.
+    The answer names checks only; the reason (which may mention hosts) goes to the server log."""
+    checks = readiness_run()
     failed = [name for name, result in checks.items() if result != "ok"]
     return JsonResponse({"status": "error" if failed else "ok", "checks": checks, "failed": failed}, status=503 if failed else 200)
 
@@ -103,4 +111,6 @@ def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse(error_payload("SERVER_001", ERROR_CODES["SERVER_001"][1]), status=500)
-    return render(request, "500.html", status=500)
+    from .platform import site_notice_or_default
+
+    return render(request, "500.html", {"support": site_notice_or_default()}, status=500)

@@ -81,6 +81,9 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.facebook",
     "allauth.mfa",
     "allauth.usersessions",
+    # Feature flags and platform settings (see "Feature flags and platform settings" below).
+    "waffle",
+    "medimeet.core.apps.PlatformSettingsConfig",  # django-constance, named "Platform settings" in the admin
     # MediMeet: cross-cutting platform pieces, then one app per domain.
     "medimeet.core",
     "accounts",
@@ -111,6 +114,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "medimeet.core.middleware.RateLimitHeadersMiddleware",
+    # Feature flags: writes waffle's cookie that keeps a percentage rollout's answer per browser.
+    "waffle.middleware.WaffleMiddleware",
 ]
 
 ROOT_URLCONF = "medimeet.urls"
@@ -542,7 +547,6 @@ PROFILE_PICTURE_MAX_BYTES = env.int("PROFILE_PICTURE_MAX_BYTES", default=5 * 102
 DOCTOR_DOCUMENT_MAX_BYTES = env.int("DOCTOR_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 CMS_IMAGE_MAX_BYTES = env.int("CMS_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
 DOCTOR_INVITATION_DAYS = env.int("DOCTOR_INVITATION_DAYS", default=7)
-BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
 WAITLIST_OFFER_MINUTES = env.int("WAITLIST_OFFER_MINUTES", default=30)
 
 # --- Consultations (docs/signaling.md) ------------------------------------------------------
@@ -638,13 +642,67 @@ if PAYMENT_GATEWAY not in ("", "sandbox", "stripe", "razorpay"):
     raise ImproperlyConfigured("PAYMENT_GATEWAY must be blank, sandbox, stripe or razorpay.")
 # The sandbox signs its webhooks like a real gateway would.
 SANDBOX_WEBHOOK_SECRET = env_secret("SANDBOX_WEBHOOK_SECRET") or hashlib.sha256(f"sandbox-webhooks:{SECRET_KEY}".encode()).hexdigest()
-PAYMENT_CURRENCIES = env_list("PAYMENT_CURRENCIES", ["USD", "EUR", "GBP", "INR", "AUD", "CAD", "SGD", "AED", "JPY"])
 PLATFORM_FEE_PERCENT = env.int("PLATFORM_FEE_PERCENT", default=10)
 PAYMENT_MAX_FAILURES_PER_HOUR = env.int("PAYMENT_MAX_FAILURES_PER_HOUR", default=5)
 REFUND_MAX_ATTEMPTS = env.int("REFUND_MAX_ATTEMPTS", default=6)
-# Tax included in consultation prices, by the doctor's country: {"IN": {"name": "GST", "rate": "18"}}.
-TAX_RULES = env.json("TAX_RULES", default={"IN": {"name": "GST", "rate": "18"}})
 INVOICE_PREFIX = env.str("INVOICE_PREFIX", default="MM")
+
+# --- Feature flags and platform settings (docs/architecture.md, "Flags, platform settings, health") ---
+# Flags and switches: django-waffle (medimeet/core/flags.py names them; rows made by migration
+# core 0007 and kept by a post_migrate hook). Platform settings that staff change without a
+# deploy: django-constance in the database (medimeet/core/platform.py reads and validates them).
+# Both are read in the web process and the Celery worker, so a change must be seen by every
+# process at once: with Redis they are cached there (a change rewrites or flushes the shared
+# key); without Redis (the embedded default) there is no cache shared between Daphne and the
+# worker, so they are read from the database each time (waffle through a dummy cache; constance
+# refuses a per-process LocMem cache for exactly this reason).
+WAFFLE_CACHE_NAME = "default" if REDIS_URL else "flags"
+if not REDIS_URL:
+    CACHES["flags"] = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+WAFFLE_SECURE = not DEBUG and SITE_URL.startswith("https")
+WAFFLE_CREATE_MISSING_FLAGS = False  # an unknown name is off; the known ones exist from migrate on
+CONSTANCE_BACKEND = "constance.backends.database.DatabaseBackend"
+CONSTANCE_DATABASE_CACHE_BACKEND = "default" if REDIS_URL else None
+CONSTANCE_SUPERUSER_ONLY = False  # staff with constance.change_config edit them (the "view" permission only reads)
+CONSTANCE_ADDITIONAL_FIELDS = {
+    "hold_minutes": ["django.forms.IntegerField", {"min_value": 1, "max_value": 120}],
+    "cancellation_policy": ["medimeet.core.platform.CancellationPolicyField"],
+    "reminder_offsets": ["medimeet.core.platform.ReminderOffsetsField"],
+    "currencies": ["medimeet.core.platform.CurrenciesField"],
+    "gateway_routes": ["medimeet.core.platform.GatewayRoutesField"],
+    "tax_rules": ["medimeet.core.platform.TaxRulesField"],
+    "banner_text": ["django.forms.CharField", {"max_length": 300, "required": False, "widget": "django.forms.Textarea", "widget_kwargs": {"attrs": {"rows": 2}}}],
+    "email": ["django.forms.EmailField", {"required": False}],
+    "phone": ["medimeet.core.platform.PhoneField"],
+}
+CONSTANCE_CONFIG = {
+    "BOOKING_HOLD_MINUTES": (10, "Minutes a slot is held for a patient while they add their details and pay (1–120).", "hold_minutes"),
+    "CANCELLATION_POLICY": (
+        "24:100, 2:50, 0:0",
+        "Refund when a patient cancels, for doctors who set no policy of their own: hours before the start : percent refunded, "
+        "comma-separated, e.g. 24:100, 2:50, 0:0 (24 h or more: full refund; 2 h or more: half; later: nothing).",
+        "cancellation_policy",
+    ),
+    "REMINDER_OFFSETS": ("24h, 1h", "Reminders before each appointment for people who have not chosen their own: e.g. 2d, 24h, 1h, 15m (up to six, 5 minutes to 7 days).", "reminder_offsets"),
+    "PAYMENT_CURRENCIES": ("USD, EUR, GBP, INR, AUD, CAD, SGD, AED, JPY", "Currencies patients may pay in (ISO codes the platform knows), comma-separated.", "currencies"),
+    "PAYMENT_GATEWAY_ROUTES": (
+        "IN=razorpay, INR=razorpay, *=stripe",
+        "Which gateway takes a payment: billing country (two letters) first, then currency (three letters), then * for the rest. "
+        "Gateways: stripe, razorpay, sandbox. A gateway without keys falls back to the sandbox where it is allowed.",
+        "gateway_routes",
+    ),
+    "TAX_RULES": ("IN=GST:18", "Tax included in consultation prices, by the doctor's country: COUNTRY=NAME:RATE separated by commas, e.g. IN=GST:18, GB=VAT:20.", "tax_rules"),
+    "MAINTENANCE_BANNER_ENABLED": (False, "Show the maintenance banner on every page and tell the apps (GET /api/v1/flags/)."),
+    "MAINTENANCE_BANNER_TEXT": ("", "The banner's text, e.g. \"Payments are paused on Sunday 02:00–03:00 UTC for maintenance.\"", "banner_text"),
+    "SUPPORT_EMAIL": ("support@medimeet.local", "Support address shown in the footer, emails and error pages.", "email"),
+    "SUPPORT_PHONE": ("", "Support phone shown next to it, in international form (+91 80 1234 5678); empty: none.", "phone"),
+}
+CONSTANCE_CONFIG_FIELDSETS = {
+    "Booking": ("BOOKING_HOLD_MINUTES", "CANCELLATION_POLICY"),
+    "Reminders": ("REMINDER_OFFSETS",),
+    "Payments": ("PAYMENT_CURRENCIES", "PAYMENT_GATEWAY_ROUTES", "TAX_RULES"),
+    "Site": ("MAINTENANCE_BANNER_ENABLED", "MAINTENANCE_BANNER_TEXT", "SUPPORT_EMAIL", "SUPPORT_PHONE"),
+}
 
 # --- Internationalisation -----------------------------------------------------------------
 

@@ -33,12 +33,16 @@ def gateway_configured(name: str) -> bool:
 
 
 def gateway_name_for(*, currency: str, billing_country: str = "") -> str:
-    """INR or an Indian billing country → Razorpay; everything else → Stripe; the sandbox when
-    the chosen gateway has no keys (the embedded default). ``PAYMENT_GATEWAY`` overrides."""
+    """The platform setting PAYMENT_GATEWAY_ROUTES picks by billing country, then currency, then
+    "*" (by default INR or an Indian billing country → Razorpay, everything else → Stripe); the
+    sandbox when the chosen gateway has no keys (the embedded default). ``PAYMENT_GATEWAY``
+    (environment) overrides."""
+    from medimeet.core.platform import gateway_route
+
     if settings.PAYMENT_GATEWAY:
         name = settings.PAYMENT_GATEWAY
     else:
-        name = "razorpay" if currency == "INR" or billing_country.upper() == "IN" else "stripe"
+        name = gateway_route(currency=currency, billing_country=billing_country)
         name = name if gateway_configured(name) else "sandbox"
     if name == "sandbox" and not settings.PAYMENT_SANDBOX_ALLOWED:
         raise GatewayUnavailable(f"No payment gateway is configured for {currency}.")

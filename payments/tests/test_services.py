@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from constance.test import override_config
 from django.core import mail
 from django.core.management import call_command
 from django.db import close_old_connections, connection
@@ -196,11 +197,11 @@ def test_paying_before_the_details_are_confirmed_or_after_payment_is_refused(cli
     assert Payment.objects.count() == 1
 
 
-def test_an_unsupported_currency_is_pay_005(clinic, patient, settings):
-    settings.PAYMENT_CURRENCIES = ["USD"]
+def test_an_unsupported_currency_is_pay_005(clinic, patient):
+    appointment = awaiting_payment(clinic, patient)
 
-    with pytest.raises(ApplicationError) as refused:
-        services.payment_create(patient=patient, appointment=awaiting_payment(clinic, patient))
+    with override_config(PAYMENT_CURRENCIES="USD"), pytest.raises(ApplicationError) as refused:  # the platform setting staff edit
+        services.payment_create(patient=patient, appointment=appointment)
 
     assert refused.value.code == "PAY_005"
     assert not Payment.objects.exists()

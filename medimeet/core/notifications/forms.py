@@ -18,6 +18,19 @@ def offsets_label(minutes: list[int]) -> str:
     return ", ".join(f"{m // 60}h" if m % 60 == 0 else f"{m}m" for m in minutes)
 
 
+def offsets_parse(text: str) -> list[int]:
+    """ "24h, 1h, 15m" → [1440, 60, 15] minutes (also the platform's default reminders)."""
+    minutes = []
+    for part in filter(None, (p.strip().lower() for p in (text or "").split(","))):
+        match = OFFSET.match(part)
+        if not match:
+            raise forms.ValidationError(_("Write each time as a number and a unit, e.g. 24h, 90m or 2d."))
+        minutes.append(int(match.group(1)) * UNIT_MINUTES[match.group(2)])
+    if len(minutes) > 6 or any(not 5 <= m <= 7 * 24 * 60 for m in minutes):
+        raise forms.ValidationError(_("Choose up to six reminders, each from 5 minutes to 7 days before."))
+    return minutes
+
+
 class PreferencesForm(forms.Form):
     """One checkbox list per category a person may choose channels for, reminder offsets as
     text ("24h, 1h, 15m") and the language messages and pages use."""
@@ -41,15 +54,7 @@ class PreferencesForm(forms.Form):
                 self.fields[f"channels_{category.name}"] = forms.MultipleChoiceField(label=category.label, choices=choices, required=False, widget=forms.CheckboxSelectMultiple)
 
     def clean_reminder_offsets(self) -> list[int]:
-        minutes = []
-        for part in filter(None, (p.strip().lower() for p in self.cleaned_data["reminder_offsets"].split(","))):
-            match = OFFSET.match(part)
-            if not match:
-                raise forms.ValidationError(_("Write each time as a number and a unit, e.g. 24h, 90m or 2d."))
-            minutes.append(int(match.group(1)) * UNIT_MINUTES[match.group(2)])
-        if len(minutes) > 6 or any(not 5 <= m <= 7 * 24 * 60 for m in minutes):
-            raise forms.ValidationError(_("Choose up to six reminders, each from 5 minutes to 7 days before."))
-        return minutes
+        return offsets_parse(self.cleaned_data["reminder_offsets"])
 
     def channels(self) -> dict[str, list[str]]:
         chosen = {}

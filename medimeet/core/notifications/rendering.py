@@ -40,10 +40,12 @@ def recipient_locale(user, language: str | None = None):
 
 
 def base_context(*, user, event: Event | None) -> dict[str, Any]:
+    from ..platform import site_notice
     from .services import unsubscribe_url
 
     essential = event is None or event.essential
     return {
+        "site_notice": site_notice(),  # the support contact in the footer
         "SITE_NAME": settings.SITE_NAME,
         "SITE_URL": settings.SITE_URL,
         "recipient": user,

@@ -24,10 +24,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from waffle import switch_is_active
 
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
+from medimeet.core.flags import SMS_REMINDERS
 from medimeet.core.models import Notification, NotificationPreference
 from medimeet.core.sms import sms_backend
 
@@ -57,11 +59,11 @@ def preferences_for(user) -> NotificationPreference:
 
 def channels_for(*, user, event: Event, preference: NotificationPreference | None = None) -> list[str]:
     """Channels this event goes out on for this person. Essential mail always goes by email;
-    text messages only to a verified number."""
+    text messages only to a verified number, and only while the ``sms-reminders`` switch is on."""
     category = CATEGORIES[event.category]
     preference = preference or preferences_for(user)
     chosen = preference.channels.get(event.category, list(category.default_channels))
-    if not preference.verified_sms_number:
+    if SMS in chosen and not (preference.verified_sms_number and switch_is_active(SMS_REMINDERS)):
         chosen = [c for c in chosen if c != SMS]
     channels = [c for c in event.channels if c in chosen and c in category.channels]
     if category.essential and EMAIL in event.channels and EMAIL not in channels:
