@@ -57,6 +57,13 @@ class AuditedAdmin:
             self._audit(request, "admin.delete", target=obj)
         return entries
 
+    def _log_config_change(self, request, changed_fields):
+        """django-constance's settings page ("Platform settings") saves outside the ModelAdmin
+        hooks and logs through this method of its admin: audit it like a change."""
+        entry = super()._log_config_change(request, changed_fields)
+        self._audit(request, "admin.change", metadata={"fields": [str(name) for name in changed_fields]})
+        return entry
+
     def get_actions(self, request):
         actions = super().get_actions(request)
         return {key: (_audited_action(func, name), name, description) for key, (func, name, description) in actions.items()}

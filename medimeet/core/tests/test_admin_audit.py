@@ -97,3 +97,26 @@ def test_support_resends_the_verification_link_only_to_unverified_accounts(clien
 
     assert [m.to for m in mail.outbox] == [["new@example.com"]]
     assert AuditEvent.objects.filter(action="account.verification_resent", subject_user=unverified).count() == 1
+
+
+def test_changing_a_platform_setting_and_a_feature_flag_in_the_admin_is_audited(superuser_client):
+    from waffle.models import Flag
+
+    page = superuser_client.get("/admin/constance/config/")
+    form = page.context["form"]
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = value
+    data["SUPPORT_EMAIL"] = "help@medimeet.example"
+    superuser_client.post("/admin/constance/config/", data)
+    flag = Flag.objects.get(name="new-booking-flow")
+    superuser_client.post("/admin/waffle/flag/", {"action": "enable_for_all", "_selected_action": [flag.pk]})
+
+    setting = AuditEvent.objects.get(action="admin.change", metadata__model="constance.config")
+    assert setting.metadata["fields"] == ["SUPPORT_EMAIL"]
+    assert AuditEvent.objects.filter(action="admin.action", metadata__action="enable_for_all", metadata__model="waffle.flag").count() == 1
