@@ -105,7 +105,7 @@ def test_changing_a_platform_setting_and_a_feature_flag_in_the_admin_is_audited(
     page = superuser_client.get("/admin/constance/config/")
     form = page.context["form"]
     data = {}
-    for name, field in form.fields.items():
+    for name in form.fields:
         value = form[name].value()
         if isinstance(value, bool):
             if value:
