@@ -4,19 +4,41 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .models import Category, Scope
 from .payloads import PAYLOADS, MedicinePayload
 
-GRANT_DURATIONS = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days")]
+GRANT_DURATIONS = [("1", _("1 day")), ("7", _("7 days")), ("30", _("30 days")), ("90", _("90 days"))]
+
+
+# The page's words for the payload fields and their choices (the API keeps the field names).
+FIELD_LABELS = {
+    "substance": _("Substance"), "reaction": _("Reaction"), "severity": _("Severity"), "noted_on": _("Noted on"), "name": _("Name"),
+    "dose": _("Dose"), "route": _("Route"), "frequency": _("Frequency"), "started_on": _("Started on"), "stopped_on": _("Stopped on"),
+    "instructions": _("Instructions"), "code": _("Code"), "status": _("Status"), "onset_on": _("Onset on"), "notes": _("Notes"),
+    "kind": _("Kind"), "value": _("Value"), "unit": _("Unit"), "measured_at": _("Measured at"), "vaccine": _("Vaccine"),
+    "dose_number": _("Dose number"), "given_on": _("Given on"), "lot_number": _("Lot number"), "reference_range": _("Reference range"),
+    "taken_on": _("Taken on"), "flag": _("Flag"), "duration": _("Duration"),
+}  # fmt: skip
+CHOICE_LABELS = {
+    "mild": _("Mild"), "moderate": _("Moderate"), "severe": _("Severe"),
+    "oral": _("Oral"), "sublingual": _("Sublingual"), "topical": _("Topical"), "inhaled": _("Inhaled"), "intravenous": _("Intravenous"),
+    "intramuscular": _("Intramuscular"), "subcutaneous": _("Subcutaneous"), "rectal": _("Rectal"), "ophthalmic": _("Ophthalmic"),
+    "otic": _("Otic"), "nasal": _("Nasal"), "other": _("Other"),
+    "active": _("Active"), "resolved": _("Resolved"), "inactive": _("Inactive"),
+    "blood_pressure": _("Blood pressure"), "heart_rate": _("Heart rate"), "temperature": _("Temperature"), "weight": _("Weight"),
+    "height": _("Height"), "oxygen_saturation": _("Oxygen saturation"), "respiratory_rate": _("Respiratory rate"), "blood_glucose": _("Blood glucose"),
+    "normal": _("Normal"), "low": _("Low"), "high": _("High"), "abnormal": _("Abnormal"),
+}  # fmt: skip
 
 
 def _form_field(field: serializers.Field) -> forms.Field:
-    label = field.field_name.replace("_", " ").capitalize()
+    label = FIELD_LABELS.get(field.field_name) or field.field_name.replace("_", " ").capitalize()
     if isinstance(field, serializers.ChoiceField):
         choices = [("", "—")] if not field.required else []
-        return forms.ChoiceField(label=label, required=field.required, choices=choices + [(k, str(v).replace("_", " ").capitalize()) for k, v in field.choices.items()])
+        return forms.ChoiceField(label=label, required=field.required, choices=choices + [(k, CHOICE_LABELS.get(k) or str(v).replace("_", " ").capitalize()) for k, v in field.choices.items()])
     if isinstance(field, serializers.DateTimeField):
         return forms.DateTimeField(label=label, required=field.required, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     if isinstance(field, serializers.DateField):
@@ -39,15 +61,15 @@ def entry_forms(data=None, bound: str | None = None) -> list[tuple[str, str, for
 
 
 class DocumentForm(forms.Form):
-    title = forms.CharField(label="Title", max_length=200, required=False, help_text="For example: Blood test, October 2026.")
-    file = forms.FileField(label="File", help_text="PDF, DICOM, JPEG, PNG, WebP, TIFF or GIF. Encrypted before it is stored.")
+    title = forms.CharField(label=_("Title"), max_length=200, required=False, help_text=_("For example: Blood test, October 2026."))
+    file = forms.FileField(label=_("File"), help_text=_("PDF, DICOM, JPEG, PNG, WebP, TIFF or GIF. Encrypted before it is stored."))
 
 
 class GrantForm(forms.Form):
-    doctor = forms.ChoiceField(label="Doctor")
-    whole_record = forms.BooleanField(label="The whole record", required=False)
-    categories = forms.MultipleChoiceField(label="Or only these parts", choices=Scope.choices, required=False, widget=forms.CheckboxSelectMultiple)
-    days = forms.ChoiceField(label="For", choices=GRANT_DURATIONS, initial="1")
+    doctor = forms.ChoiceField(label=_("Doctor"))
+    whole_record = forms.BooleanField(label=_("The whole record"), required=False)
+    categories = forms.MultipleChoiceField(label=_("Or only these parts"), choices=Scope.choices, required=False, widget=forms.CheckboxSelectMultiple)
+    days = forms.ChoiceField(label=_("For"), choices=GRANT_DURATIONS, initial="1")
 
     def __init__(self, *args, doctors=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -55,7 +77,7 @@ class GrantForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label="Reason", max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 def _fields_of(serializer_class) -> dict[str, forms.Field]:
@@ -68,6 +90,6 @@ MedicineFormSet = forms.formset_factory(MedicineForm, extra=3, max_num=10)
 
 
 class PrescriptionForm(forms.Form):
-    advice = forms.CharField(label="Advice", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
-    follow_up = forms.CharField(label="Follow-up", required=False, max_length=500)
-    supersede = forms.BooleanField(label="Replaces the current prescription of this consultation", required=False)
+    advice = forms.CharField(label=_("Advice"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    follow_up = forms.CharField(label=_("Follow-up"), required=False, max_length=500)
+    supersede = forms.BooleanField(label=_("Replaces the current prescription of this consultation"), required=False)

@@ -3,6 +3,7 @@ version is written, and stored as JSON (encrypted) in the version."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from medimeet.core.errors import ApplicationError
@@ -35,7 +36,7 @@ class MedicationPayload(serializers.Serializer):
 
     def validate(self, attrs):
         if attrs.get("started_on") and attrs.get("stopped_on") and attrs["stopped_on"] < attrs["started_on"]:
-            raise serializers.ValidationError({"stopped_on": ["A medication cannot stop before it started."]})
+            raise serializers.ValidationError({"stopped_on": [gettext("A medication cannot stop before it started.")]})
         return attrs
 
 
@@ -93,9 +94,9 @@ def payload_validate(category: str, data) -> dict:
     """The payload as JSON-ready values (dates as ISO strings), or ApplicationError REC_003."""
     serializer_class = PAYLOADS.get(category)
     if serializer_class is None:
-        raise ApplicationError("REC_003", fields={"category": [f"Choose one of: {', '.join(Category.values)}."]})
+        raise ApplicationError("REC_003", fields={"category": [gettext("Choose one of: %(values)s.") % {"values": ", ".join(Category.values)}]})
     if not isinstance(data, dict):
-        raise ApplicationError("REC_003", fields={"payload": ["Send the entry's fields as an object."]})
+        raise ApplicationError("REC_003", fields={"payload": [gettext("Send the entry's fields as an object.")]})
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         raise ApplicationError("REC_003", fields={f"payload.{name}": [str(m) for m in messages] for name, messages in serializer.errors.items()})

@@ -16,6 +16,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -23,129 +25,134 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger("medimeet.errors")
 
-# code: (HTTP status, default message)
-ERROR_CODES: dict[str, tuple[int, str]] = {
-    "AUTH_001": (401, "Authentication credentials were not provided."),
-    "AUTH_002": (401, "Invalid email or password."),
-    "AUTH_003": (401, "The token has expired."),
-    "AUTH_004": (401, "The token is invalid or has been revoked."),
-    "AUTH_005": (403, "This account is blocked."),
-    "AUTH_006": (403, "The email address has not been verified yet."),
-    "AUTH_007": (429, "Too many sign-in attempts for this account or from this network. Try again later."),
-    "AUTH_008": (401, "The two-factor authentication code is not valid."),
-    "AUTH_009": (403, "Two-factor authentication must be set up for this account first."),
-    "AUTH_010": (403, "You do not have permission to perform this action."),
-    "AUTH_011": (400, "The link or code is invalid or has expired."),
-    "AUTH_012": (400, "The current password is not correct."),
-    "USER_001": (404, "User not found."),
-    "USER_002": (409, "An account with this email address already exists."),
-    "USER_003": (400, "The uploaded picture is not acceptable."),
-    "USER_004": (404, "Session not found."),
-    "DOC_001": (404, "Doctor not found."),
-    "DOC_002": (404, "Specialization not found."),
-    "DOC_003": (400, "The licence details are not valid."),
-    "DOC_004": (400, "The document is not acceptable."),
-    "DOC_005": (409, "The application cannot move to that state."),
-    "DOC_006": (409, "The application cannot be approved yet."),
-    "DOC_007": (400, "The service is not valid."),
-    "DOC_008": (409, "The invitation cannot be sent."),
-    "DOC_009": (403, "This action needs a doctor account."),
-    "APPT_001": (400, "The appointment request is not valid."),
-    "APPT_002": (409, "That slot is not available."),
-    "APPT_003": (409, "The hold on this slot has expired."),
-    "APPT_004": (409, "The appointment cannot change that way."),
-    "APPT_005": (409, "You already have an appointment at that time."),
-    "APPT_006": (404, "Appointment not found."),
-    "APPT_007": (409, "Rescheduling is no longer allowed for this appointment."),
-    "APPT_008": (409, "You are already on this doctor's waitlist."),
-    "APPT_009": (409, "This rebooking offer is no longer open."),
-    "APPT_010": (409, "No follow-up has been recommended for this appointment."),
-    "APPT_011": (403, "Clinical notes are only for the appointment's doctor and patient."),
-    "PAY_001": (402, "The payment failed."),
-    "PAY_002": (400, "The payment verification is not valid."),
-    "PAY_003": (409, "This refund is not allowed."),
-    "PAY_004": (409, "This appointment is already paid for or costs nothing."),
-    "PAY_005": (400, "This currency is not supported for payments."),
-    "PAY_006": (409, "The amount paid does not match the price; the payment is held for review."),
-    "PAY_007": (429, "Too many failed payment attempts. Try again later."),
-    "PAY_008": (503, "The payment provider could not be reached. Retry with the same Idempotency-Key."),
-    "PAY_009": (404, "Payment not found."),
-    "PAY_010": (409, "This appointment is not waiting for a payment."),
-    "PAY_011": (404, "Refund not found."),
-    "PAY_012": (403, "This refund needs approval by another finance approver."),
-    "CONS_001": (404, "Consultation not found."),
-    "CONS_002": (409, "This appointment has no consultation room."),
-    "CONS_003": (409, "The consultation room has closed."),
-    "CONS_004": (409, "This consultation already has a guest: withdraw that invitation first."),
-    "CONS_005": (404, "This invitation link is not valid."),
-    "CONS_006": (410, "This invitation can no longer be used."),
+StrOrPromise = str | Promise
+
+# code: (HTTP status, default message). The messages are translated lazily: a code stays the same
+# in every language, its message follows the request's (Accept-Language, or the account's language).
+ERROR_CODES: dict[str, tuple[int, StrOrPromise]] = {
+    "AUTH_001": (401, _("Authentication credentials were not provided.")),
+    "AUTH_002": (401, _("Invalid email or password.")),
+    "AUTH_003": (401, _("The token has expired.")),
+    "AUTH_004": (401, _("The token is invalid or has been revoked.")),
+    "AUTH_005": (403, _("This account is blocked.")),
+    "AUTH_006": (403, _("The email address has not been verified yet.")),
+    "AUTH_007": (429, _("Too many sign-in attempts for this account or from this network. Try again later.")),
+    "AUTH_008": (401, _("The two-factor authentication code is not valid.")),
+    "AUTH_009": (403, _("Two-factor authentication must be set up for this account first.")),
+    "AUTH_010": (403, _("You do not have permission to perform this action.")),
+    "AUTH_011": (400, _("The link or code is invalid or has expired.")),
+    "AUTH_012": (400, _("The current password is not correct.")),
+    "USER_001": (404, _("User not found.")),
+    "USER_002": (409, _("An account with this email address already exists.")),
+    "USER_003": (400, _("The uploaded picture is not acceptable.")),
+    "USER_004": (404, _("Session not found.")),
+    "DOC_001": (404, _("Doctor not found.")),
+    "DOC_002": (404, _("Specialization not found.")),
+    "DOC_003": (400, _("The licence details are not valid.")),
+    "DOC_004": (400, _("The document is not acceptable.")),
+    "DOC_005": (409, _("The application cannot move to that state.")),
+    "DOC_006": (409, _("The application cannot be approved yet.")),
+    "DOC_007": (400, _("The service is not valid.")),
+    "DOC_008": (409, _("The invitation cannot be sent.")),
+    "DOC_009": (403, _("This action needs a doctor account.")),
+    "APPT_001": (400, _("The appointment request is not valid.")),
+    "APPT_002": (409, _("That slot is not available.")),
+    "APPT_003": (409, _("The hold on this slot has expired.")),
+    "APPT_004": (409, _("The appointment cannot change that way.")),
+    "APPT_005": (409, _("You already have an appointment at that time.")),
+    "APPT_006": (404, _("Appointment not found.")),
+    "APPT_007": (409, _("Rescheduling is no longer allowed for this appointment.")),
+    "APPT_008": (409, _("You are already on this doctor's waitlist.")),
+    "APPT_009": (409, _("This rebooking offer is no longer open.")),
+    "APPT_010": (409, _("No follow-up has been recommended for this appointment.")),
+    "APPT_011": (403, _("Clinical notes are only for the appointment's doctor and patient.")),
+    "PAY_001": (402, _("The payment failed.")),
+    "PAY_002": (400, _("The payment verification is not valid.")),
+    "PAY_003": (409, _("This refund is not allowed.")),
+    "PAY_004": (409, _("This appointment is already paid for or costs nothing.")),
+    "PAY_005": (400, _("This currency is not supported for payments.")),
+    "PAY_006": (409, _("The amount paid does not match the price; the payment is held for review.")),
+    "PAY_007": (429, _("Too many failed payment attempts. Try again later.")),
+    "PAY_008": (503, _("The payment provider could not be reached. Retry with the same Idempotency-Key.")),
+    "PAY_009": (404, _("Payment not found.")),
+    "PAY_010": (409, _("This appointment is not waiting for a payment.")),
+    "PAY_011": (404, _("Refund not found.")),
+    "PAY_012": (403, _("This refund needs approval by another finance approver.")),
+    "CONS_001": (404, _("Consultation not found.")),
+    "CONS_002": (409, _("This appointment has no consultation room.")),
+    "CONS_003": (409, _("The consultation room has closed.")),
+    "CONS_004": (409, _("This consultation already has a guest: withdraw that invitation first.")),
+    "CONS_005": (404, _("This invitation link is not valid.")),
+    "CONS_006": (410, _("This invitation can no longer be used.")),
     # Recording
-    "CONS_010": (404, "Recording not found."),
-    "CONS_011": (403, "Only the doctor and the patient admitted to the call can record it."),
-    "CONS_012": (409, "Recording needs the consent of both the doctor and the patient."),
-    "CONS_013": (409, "The consultation is not in progress."),
-    "CONS_014": (409, "A recording is already running in this consultation."),
-    "CONS_015": (409, "This recording has ended and accepts no more chunks."),
-    "CONS_016": (413, "The chunk or the recording is too large."),
-    "CONS_017": (400, "The recording chunk is not valid."),
-    "CONS_018": (409, "A chunk with this number was already stored with different content."),
-    "CONS_019": (409, "The recording is not finished yet."),
-    "CONS_020": (410, "The recording has been deleted under the retention policy."),
-    "CONS_021": (403, "Only the participant who started the recording uploads to it and finishes it."),
-    "CONS_022": (410, "The share link has expired."),
+    "CONS_010": (404, _("Recording not found.")),
+    "CONS_011": (403, _("Only the doctor and the patient admitted to the call can record it.")),
+    "CONS_012": (409, _("Recording needs the consent of both the doctor and the patient.")),
+    "CONS_013": (409, _("The consultation is not in progress.")),
+    "CONS_014": (409, _("A recording is already running in this consultation.")),
+    "CONS_015": (409, _("This recording has ended and accepts no more chunks.")),
+    "CONS_016": (413, _("The chunk or the recording is too large.")),
+    "CONS_017": (400, _("The recording chunk is not valid.")),
+    "CONS_018": (409, _("A chunk with this number was already stored with different content.")),
+    "CONS_019": (409, _("The recording is not finished yet.")),
+    "CONS_020": (410, _("The recording has been deleted under the retention policy.")),
+    "CONS_021": (403, _("Only the participant who started the recording uploads to it and finishes it.")),
+    "CONS_022": (410, _("The share link has expired.")),
     # Reviews and ratings
-    "REV_001": (404, "Appointment not found."),
-    "REV_002": (409, "Only a completed consultation can be reviewed."),
-    "REV_003": (409, "This consultation has already been reviewed."),
-    "REV_004": (409, "The time to review this consultation has passed."),
-    "REV_005": (400, "The review is not valid."),
-    "REV_006": (400, "The photo is not acceptable."),
-    "REV_007": (404, "Review not found."),
-    "REV_008": (409, "This review can no longer be edited."),
-    "REV_009": (409, "This review cannot be appealed."),
-    "REV_010": (403, "Only the reviewed doctor can reply to a review."),
-    "REV_011": (409, "You have already reported this review."),
-    "REV_012": (409, "You cannot report or vote on your own review."),
-    "REV_013": (400, "The reply cannot be published as written."),
-    "REV_014": (409, "The review is not in a state this decision applies to."),
-    "NTF_001": (400, "The phone number is not valid."),
-    "NTF_002": (429, "A code was just sent. Wait a moment before asking again."),
-    "NTF_003": (400, "The code is not right or has expired."),
-    "NTF_004": (429, "Too many wrong codes. Ask for a new one."),
-    "NTF_005": (403, "The delivery report's signature is not valid."),
+    "REV_001": (404, _("Appointment not found.")),
+    "REV_002": (409, _("Only a completed consultation can be reviewed.")),
+    "REV_003": (409, _("This consultation has already been reviewed.")),
+    "REV_004": (409, _("The time to review this consultation has passed.")),
+    "REV_005": (400, _("The review is not valid.")),
+    "REV_006": (400, _("The photo is not acceptable.")),
+    "REV_007": (404, _("Review not found.")),
+    "REV_008": (409, _("This review can no longer be edited.")),
+    "REV_009": (409, _("This review cannot be appealed.")),
+    "REV_010": (403, _("Only the reviewed doctor can reply to a review.")),
+    "REV_011": (409, _("You have already reported this review.")),
+    "REV_012": (409, _("You cannot report or vote on your own review.")),
+    "REV_013": (400, _("The reply cannot be published as written.")),
+    "REV_014": (409, _("The review is not in a state this decision applies to.")),
+    "NTF_001": (400, _("The phone number is not valid.")),
+    "NTF_002": (429, _("A code was just sent. Wait a moment before asking again.")),
+    "NTF_003": (400, _("The code is not right or has expired.")),
+    "NTF_004": (429, _("Too many wrong codes. Ask for a new one.")),
+    "NTF_005": (403, _("The delivery report's signature is not valid.")),
     # Medical records
-    "REC_001": (404, "Record not found."),
-    "REC_002": (403, "Your access to this record does not cover this."),
-    "REC_003": (400, "The record entry is not valid."),
-    "REC_004": (409, "This entry or document has been deleted."),
-    "REC_005": (400, "The access grant is not valid."),
-    "REC_006": (410, "This download link has expired."),
-    "REC_007": (409, "This grant has already been revoked."),
-    "REC_008": (403, "Emergency access is for doctors, to a patient's record."),
-    "REC_009": (409, "This emergency access has already been reviewed."),
-    "REC_010": (400, "The document is not acceptable."),
-    "REC_011": (413, "The document is too large."),
-    "REC_012": (503, "The malware scanner could not be reached; try again later."),
-    "REC_013": (400, "The document was refused by the malware scan."),
-    "REC_014": (409, "You already have an erasure request waiting for a decision."),
-    "REC_015": (409, "This erasure request has already been decided."),
-    "REC_016": (409, "An issued prescription cannot be changed; issue a new one that supersedes it."),
-    "REC_017": (400, "The prescription is not valid."),
-    "CMS_001": (404, "Post not found."),
-    "CMS_002": (404, "Page not found."),
-    "CMS_003": (409, "The content cannot move to that state."),
-    "CMS_004": (403, "Only content editors can schedule, publish or unpublish."),
-    "CMS_005": (403, "Only the author or a content editor can submit this draft for review."),
-    "CMS_006": (400, "The image is not acceptable."),
-    "REQ_001": (400, "The request is not valid."),
-    "REQ_002": (429, "Too many requests. Try again later."),
-    "REQ_003": (405, "Method not allowed."),
-    "REQ_004": (404, "Not found."),
-    "REQ_005": (415, "Unsupported media type."),
-    "REQ_006": (400, "Malformed request body."),
-    "REQ_007": (406, "Not acceptable."),
-    "SERVER_001": (500, "An unexpected error occurred. It has been logged."),
+    "REC_001": (404, _("Record not found.")),
+    "REC_002": (403, _("Your access to this record does not cover this.")),
+    "REC_003": (400, _("The record entry is not valid.")),
+    "REC_004": (409, _("This entry or document has been deleted.")),
+    "REC_005": (400, _("The access grant is not valid.")),
+    "REC_006": (410, _("This download link has expired.")),
+    "REC_007": (409, _("This grant has already been revoked.")),
+    "REC_008": (403, _("Emergency access is for doctors, to a patient's record.")),
+    "REC_009": (409, _("This emergency access has already been reviewed.")),
+    "REC_010": (400, _("The document is not acceptable.")),
+    "REC_011": (413, _("The document is too large.")),
+    "REC_012": (503, _("The malware scanner could not be reached; try again later.")),
+    "REC_013": (400, _("The document was refused by the malware scan.")),
+    "REC_014": (409, _("You already have an erasure request waiting for a decision.")),
+    "REC_015": (409, _("This erasure request has already been decided.")),
+    "REC_016": (409, _("An issued prescription cannot be changed; issue a new one that supersedes it.")),
+    "REC_017": (400, _("The prescription is not valid.")),
+    "CMS_001": (404, _("Post not found.")),
+    "CMS_002": (404, _("Page not found.")),
+    "CMS_003": (409, _("The content cannot move to that state.")),
+    "CMS_004": (403, _("Only content editors can schedule, publish or unpublish.")),
+    "CMS_005": (403, _("Only the author or a content editor can submit this draft for review.")),
+    "CMS_006": (400, _("The image is not acceptable.")),
+    "REQ_001": (400, _("The request is not valid.")),
+    "REQ_002": (429, _("Too many requests. Try again later.")),
+    "REQ_003": (405, _("Method not allowed.")),
+    "REQ_004": (404, _("Not found.")),
+    "REQ_005": (415, _("Unsupported media type.")),
+    "REQ_006": (400, _("Malformed request body.")),
+    "REQ_007": (406, _("Not acceptable.")),
+    "SERVER_001": (500, _("An unexpected error occurred. It has been logged.")),
 }
+
+CANNOT_COMPLETE = _("The request cannot be completed.")
 
 
 class ApplicationError(Exception):
@@ -160,17 +167,17 @@ class ApplicationError(Exception):
         status_code: int | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        default_status, default_message = ERROR_CODES.get(code, (400, "The request cannot be completed."))
+        default_status, default_message = ERROR_CODES.get(code, (400, CANNOT_COMPLETE))
         self.code = code
-        self.message = message or default_message
+        self.message = str(message or default_message)  # in the language active where it is raised
         self.fields = fields or {}
         self.status_code = status_code or default_status
         self.extra = extra or {}
         super().__init__(f"{code}: {self.message}")
 
 
-def error_payload(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
-    return {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+def error_payload(code: str, message: StrOrPromise, fields: dict | None = None, **extra: Any) -> dict:
+    return {"error": {"code": code, "message": str(message), "fields": fields or {}, **extra}}
 
 
 def _field_messages(detail: Any) -> dict[str, list[str]]:
@@ -240,7 +247,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return _response("REQ_002", fields=None, headers=headers, retry_after=wait)
     response = drf_exception_handler(exc, context)
     if response is not None:  # any other APIException: keep its status, wrap its detail
-        response.data = error_payload("REQ_001", "The request cannot be completed.", _field_messages(response.data))
+        response.data = error_payload("REQ_001", CANNOT_COMPLETE, _field_messages(response.data))
         return response
     logger.exception("unhandled API error", extra={"view": context.get("view").__class__.__name__ if context.get("view") else ""})
     return Response(error_payload("SERVER_001", ERROR_CODES["SERVER_001"][1]), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
