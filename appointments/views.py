@@ -620,12 +620,20 @@ def rebooking_accept(request: HttpRequest, appointment_id) -> HttpResponse:
         else:
             messages.success(request, _("Your appointment with %(doctor)s is moved to %(when)s.") % values)
     elif choice == RebookingOffer.Choice.OTHER_DOCTOR:
+        booked = result.status == Status.CONFIRMED
         if refunded:
-            message = _("Your appointment with %(previous_doctor)s is cancelled with a full refund, and %(when)s with %(doctor)s is yours.") % values
+            message = (
+                _("Your appointment with %(previous_doctor)s is cancelled with a full refund, and %(when)s with %(doctor)s is yours. You are booked.")
+                if booked
+                else _("Your appointment with %(previous_doctor)s is cancelled with a full refund, and %(when)s with %(doctor)s is yours. Pay the fee below to confirm it.")
+            )
         else:
-            message = _("Your appointment with %(previous_doctor)s is cancelled, and %(when)s with %(doctor)s is yours.") % values
-        then = _("You are booked.") if result.status == Status.CONFIRMED else _("Pay the fee below to confirm it.")
-        messages.success(request, f"{message} {then}")
+            message = (
+                _("Your appointment with %(previous_doctor)s is cancelled, and %(when)s with %(doctor)s is yours. You are booked.")
+                if booked
+                else _("Your appointment with %(previous_doctor)s is cancelled, and %(when)s with %(doctor)s is yours. Pay the fee below to confirm it.")
+            )
+        messages.success(request, message % values)
     else:
         messages.success(request, _("The appointment is cancelled with a full refund.") if refunded else _("The appointment is cancelled."))
     return redirect("appointments:detail", appointment_id=result.public_id)

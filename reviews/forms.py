@@ -49,7 +49,7 @@ class ReviewForm(forms.Form):
             )
         self.fields["text"] = self.fields.pop("text")  # the text after the stars
         if with_photos:
-            self.fields["photos"] = MultipleFileField(label=_("Photos"), required=False, help_text=f"Up to {settings.REVIEWS_MAX_PHOTOS} JPEG or PNG images, e.g. the clinic or a prescription with personal details covered. Location data is removed.")
+            self.fields["photos"] = MultipleFileField(label=_("Photos"), required=False, help_text=_("Up to %(count)d JPEG or PNG images, e.g. the clinic or a prescription with personal details covered. Location data is removed.") % {"count": settings.REVIEWS_MAX_PHOTOS})
 
     def category_fields(self):
         return [self[f"score_{category.code}"] for category in self.categories]
