@@ -186,18 +186,18 @@ def _policy_sentences(policy: list[dict]) -> list[str]:
     sentences = []
 
     def refund(percent: int) -> str:
-        return f"{percent} % refund" if percent else "no refund"
+        return _("%(percent)s %% refund") % {"percent": percent} if percent else _("no refund")
 
     for index, tier in enumerate(tiers):
-        hours = f"{tier['min_hours']:g}"
+        values = {"refund": refund(tier["refund_percent"]), "hours": f"{tier['min_hours']:g}"}
         if tier["min_hours"] > 0:
-            sentences.append(f"Cancel {hours} h or more before: {refund(tier['refund_percent'])}")
+            sentences.append(_("Cancel %(hours)s h or more before: %(refund)s") % values)
         elif index:
-            sentences.append(f"Cancel less than {tiers[index - 1]['min_hours']:g} h before: {refund(tier['refund_percent'])}")
+            sentences.append(_("Cancel less than %(hours)s h before: %(refund)s") % {**values, "hours": f"{tiers[index - 1]['min_hours']:g}"})
         else:
-            sentences.append(f"Cancel any time before: {refund(tier['refund_percent'])}")
+            sentences.append(_("Cancel any time before: %(refund)s") % values)
     if tiers and tiers[-1]["min_hours"] > 0:
-        sentences.append(f"Cancel less than {tiers[-1]['min_hours']:g} h before: no refund")
+        sentences.append(_("Cancel less than %(hours)s h before: %(refund)s") % {"hours": f"{tiers[-1]['min_hours']:g}", "refund": _("no refund")})
     return sentences
 
 
@@ -206,18 +206,18 @@ def _doctor_local(appointment: Appointment, viewer_tz: ZoneInfo) -> str:
     differently from the viewer's, else ""."""
     doctor_tz = ZoneInfo(selectors.schedule_for(appointment.doctor).timezone)
     theirs, mine = appointment.start.astimezone(doctor_tz), appointment.start.astimezone(viewer_tz)
-    return format_date(theirs, "H:i \\o\\n D j M") if theirs.replace(tzinfo=None) != mine.replace(tzinfo=None) else ""
+    return format_date(theirs, gettext_lazy("H:i \\o\\n D j M")) if theirs.replace(tzinfo=None) != mine.replace(tzinfo=None) else ""
 
 
 EVENT_LABELS = {
-    "held": "Time held",
-    "pending_payment": "Details sent, awaiting payment",
-    "confirmed": "Confirmed",
-    "in_progress": "Consultation started",
-    "completed": "Completed",
-    "cancelled": "Cancelled",
-    "no_show": "Marked as no-show",
-    "expired": "Hold expired",
+    "held": gettext_lazy("Time held"),
+    "pending_payment": gettext_lazy("Details sent, awaiting payment"),
+    "confirmed": gettext_lazy("Confirmed"),
+    "in_progress": gettext_lazy("Consultation started"),
+    "completed": gettext_lazy("Completed"),
+    "cancelled": gettext_lazy("Cancelled"),
+    "no_show": gettext_lazy("Marked as no-show"),
+    "expired": gettext_lazy("Hold expired"),
 }
 
 
@@ -227,24 +227,24 @@ def _timeline(appointment: Appointment, viewer: User, viewer_tz: ZoneInfo) -> li
     for event in appointment.events.select_related("by"):
         label, note = EVENT_LABELS.get(event.to_status, event.to_status), event.note
         if event.from_status == event.to_status == Status.CONFIRMED and note.startswith("Rescheduled to "):
-            label, note = "Rescheduled", ""
+            label, note = _("Rescheduled"), ""
             try:
                 moved = datetime.fromisoformat(event.note.removeprefix("Rescheduled to "))
-                note = f"New time: {format_date(moved.astimezone(viewer_tz), 'l j F, H:i')}"
+                note = _("New time: %(when)s") % {"when": format_date(moved.astimezone(viewer_tz), "l j F, H:i")}
             except ValueError:
                 pass
         elif event.from_status == Status.PENDING_PAYMENT and event.to_status == Status.CONFIRMED:
-            label, note = "Paid and confirmed", ""
+            label, note = _("Paid and confirmed"), ""
         elif event.to_status == Status.EXPIRED:
             note = ""
-        who = "you" if event.by_id == viewer.pk else (event.by.display_name if event.by else "MediMeet")
+        who = _("you") if event.by_id == viewer.pk else (event.by.display_name if event.by else "MediMeet")
         rows.append({"status": event.to_status, "label": label, "at": event.created_at, "who": who, "note": note})
     return rows
 
 
 def _status_choices(appointment: Appointment) -> list[tuple[str, str]]:
     """The attendance buttons a doctor sees: the moves the appointment allows now."""
-    labels = {"in_progress": "Mark in progress", "completed": "Mark completed", "no_show": "Mark no-show"}
+    labels = {"in_progress": _("Mark in progress"), "completed": _("Mark completed"), "no_show": _("Mark no-show")}
     started = appointment.start <= timezone.now()
     return [(status, label) for status, label in labels.items() if appointment.can_transition_to(status) and (status != "no_show" or started)]
 

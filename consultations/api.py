@@ -222,7 +222,7 @@ class RecordingLinkInput(serializers.Serializer):
 
     def validate_minutes(self, value: int) -> int:
         if value > settings.CONSULTATION_RECORDING_LINK_MAX_MINUTES:
-            raise serializers.ValidationError(f"A link works for at most {settings.CONSULTATION_RECORDING_LINK_MAX_MINUTES} minutes.")
+            raise serializers.ValidationError(gettext("A link works for at most %(minutes)d minutes.") % {"minutes": settings.CONSULTATION_RECORDING_LINK_MAX_MINUTES})
         return value
 
 

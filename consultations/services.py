@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import User
 from appointments import services as appointment_services
@@ -266,17 +266,17 @@ def guest_invite_find(*, token: str) -> GuestInvite:
     return invite
 
 
-INVITE_USED = "This invitation link has already been used. Ask for a new one."
+INVITE_USED = gettext_lazy("This invitation link has already been used. Ask for a new one.")
 
 
 def guest_invite_problem(invite: GuestInvite) -> str | None:
     """Why the link can no longer be opened by a new browser, or None."""
     if invite.revoked_at is not None:
-        return "This invitation was withdrawn."
+        return gettext("This invitation was withdrawn.")
     if invite.used_at is not None:
-        return INVITE_USED
+        return str(INVITE_USED)
     if invite.expires_at <= timezone.now():
-        return "This invitation has expired: the consultation room has closed."
+        return gettext("This invitation has expired: the consultation room has closed.")
     return None
 
 
