@@ -32,7 +32,7 @@
     iceServers = [];
   }
 
-  var STATUS_WORDS = { pending: "checking", pass: "passed", warn: "needs attention", fail: "failed", todo: "not tested yet" };
+  var STATUS_WORDS = { pending: gettext("checking"), pass: gettext("passed"), warn: gettext("needs attention"), fail: gettext("failed"), todo: gettext("not tested yet") };
   var stream = null;
   var audio = null; // { context, analyser, source, frame }
   var heardSound = false;
