@@ -8,8 +8,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.cache import cache_control
 from django.utils.translation import gettext, gettext_lazy
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from . import selectors
