@@ -237,3 +237,11 @@ def test_a_hindi_reader_gets_the_blog_chrome_in_hindi():
     assert_phrases(listing, hindi=["स्वास्थ्य लेख", "सभी", "मिनट में पढ़ें"], english=["Health articles", "min read", "Written for patients"])
     assert_phrases(article, hindi=["प्रकाशित", "यह लेख सामान्य जानकारी है"], english=["Published", "This article is general information", "min read"])
     assert "Winter coughs" in article.content.decode()  # the content itself is as written
+
+
+def test_a_hindi_visitor_gets_allauths_sign_in_and_password_reset_pages_in_hindi():
+    """allauth ships no Hindi: its msgids are translated in our catalogue (LOCALE_PATHS wins)."""
+    client = Client(HTTP_ACCEPT_LANGUAGE="hi")
+
+    assert_phrases(client.get("/accounts/login/"), hindi=["साइन इन करें", "पासवर्ड"], english=["Sign In", "Password"])
+    assert_phrases(client.get("/accounts/password/reset/"), hindi=["पासवर्ड भूल गए?"], english=["Forgotten your password?"])
