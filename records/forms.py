@@ -8,12 +8,12 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .models import Category, Scope
-from .payloads import PAYLOADS, MedicinePayload
+from .payloads import PAYLOADS, MedicinePayload, payload_value_label
 
 GRANT_DURATIONS = [("1", _("1 day")), ("7", _("7 days")), ("30", _("30 days")), ("90", _("90 days"))]
 
 
-# The page's words for the payload fields and their choices (the API keeps the field names).
+# The page's words for the payload fields (the API keeps the field names).
 FIELD_LABELS = {
     "substance": _("Substance"), "reaction": _("Reaction"), "severity": _("Severity"), "noted_on": _("Noted on"), "name": _("Name"),
     "dose": _("Dose"), "route": _("Route"), "frequency": _("Frequency"), "started_on": _("Started on"), "stopped_on": _("Stopped on"),
@@ -22,23 +22,13 @@ FIELD_LABELS = {
     "dose_number": _("Dose number"), "given_on": _("Given on"), "lot_number": _("Lot number"), "reference_range": _("Reference range"),
     "taken_on": _("Taken on"), "flag": _("Flag"), "duration": _("Duration"),
 }  # fmt: skip
-CHOICE_LABELS = {
-    "mild": _("Mild"), "moderate": _("Moderate"), "severe": _("Severe"),
-    "oral": _("Oral"), "sublingual": _("Sublingual"), "topical": _("Topical"), "inhaled": _("Inhaled"), "intravenous": _("Intravenous"),
-    "intramuscular": _("Intramuscular"), "subcutaneous": _("Subcutaneous"), "rectal": _("Rectal"), "ophthalmic": _("Ophthalmic"),
-    "otic": _("Otic"), "nasal": _("Nasal"), "other": _("Other"),
-    "active": _("Active"), "resolved": _("Resolved"), "inactive": _("Inactive"),
-    "blood_pressure": _("Blood pressure"), "heart_rate": _("Heart rate"), "temperature": _("Temperature"), "weight": _("Weight"),
-    "height": _("Height"), "oxygen_saturation": _("Oxygen saturation"), "respiratory_rate": _("Respiratory rate"), "blood_glucose": _("Blood glucose"),
-    "normal": _("Normal"), "low": _("Low"), "high": _("High"), "abnormal": _("Abnormal"),
-}  # fmt: skip
 
 
 def _form_field(field: serializers.Field) -> forms.Field:
     label = FIELD_LABELS.get(field.field_name) or field.field_name.replace("_", " ").capitalize()
     if isinstance(field, serializers.ChoiceField):
         choices = [("", "—")] if not field.required else []
-        return forms.ChoiceField(label=label, required=field.required, choices=choices + [(k, CHOICE_LABELS.get(k) or str(v).replace("_", " ").capitalize()) for k, v in field.choices.items()])
+        return forms.ChoiceField(label=label, required=field.required, choices=choices + [(k, payload_value_label(k)) for k in field.choices])
     if isinstance(field, serializers.DateTimeField):
         return forms.DateTimeField(label=label, required=field.required, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     if isinstance(field, serializers.DateField):

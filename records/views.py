@@ -24,7 +24,7 @@ from . import prescriptions, selectors, services
 from .api import document_file_response, export_response, prescription_pdf_response
 from .forms import DocumentForm, GrantForm, MedicineFormSet, PrescriptionForm, ReasonForm, entry_forms
 from .models import AccessGrant, Scope
-from .payloads import payload_headline
+from .payloads import payload_display, payload_headline
 
 
 def _timeline_items(access) -> list[dict]:
@@ -34,6 +34,7 @@ def _timeline_items(access) -> list[dict]:
             entry = item["object"]
             entry.payload = selectors.entry_payload(entry.current_version)
             entry.headline = payload_headline(entry.category, entry.payload)
+            entry.payload_words = payload_display(entry.payload)
     return items
 
 

@@ -245,3 +245,12 @@ def test_a_hindi_visitor_gets_allauths_sign_in_and_password_reset_pages_in_hindi
 
     assert_phrases(client.get("/accounts/login/"), hindi=["साइन इन करें", "पासवर्ड"], english=["Sign In", "Password"])
     assert_phrases(client.get("/accounts/password/reset/"), hindi=["पासवर्ड भूल गए?"], english=["Forgotten your password?"])
+
+
+def test_coded_record_values_read_in_hindi_on_the_timeline(patient):
+    from records import services as record_services
+
+    record_services.entry_create(by=patient, patient=patient, category="allergy", payload={"substance": "Penicillin", "severity": "severe"})
+    record_services.entry_create(by=patient, patient=patient, category="vital", payload={"kind": "blood_pressure", "value": "120/80", "unit": "mmHg", "measured_at": "2026-11-01T08:00:00Z"})
+
+    assert_phrases(signed_in(patient).get("/records/"), hindi=["गंभीरता: गंभीर", "ब्लड प्रेशर: 120/80 mmHg"], english=["Severity: severe", "Blood pressure"])
