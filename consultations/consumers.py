@@ -18,8 +18,6 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.utils import translation
-from django.utils.translation import gettext
 
 from medimeet.core.errors import ApplicationError
 
@@ -114,22 +112,6 @@ def _user_from_token(token: str):
         return None
 
 
-def socket_language(scope: dict[str, Any], user) -> str:
-    """The account's language, else the best of the handshake's Accept-Language, else the default."""
-    from django.utils.translation.trans_real import parse_accept_lang_header
-
-    languages = dict(settings.LANGUAGES)
-    if user is not None and user.is_authenticated and getattr(user, "language", "") in languages:
-        return user.language
-    header = dict(scope.get("headers") or []).get(b"accept-language", b"").decode("latin-1")
-    for code, _quality in parse_accept_lang_header(header):
-        try:
-            return translation.get_supported_language_variant(code)
-        except LookupError:
-            continue
-    return settings.LANGUAGE_CODE
-
-
 class ConsultationConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch, without its ``aclose_old_connections()`` before every event: that
@@ -155,9 +137,6 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
         user = await _user_from_token(token) if token else self.scope.get("user")
-        # Messages to this socket in its person's language: the account's, else the browser's.
-        # Activated once: every later frame of this socket is handled in the same task (context).
-        translation.activate(socket_language(self.scope, user))
         self.by_token = bool(token)
         self.guest_invite_id: str | None = None
         if user is not None and user.is_authenticated:
@@ -165,7 +144,7 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         elif not token and await self.opened_guest_invite():
             await self.join_as_guest()
         elif token:
-            await self.refuse(services.Refusal(4401, "WS_UNAUTHENTICATED", gettext("The access token is invalid or has expired.")))
+            await self.refuse(services.Refusal(4401, "WS_UNAUTHENTICATED", "The access token is invalid or has expired."))
         else:  # mobile clients may authenticate with their first frame
             self.auth_timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self.auth_timeout()))
 
@@ -182,7 +161,7 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
 
     async def auth_timeout(self) -> None:
         if self.participation is None:
-            await self.refuse(services.Refusal(4401, "WS_UNAUTHENTICATED", gettext("Sign in to join the consultation.")))
+            await self.refuse(services.Refusal(4401, "WS_UNAUTHENTICATED", "Sign in to join the consultation."))
 
     async def refuse(self, refusal: services.Refusal) -> None:
         await self.send_json({"type": "error", "code": refusal.code, "message": refusal.message, **refusal.extra})
@@ -191,7 +170,6 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
     async def join(self, user) -> None:
         if self.auth_timer is not None:
             self.auth_timer.cancel()
-        translation.activate(socket_language(self.scope, user))  # a token sent in the first frame
         try:
             self.consultation, role = await database_sync_to_async(services.consultation_access)(room=self.room, user=user)
         except services.Refusal as refusal:
@@ -264,7 +242,7 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.allow_frame():
-            await self.refuse(services.Refusal(4429, "WS_RATE_LIMITED", gettext("Too many messages: the connection is closed.")))
+            await self.refuse(services.Refusal(4429, "WS_RATE_LIMITED", "Too many messages: the connection is closed."))
             return
         if text_data is None or len(text_data.encode()) > settings.CONSULTATION_MAX_FRAME_BYTES:
             await self.error("Frames are JSON text of at most 64 KiB.")
@@ -294,12 +272,12 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
                 return
             user = await _user_from_token(frame["token"])
             if user is None:
-                await self.refuse(services.Refusal(4401, "WS_UNAUTHENTICATED", gettext("The access token is invalid or has expired.")))
+                await self.refuse(services.Refusal(4401, "WS_UNAUTHENTICATED", "The access token is invalid or has expired."))
                 return
             await self.join(user)
             return
         if not self.admitted and kind not in WAITING_ALLOWED:
-            await self.error(gettext("Wait until the doctor lets you in."))
+            await self.error("Wait until the doctor lets you in.")
             return
         me = str(self.participation.public_id)
         if kind == "ping":
@@ -406,7 +384,7 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
     async def room_revoked(self, event: dict[str, Any]) -> None:
         if self.participation is not None and event["participant"] == str(self.participation.public_id):
             self.hung_up = True
-            await self.refuse(services.Refusal(4403, "WS_FORBIDDEN", gettext("Your invitation to this consultation was withdrawn.")))
+            await self.refuse(services.Refusal(4403, "WS_FORBIDDEN", "Your invitation to this consultation was withdrawn."))
 
     async def room_ended(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "ended", "by": event["by"], "ended_at": event["ended_at"]})

@@ -66,11 +66,11 @@ def role_of(user: User, appointment: Appointment) -> str | None:
 def consultation_access(*, room: str, user: User | None) -> tuple[Consultation, str]:
     """Check that ``user`` may be in ``room`` now; raise ``Refusal`` with the reason otherwise."""
     if user is None or not user.is_authenticated:
-        raise Refusal(4401, "WS_UNAUTHENTICATED", gettext("Sign in to join the consultation."))
+        raise Refusal(4401, "WS_UNAUTHENTICATED", "Sign in to join the consultation.")
     consultation = _room(room)
     role = role_of(user, consultation.appointment)
     if role is None or user.is_blocked:
-        raise Refusal(4403, "WS_FORBIDDEN", gettext("Only the doctor and the patient of this appointment can join."))
+        raise Refusal(4403, "WS_FORBIDDEN", "Only the doctor and the patient of this appointment can join.")
     _check_open(consultation)
     return consultation, role
 
@@ -78,11 +78,11 @@ def consultation_access(*, room: str, user: User | None) -> tuple[Consultation, 
 def guest_access(*, room: str, invite_id: str | None) -> tuple[Consultation, GuestInvite]:
     """The guest whose browser opened an invitation to ``room`` (its id is in their session)."""
     if not invite_id:
-        raise Refusal(4401, "WS_UNAUTHENTICATED", gettext("Open your invitation link to join the consultation."))
+        raise Refusal(4401, "WS_UNAUTHENTICATED", "Open your invitation link to join the consultation.")
     consultation = _room(room)
     invite = GuestInvite.objects.filter(consultation=consultation, public_id=invite_id, used_at__isnull=False).first()
     if invite is None or invite.revoked_at is not None:
-        raise Refusal(4403, "WS_FORBIDDEN", gettext("Your invitation to this consultation was withdrawn."))
+        raise Refusal(4403, "WS_FORBIDDEN", "Your invitation to this consultation was withdrawn.")
     _check_open(consultation)
     return consultation, invite
 
@@ -90,21 +90,21 @@ def guest_access(*, room: str, invite_id: str | None) -> tuple[Consultation, Gue
 def _room(room: str) -> Consultation:
     consultation = Consultation.objects.select_related("appointment__doctor__user", "appointment__patient", "appointment__service").filter(room=room).first()
     if consultation is None:
-        raise Refusal(4404, "WS_NOT_FOUND", gettext("There is no such consultation room."))
+        raise Refusal(4404, "WS_NOT_FOUND", "There is no such consultation room.")
     return consultation
 
 
 def _check_open(consultation: Consultation) -> None:
     appointment = consultation.appointment
     if consultation.status == Consultation.Status.ENDED or appointment.status not in ACTIVE_APPOINTMENT_STATUSES:
-        raise Refusal(4409, "WS_NOT_ACTIVE", gettext("This appointment is %(status)s.") % {"status": appointment.get_status_display().lower()})
+        raise Refusal(4409, "WS_NOT_ACTIVE", f"This appointment is {appointment.get_status_display().lower()}.")
     opens, closes = consultation.join_window()
     now = timezone.now()
     if not opens <= now <= closes:
         raise Refusal(
             4410,
             "WS_OUTSIDE_WINDOW",
-            gettext("The consultation room opens 15 minutes before the appointment.") if now < opens else gettext("The consultation room has closed."),
+            "The consultation room opens 15 minutes before the appointment." if now < opens else "The consultation room has closed.",
             {"opens_at": opens.isoformat(), "closes_at": closes.isoformat()},
         )
 

@@ -372,37 +372,3 @@ async def test_relaying_a_frame_does_not_hop_to_the_database_thread(monkeypatch)
     assert hops == []
     await doctor.disconnect()
     await patient.disconnect()
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize(
-    ("language", "accept_language", "message"),
-    [
-        ("hi", b"en", "परामर्श कक्ष अपॉइंटमेंट से 15 मिनट पहले खुलता है।"),  # the account's language wins
-        ("en", b"hi", "The consultation room opens 15 minutes before the appointment."),
-    ],
-)
-async def test_a_refused_socket_is_told_why_in_its_persons_language(language, accept_language, message):
-    patient = await _sync(UserFactory, language=language)
-    appointment = await _sync(booked, start_in=timedelta(hours=3), patient=patient)
-    ws = socket(appointment.consultation.room, patient)
-    ws.scope["headers"].append((b"accept-language", accept_language))
-
-    await ws.connect()
-    refusal = await until(ws, "error")
-
-    assert (refusal["code"], refusal["message"]) == ("WS_OUTSIDE_WINDOW", message)
-    assert await closed_with(ws) == 4410
-
-
-@pytest.mark.asyncio
-async def test_a_socket_without_an_account_is_answered_in_its_browsers_language():
-    appointment = await _sync(booked)
-    ws = socket(appointment.consultation.room, query="?token=not-a-token")
-    ws.scope["headers"].append((b"accept-language", b"hi-IN,hi;q=0.9,en;q=0.5"))
-
-    await ws.connect()
-    refusal = await until(ws, "error")
-
-    assert (refusal["code"], refusal["message"]) == ("WS_UNAUTHENTICATED", "एक्सेस टोकन अमान्य है या उसकी समय-सीमा समाप्त हो गई है।")
-    assert await closed_with(ws) == 4401
