@@ -21,13 +21,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 browser:
 	@bash scripts/ensure-chromium
 
-## Compile the translation catalogues (locale/*/LC_MESSAGES/django.po → .mo) with Babel: no GNU gettext needed.
+## Compile the translation catalogues (locale/*/LC_MESSAGES/django.po and djangojs.po → .mo) with Babel: no GNU gettext needed.
 messages: venv
 	$(PY) manage.py compile_catalogues
 
 ## Refresh the .po catalogues from the code and templates (needs GNU gettext's xgettext; translators only).
 messages-extract: venv
 	$(PY) manage.py makemessages -l hi --ignore=.venv --ignore=var --ignore=bench --ignore=docs --no-location --no-obsolete
+	$(PY) manage.py makemessages -d djangojs -l hi --ignore=.venv --ignore=var --ignore=bench --ignore=docs --ignore=static/vendor --ignore=staticfiles --no-location --no-obsolete
 
 ## Debian's Tesseract for OCR of scanned record documents (without it they are marked "OCR unavailable").
 ocr:

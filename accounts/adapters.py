@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from medimeet.core.audit import audit_record
 from medimeet.core.notifications.services import email_with_html
@@ -54,7 +55,7 @@ class AccountAdapter(DefaultAccountAdapter):
     def pre_login(self, request: HttpRequest, user, **kwargs):
         if getattr(user, "is_blocked", False):
             audit_record(action="auth.login_refused_blocked", subject_user=user, request=request, metadata={"channel": "web"})
-            messages.error(request, "This account is blocked. Contact support if you think this is a mistake.")
+            messages.error(request, _("This account is blocked. Contact support if you think this is a mistake."))
             from allauth.account.internal.stagekit import clear_login
 
             clear_login(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from django.conf import settings
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -132,7 +133,7 @@ class MeUpdateInput(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         unknown = set(self.initial_data) - set(self.fields)
         if unknown:
-            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in sorted(unknown)})
+            raise serializers.ValidationError({name: [gettext("Unknown or read-only field.")] for name in sorted(unknown)})
         return attrs
 
 
@@ -379,7 +380,7 @@ class MeView(APIView):
     def patch(self, request):
         data = valid_input(MeUpdateInput, request.data)
         if request.user.role != User.Role.PATIENT and set(data) & services.PROFILE_FIELDS:
-            raise ApplicationError("REQ_001", fields={"profile": ["Only patients have a patient profile."]})
+            raise ApplicationError("REQ_001", fields={"profile": [gettext("Only patients have a patient profile.")]})
         services.profile_update(user=request.user, data=dict(data), request=request._request)
         return _me(request)
 

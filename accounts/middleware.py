@@ -11,6 +11,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from medimeet.core.errors import ERROR_CODES, error_payload
 
@@ -49,11 +50,11 @@ class SessionPolicyMiddleware:
             auth_at = seen_at = now
         reason = None
         if user.is_blocked:
-            reason = "This account is blocked."
+            reason = _("This account is blocked.")
         elif now - seen_at > settings.SESSION_IDLE_TIMEOUT:
-            reason = "You were signed out after a period of inactivity."
+            reason = _("You were signed out after a period of inactivity.")
         elif now - auth_at > settings.SESSION_ABSOLUTE_LIFETIME:
-            reason = "Your session has ended. Please sign in again."
+            reason = _("Your session has ended. Please sign in again.")
         if reason:
             logout(request)
             if request.path.startswith("/api/"):
@@ -65,6 +66,6 @@ class SessionPolicyMiddleware:
         if user.requires_mfa() and not request.path.startswith(MFA_EXEMPT_PREFIXES) and not is_mfa_enabled(user):
             if request.path.startswith("/api/"):
                 return JsonResponse(error_payload("AUTH_009", ERROR_CODES["AUTH_009"][1]), status=403)
-            messages.warning(request, "Set up two-factor authentication to continue.")
+            messages.warning(request, _("Set up two-factor authentication to continue."))
             return redirect("mfa_activate_totp")
         return None

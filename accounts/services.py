@@ -33,6 +33,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 from PIL import Image, ImageOps, UnidentifiedImageError
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -64,7 +65,7 @@ def password_check(password: str, user: User | None = None, field: str = "passwo
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
-        raise ApplicationError("REQ_001", "The password is too weak.", fields={field: list(exc.messages)}) from exc
+        raise ApplicationError("REQ_001", gettext("The password is too weak."), fields={field: list(exc.messages)}) from exc
 
 
 def user_register(
@@ -80,7 +81,7 @@ def user_register(
     """Create a patient account with an unverified email and send the verification email."""
     email = email.strip().lower()
     if User.objects.filter(email=email).exists():
-        raise ApplicationError("USER_002", fields={"email": ["An account with this email address already exists."]})
+        raise ApplicationError("USER_002", fields={"email": [gettext("An account with this email address already exists.")]})
     candidate = User(email=email, first_name=first_name, last_name=last_name)
     password_check(password, candidate)
     try:
@@ -98,7 +99,7 @@ def user_register(
             address = EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
             audit_record(action="account.registered", actor=user, target=user, subject_user=user, request=request, metadata={"channel": "api"})
     except IntegrityError as exc:  # lost a race with a concurrent registration of the same email
-        raise ApplicationError("USER_002", fields={"email": ["An account with this email address already exists."]}) from exc
+        raise ApplicationError("USER_002", fields={"email": [gettext("An account with this email address already exists.")]}) from exc
     send_verification_email_to_address(request, address, signup=True)
     return user
 
@@ -126,7 +127,7 @@ def email_verify(*, request: HttpRequest, key: str) -> User:
     confirmation = EmailConfirmationHMAC.from_key(key) or EmailConfirmation.from_key(key)
     address = confirmation.confirm(request) if confirmation else None
     if not address:
-        raise ApplicationError("AUTH_011", "The verification link is invalid or has expired.", fields={"key": ["Invalid or expired key."]})
+        raise ApplicationError("AUTH_011", gettext("The verification link is invalid or has expired."), fields={"key": [gettext("Invalid or expired key.")]})
     audit_record(action="account.email_verified", actor=address.user, target=address.user, subject_user=address.user, request=request)
     return address.user
 
@@ -179,22 +180,22 @@ def login_complete_mfa(*, request: HttpRequest, mfa_token: str, code: str) -> Lo
     try:
         payload = signing.loads(mfa_token, salt=MFA_TOKEN_SALT, max_age=MFA_TOKEN_MAX_AGE)
     except signing.SignatureExpired as exc:
-        raise ApplicationError("AUTH_003", "The sign-in challenge has expired. Sign in again.") from exc
+        raise ApplicationError("AUTH_003", gettext("The sign-in challenge has expired. Sign in again.")) from exc
     except signing.BadSignature as exc:
-        raise ApplicationError("AUTH_004", "The sign-in challenge is not valid.") from exc
+        raise ApplicationError("AUTH_004", gettext("The sign-in challenge is not valid.")) from exc
     attempts_key = f"mfa-attempts:{payload['n']}"
     cache.add(attempts_key, 0, MFA_TOKEN_MAX_AGE)
     if cache.incr(attempts_key) > MFA_MAX_ATTEMPTS:
-        raise ApplicationError("AUTH_007", "Too many wrong codes. Sign in again.")
+        raise ApplicationError("AUTH_007", gettext("Too many wrong codes. Sign in again."))
     user = User.objects.filter(public_id=payload["u"]).first()
     if user is None:
-        raise ApplicationError("AUTH_004", "The sign-in challenge is not valid.")
+        raise ApplicationError("AUTH_004", gettext("The sign-in challenge is not valid."))
     _user_login_gate(user, request)
     if not mfa_code_check(user=user, code=code):
         audit_record(action="auth.mfa_failed", actor=None, subject_user=user, request=request, metadata={"channel": "api"})
-        raise ApplicationError("AUTH_008", fields={"code": ["The code is not valid."]})
+        raise ApplicationError("AUTH_008", fields={"code": [gettext("The code is not valid.")]})
     if not cache.add(f"mfa-used:{payload['n']}", 1, MFA_TOKEN_MAX_AGE):
-        raise ApplicationError("AUTH_004", "The sign-in challenge was already used.")
+        raise ApplicationError("AUTH_004", gettext("The sign-in challenge was already used."))
     return LoginResult(tokens=api_session_start(user=user, request=request, device_name=payload.get("d", "")), user=user)
 
 
@@ -303,7 +304,7 @@ def api_logout(*, user: User, refresh: str, request: HttpRequest) -> None:
         raise token_error(exc) from exc
     session = ApiSession.objects.filter(pk=_session_id(token), user=user).first()
     if session is None:
-        raise ApplicationError("AUTH_004", fields={"refresh": ["This refresh token does not belong to you."]})
+        raise ApplicationError("AUTH_004", fields={"refresh": [gettext("This refresh token does not belong to you.")]})
     try:
         token.blacklist()
     except IntegrityError:
@@ -365,7 +366,7 @@ def _is_uuid(value: str) -> bool:
 def _staff_may_act_on(*, user: User, by: User) -> None:
     """A superuser's account is acted on by superusers only (support cannot lock out an admin)."""
     if user.is_superuser and not by.is_superuser:
-        raise ApplicationError("AUTH_010", "Only a superuser can do this to a superuser's account.")
+        raise ApplicationError("AUTH_010", gettext("Only a superuser can do this to a superuser's account."))
 
 
 def user_force_logout(*, user: User, by: User, request: HttpRequest | None = None) -> None:
@@ -383,9 +384,9 @@ def user_force_logout(*, user: User, by: User, request: HttpRequest | None = Non
 def user_block(*, user: User, by: User, reason: str, request: HttpRequest | None = None) -> User:
     reason = (reason or "").strip()
     if not reason:
-        raise ApplicationError("REQ_001", fields={"reason": ["A reason is required to block an account."]})
+        raise ApplicationError("REQ_001", fields={"reason": [gettext("A reason is required to block an account.")]})
     if user.pk == by.pk:
-        raise ApplicationError("AUTH_010", "You cannot block your own account.")
+        raise ApplicationError("AUTH_010", gettext("You cannot block your own account."))
     _staff_may_act_on(user=user, by=by)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
@@ -428,7 +429,7 @@ def password_reset_confirm(*, request: HttpRequest, key: str, password: str) -> 
     uidb36, _, token = (key or "").partition("-")
     form = UserTokenForm(data={"uidb36": uidb36, "key": token})
     if not form.is_valid():
-        raise ApplicationError("AUTH_011", "The password reset link is invalid or has expired.", fields={"key": ["Invalid or expired key."]})
+        raise ApplicationError("AUTH_011", gettext("The password reset link is invalid or has expired."), fields={"key": [gettext("Invalid or expired key.")]})
     user = form.reset_user
     password_check(password, user)
     with transaction.atomic():
@@ -443,7 +444,7 @@ def password_reset_confirm(*, request: HttpRequest, key: str, password: str) -> 
 
 def password_change(*, user: User, current_password: str, new_password: str, request: HttpRequest) -> None:
     if not user.check_password(current_password):
-        raise ApplicationError("AUTH_012", fields={"current_password": ["The current password is not correct."]})
+        raise ApplicationError("AUTH_012", fields={"current_password": [gettext("The current password is not correct.")]})
     password_check(new_password, user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password"])
@@ -470,7 +471,7 @@ def profile_update(*, user: User, data: dict[str, Any], request: HttpRequest | N
     """Apply already-validated fields to the user and their patient profile, atomically."""
     unknown = set(data) - USER_FIELDS - PROFILE_FIELDS
     if unknown:
-        raise ApplicationError("REQ_001", fields={name: ["This field cannot be changed."] for name in sorted(unknown)})
+        raise ApplicationError("REQ_001", fields={name: [gettext("This field cannot be changed.")] for name in sorted(unknown)})
     with transaction.atomic():
         user_changes = {k: v for k, v in data.items() if k in USER_FIELDS}
         if user_changes:
@@ -494,21 +495,21 @@ def profile_picture_set(*, user: User, upload: UploadedFile, request: HttpReques
     re-encode it (which drops EXIF and anything smuggled after the image) and make a thumbnail."""
     if upload.size is None or upload.size > settings.PROFILE_PICTURE_MAX_BYTES:
         limit_mb = settings.PROFILE_PICTURE_MAX_BYTES // (1024 * 1024)
-        raise ApplicationError("USER_003", f"The picture is larger than {limit_mb} MB.", fields={"picture": [f"Maximum size is {limit_mb} MB."]})
+        raise ApplicationError("USER_003", gettext("The picture is larger than %(size)s MB.") % {"size": limit_mb}, fields={"picture": [gettext("Maximum size is %(size)s MB.") % {"size": limit_mb}]})
     try:
         upload.seek(0)
         with Image.open(upload) as probe:
             image_format = probe.format
             if image_format not in PICTURE_FORMATS:
-                raise ApplicationError("USER_003", "Upload a JPEG, PNG or WebP image.", fields={"picture": ["Unsupported image type."]})
+                raise ApplicationError("USER_003", gettext("Upload a JPEG, PNG or WebP image."), fields={"picture": [gettext("Unsupported image type.")]})
             if probe.width * probe.height > PICTURE_MAX_PIXELS:
-                raise ApplicationError("USER_003", "The picture has too many pixels.", fields={"picture": ["Image dimensions are too large."]})
+                raise ApplicationError("USER_003", gettext("The picture has too many pixels."), fields={"picture": [gettext("Image dimensions are too large.")]})
             probe.verify()
         upload.seek(0)
         with Image.open(upload) as opened:
             image = ImageOps.exif_transpose(opened).convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ApplicationError("USER_003", "The file is not a valid image.", fields={"picture": ["Not a valid image."]}) from exc
+        raise ApplicationError("USER_003", gettext("The file is not a valid image."), fields={"picture": [gettext("Not a valid image.")]}) from exc
 
     def encoded(size: int) -> ContentFile:
         side = min(min(image.size), size)  # square, centre-cropped, never upscaled
@@ -548,17 +549,17 @@ def users_bulk_action(*, by: User, action: str, user_ids: list, reason: str = ""
     gets its own outcome; one refusal (e.g. blocking yourself) does not undo the others, and
     each applied one is its own transaction and audit entry, as in the admin."""
     if action not in BULK_ACTIONS:
-        raise ApplicationError("REQ_001", fields={"action": [f"Choose one of: {', '.join(BULK_ACTIONS)}."]})
+        raise ApplicationError("REQ_001", fields={"action": [gettext("Choose one of: %(actions)s.") % {"actions": ", ".join(BULK_ACTIONS)}]})
     if not user_ids or len(user_ids) > BULK_LIMIT:
-        raise ApplicationError("REQ_001", fields={"ids": [f"Give between 1 and {BULK_LIMIT} user ids."]})
+        raise ApplicationError("REQ_001", fields={"ids": [gettext("Give between 1 and %(limit)d user ids.") % {"limit": BULK_LIMIT}]})
     if action == "block" and not (reason or "").strip():
-        raise ApplicationError("REQ_001", fields={"reason": ["A reason is required to block accounts."]})
+        raise ApplicationError("REQ_001", fields={"reason": [gettext("A reason is required to block accounts.")]})
     users = {str(user.public_id): user for user in User.objects.filter(public_id__in=user_ids)}
     results = []
     for user_id in dict.fromkeys(str(i) for i in user_ids):
         user = users.get(user_id)
         if user is None:
-            results.append({"id": user_id, "ok": False, "error": {"code": "USER_001", "message": ERROR_CODES["USER_001"][1]}})
+            results.append({"id": user_id, "ok": False, "error": {"code": "USER_001", "message": str(ERROR_CODES["USER_001"][1])}})
             continue
         try:
             status, detail = _bulk_apply(action, user=user, by=by, reason=reason, request=request)

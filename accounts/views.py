@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from medimeet.core.errors import ApplicationError
@@ -45,7 +46,7 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
         changed = {name: form.cleaned_data[name] for name in form.changed_data}
         if changed:
             services.profile_update(user=user, data=changed, request=request)
-        messages.success(request, "Your profile has been saved.")
+        messages.success(request, _("Your profile has been saved."))
         return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form, "picture_form": PictureForm(), "profile_user": user})
 
@@ -60,9 +61,9 @@ def profile_picture(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, "Your picture has been updated.")
+            messages.success(request, _("Your picture has been updated."))
     else:
-        messages.error(request, "Choose an image file to upload.")
+        messages.error(request, _("Choose an image file to upload."))
     return redirect("accounts:profile")
 
 
@@ -77,12 +78,12 @@ def devices(request: HttpRequest) -> HttpResponse:
 def device_revoke(request: HttpRequest, session_id: str) -> HttpResponse:
     if session_id == "all":
         services.sessions_revoke_all(user=request.user, request=request, keep_current=True)
-        messages.success(request, "You have been signed out everywhere else.")
+        messages.success(request, _("You have been signed out everywhere else."))
         return redirect("accounts:devices")
     try:
         services.session_revoke(user=request.user, session_id=session_id, request=request)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "The session has been signed out.")
+        messages.success(request, _("The session has been signed out."))
     return redirect("accounts:devices")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Q
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -54,7 +55,7 @@ class SlotQuery(serializers.Serializer):
 
     def validate(self, attrs: dict) -> dict:
         if attrs["end_date"] < attrs["start_date"]:
-            raise serializers.ValidationError({"end_date": ["The range ends before it starts."]})
+            raise serializers.ValidationError({"end_date": [gettext("The range ends before it starts.")]})
         if (attrs["end_date"] - attrs["start_date"]).days > MAX_SLOT_DAYS:
             raise serializers.ValidationError({"end_date": [f"Ask for at most {MAX_SLOT_DAYS} days at a time."]})
         return attrs
@@ -170,7 +171,7 @@ class OverrideInput(serializers.Serializer):
             except (KeyError, ValueError):
                 raise serializers.ValidationError({"ranges": ['Each range needs "start" and "end" as HH:MM.']})
         if not attrs["closed"] and not parsed:
-            raise serializers.ValidationError({"ranges": ["Give special hours, or set closed."]})
+            raise serializers.ValidationError({"ranges": [gettext("Give special hours, or set closed.")]})
         attrs["parsed"] = [] if attrs["closed"] else parsed
         return attrs
 
@@ -219,7 +220,7 @@ class SlotsView(APIView):
             raise ApplicationError("DOC_001")
         service = DoctorService.objects.filter(doctor=doctor, public_id=params["service"], is_active=True).first()
         if service is None:
-            raise ApplicationError("APPT_001", fields={"service": ["This doctor offers no such service."]})
+            raise ApplicationError("APPT_001", fields={"service": [gettext("This doctor offers no such service.")]})
         tz = zoneinfo.ZoneInfo(params["timezone"])
         window_start = datetime.combine(params["start_date"], time(0), tzinfo=tz).astimezone(UTC)
         window_end = datetime.combine(params["end_date"] + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
@@ -260,7 +261,7 @@ class AppointmentListView(APIView):
         try:
             service = DoctorService.objects.select_related("doctor__user").get(public_id=data["service"])
         except DoctorService.DoesNotExist:
-            raise ApplicationError("APPT_001", fields={"service": ["Unknown service."]}) from None
+            raise ApplicationError("APPT_001", fields={"service": [gettext("Unknown service.")]}) from None
         key = request.headers.get("Idempotency-Key", "")[:100]
         appointment = services.appointment_hold(
             patient=request.user, service=service, start=data["start"], idempotency_key=key, reason=data.get("reason", ""), request=request._request
@@ -443,7 +444,7 @@ class WaitlistView(APIView):
         data = valid_input(WaitlistInput, request.data)
         service = DoctorService.objects.select_related("doctor").filter(public_id=data["service"]).first()
         if service is None:
-            raise ApplicationError("APPT_001", fields={"service": ["Unknown service."]})
+            raise ApplicationError("APPT_001", fields={"service": [gettext("Unknown service.")]})
         entry = services.waitlist_join(patient=request.user, service=service, first_day=data["first_day"], last_day=data["last_day"], request=request._request)
         entry.refresh_from_db()
         return Response(WaitlistOutput(entry).data, status=status.HTTP_201_CREATED)
@@ -454,7 +455,7 @@ class WaitlistEntryView(APIView):
     def delete(self, request, entry_id: int):
         entry = WaitlistEntry.objects.filter(pk=entry_id, patient=request.user).first()
         if entry is None:
-            raise ApplicationError("APPT_006", "Waitlist entry not found.")
+            raise ApplicationError("APPT_006", gettext("Waitlist entry not found."))
         services.waitlist_leave(entry=entry, patient=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -478,7 +479,7 @@ class SeriesView(APIView):
         data = valid_input(SeriesInput, request.data)
         service = DoctorService.objects.select_related("doctor").filter(public_id=data["service"]).first()
         if service is None:
-            raise ApplicationError("APPT_001", fields={"service": ["Unknown service."]})
+            raise ApplicationError("APPT_001", fields={"service": [gettext("Unknown service.")]})
         booked = services.appointment_series_book(
             patient=request.user, service=service, first_start=data["first_start"], occurrences=data["occurrences"],
             interval_days=int(data["interval_days"]), reason=data["reason"], request=request._request,
@@ -560,7 +561,7 @@ class AppointmentRebookingView(APIView):
         appointment = _own_appointment(request, appointment_id)
         offer = selectors.rebooking_offer_open(appointment=appointment)
         if offer is None:
-            raise ApplicationError("APPT_009", "This appointment has no open rebooking offer.", status_code=404)
+            raise ApplicationError("APPT_009", gettext("This appointment has no open rebooking offer."), status_code=404)
         return Response(_offer_output(offer))
 
     @extend_schema(
@@ -573,7 +574,7 @@ class AppointmentRebookingView(APIView):
         data = valid_input(RebookingInput, request.data)
         offer = appointment.rebooking_offers.first()  # the latest: an accepted one answers a repeated click
         if offer is None:
-            raise ApplicationError("APPT_009", "This appointment has no rebooking offer.", status_code=404)
+            raise ApplicationError("APPT_009", gettext("This appointment has no rebooking offer."), status_code=404)
         result = services.rebooking_offer_accept(offer=offer, patient=request.user, choice=data["choice"], request=request._request)
         return Response(_output(result))
 
@@ -636,7 +637,7 @@ class FollowUpView(APIView):
         if data["service"] is not None:
             service = DoctorService.objects.filter(public_id=data["service"]).first()
             if service is None:
-                raise ApplicationError("REQ_001", fields={"service": ["Choose one of your active services."]})
+                raise ApplicationError("REQ_001", fields={"service": [gettext("Choose one of your active services.")]})
         note = services.follow_up_recommend(appointment=appointment, by=request.user, on=data["on"], note=data["note"], service=service, request=request._request)
         return Response(_note_output(note))
 

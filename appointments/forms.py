@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import TIMEZONE_CHOICES
 from accounts.models import validate_timezone
 
 from .models import Appointment, WeeklyHours
 
-WEEKDAY_CHOICES = [(index, name) for index, name in enumerate(["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"])]
+WEEKDAY_CHOICES = [(index, name) for index, name in enumerate([_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday")])]
 TIME_INPUT = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 
 
@@ -28,9 +29,9 @@ class SlotStartField(forms.CharField):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise forms.ValidationError("Choose one of the times shown.") from None
+            raise forms.ValidationError(_("Choose one of the times shown.")) from None
         if parsed.tzinfo is None:
-            raise forms.ValidationError("Choose one of the times shown.")
+            raise forms.ValidationError(_("Choose one of the times shown."))
         return parsed.astimezone(UTC)
 
 
@@ -39,50 +40,50 @@ class HoldForm(forms.Form):
     a double click or a resent form holds the slot once (see views.book)."""
 
     service = forms.UUIDField(widget=forms.HiddenInput)
-    start = SlotStartField(error_messages={"required": "Choose a time."})
+    start = SlotStartField(error_messages={"required": _("Choose a time.")})
     key = forms.RegexField(regex=r"^[A-Za-z0-9-]{8,64}$", widget=forms.HiddenInput)
 
 
 class RescheduleForm(forms.Form):
-    start = SlotStartField(error_messages={"required": "Choose a new time."})
+    start = SlotStartField(error_messages={"required": _("Choose a new time.")})
 
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
-        label="Reason for visit",
+        label=_("Reason for visit"),
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "For example: a dry cough for three weeks, worse at night."}),
-        help_text="A sentence or two for the doctor: your symptoms and how long you have had them. Only your doctor sees this.",
-        error_messages={"required": "Tell the doctor briefly why you are booking."},
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": _("For example: a dry cough for three weeks, worse at night.")}),
+        help_text=_("A sentence or two for the doctor: your symptoms and how long you have had them. Only your doctor sees this."),
+        error_messages={"required": _("Tell the doctor briefly why you are booking.")},
     )
 
 
 class CancelForm(forms.Form):
     reason = forms.CharField(
-        label="Reason for cancelling",
+        label=_("Reason for cancelling"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": "Give a reason for cancelling."},
+        error_messages={"required": _("Give a reason for cancelling.")},
     )
 
 
 class StatusForm(forms.Form):
-    status = forms.ChoiceField(choices=[("in_progress", "In progress"), ("completed", "Completed"), ("no_show", "No-show")])
+    status = forms.ChoiceField(choices=[("in_progress", _("In progress")), ("completed", _("Completed")), ("no_show", _("No-show"))])
 
 
 class AppointmentFilterForm(forms.Form):
     status = forms.ChoiceField(
         required=False,
-        label="Status",
-        choices=[("", "Any status")] + [(value, label) for value, label in Appointment.Status.choices if value != Appointment.Status.EXPIRED],
+        label=_("Status"),
+        choices=[("", _("Any status"))] + [(value, label) for value, label in Appointment.Status.choices if value != Appointment.Status.EXPIRED],
     )
-    start_date = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end_date = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start_date = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()
         if data.get("start_date") and data.get("end_date") and data["end_date"] < data["start_date"]:
-            self.add_error("end_date", "The range ends before it starts.")
+            self.add_error("end_date", _("The range ends before it starts."))
         return data
 
 
@@ -92,15 +93,15 @@ class AppointmentFilterForm(forms.Form):
 class ScheduleForm(forms.Form):
     """Booking rules. Notice periods are edited in hours and stored in minutes."""
 
-    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, label="Time zone", validators=[validate_timezone], help_text="Your working hours below are in this zone.")
-    default_slot_minutes = forms.IntegerField(min_value=5, max_value=240, label="Slot length (minutes)")
-    buffer_before_minutes = forms.IntegerField(min_value=0, max_value=120, label="Buffer before (minutes)", help_text="Free time kept before each appointment.")
-    buffer_after_minutes = forms.IntegerField(min_value=0, max_value=120, label="Buffer after (minutes)", help_text="Free time kept after each appointment.")
-    min_notice_hours = forms.IntegerField(min_value=0, max_value=336, label="Minimum notice (hours)", help_text="How soon before a slot patients can still book it.")
-    max_days_ahead = forms.IntegerField(min_value=1, max_value=365, label="Book up to (days ahead)")
-    daily_cap = forms.IntegerField(min_value=1, max_value=200, required=False, label="Most appointments a day", help_text="Leave empty for no limit.")
-    max_reschedules = forms.IntegerField(min_value=0, max_value=10, label="Reschedules allowed", help_text="How often a patient may move one appointment.")
-    reschedule_notice_hours = forms.IntegerField(min_value=0, max_value=336, label="Reschedule notice (hours)", help_text="Patients cannot move an appointment later than this.")
+    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, label=_("Time zone"), validators=[validate_timezone], help_text=_("Your working hours below are in this zone."))
+    default_slot_minutes = forms.IntegerField(min_value=5, max_value=240, label=_("Slot length (minutes)"))
+    buffer_before_minutes = forms.IntegerField(min_value=0, max_value=120, label=_("Buffer before (minutes)"), help_text=_("Free time kept before each appointment."))
+    buffer_after_minutes = forms.IntegerField(min_value=0, max_value=120, label=_("Buffer after (minutes)"), help_text=_("Free time kept after each appointment."))
+    min_notice_hours = forms.IntegerField(min_value=0, max_value=336, label=_("Minimum notice (hours)"), help_text=_("How soon before a slot patients can still book it."))
+    max_days_ahead = forms.IntegerField(min_value=1, max_value=365, label=_("Book up to (days ahead)"))
+    daily_cap = forms.IntegerField(min_value=1, max_value=200, required=False, label=_("Most appointments a day"), help_text=_("Leave empty for no limit."))
+    max_reschedules = forms.IntegerField(min_value=0, max_value=10, label=_("Reschedules allowed"), help_text=_("How often a patient may move one appointment."))
+    reschedule_notice_hours = forms.IntegerField(min_value=0, max_value=336, label=_("Reschedule notice (hours)"), help_text=_("Patients cannot move an appointment later than this."))
 
     @classmethod
     def initial_for(cls, schedule) -> dict:
@@ -130,14 +131,14 @@ SCHEDULE_FIELD_NAMES = {"min_notice_minutes": "min_notice_hours", "reschedule_mi
 
 class WeeklyHoursForm(forms.Form):
     # The blank first choice keeps the empty row unchanged, so Django skips it when saving.
-    weekday = forms.TypedChoiceField(choices=[("", "Choose a day")] + WEEKDAY_CHOICES, coerce=int, empty_value=None, label="Day", error_messages={"required": "Choose a day."})
-    start = forms.TimeField(label="From", widget=TIME_INPUT)
-    end = forms.TimeField(label="To", widget=TIME_INPUT)
+    weekday = forms.TypedChoiceField(choices=[("", "Choose a day")] + WEEKDAY_CHOICES, coerce=int, empty_value=None, label=_("Day"), error_messages={"required": _("Choose a day.")})
+    start = forms.TimeField(label=_("From"), widget=TIME_INPUT)
+    end = forms.TimeField(label=_("To"), widget=TIME_INPUT)
 
     def clean(self):
         data = super().clean()
         if data.get("start") and data.get("end") and data["end"] <= data["start"]:
-            self.add_error("end", "End after the start time.")
+            self.add_error("end", _("End after the start time."))
         return data
 
 
@@ -155,7 +156,7 @@ class BaseWeeklyHoursFormSet(forms.BaseFormSet):
             day_ranges = seen.setdefault(weekday, [])
             for start, end in day_ranges:
                 if new_start < end and start < new_end:
-                    form.add_error("start", f"Overlaps {start:%H:%M}–{end:%H:%M} on {WEEKDAY_CHOICES[weekday][1]}.")
+                    form.add_error("start", _("Overlaps %(start)s–%(end)s on %(weekday)s.") % {"start": f"{start:%H:%M}", "end": f"{end:%H:%M}", "weekday": WEEKDAY_CHOICES[weekday][1]})
                     break
             day_ranges.append((new_start, new_end))
 
@@ -173,13 +174,13 @@ WeeklyHoursFormSet = forms.formset_factory(WeeklyHoursForm, formset=BaseWeeklyHo
 
 
 class OverrideForm(forms.Form):
-    KIND_CHOICES = [("closed", "Closed all day"), ("hours", "Special hours")]
+    KIND_CHOICES = [("closed", _("Closed all day")), ("hours", _("Special hours"))]
 
-    date = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
-    kind = forms.ChoiceField(choices=KIND_CHOICES, initial="closed", widget=forms.RadioSelect, label="On that date")
-    start = forms.TimeField(required=False, label="From", widget=TIME_INPUT)
-    end = forms.TimeField(required=False, label="To", widget=TIME_INPUT)
-    note = forms.CharField(required=False, max_length=200, label="Note", help_text="Only you see this, e.g. “Conference”.")
+    date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    kind = forms.ChoiceField(choices=KIND_CHOICES, initial="closed", widget=forms.RadioSelect, label=_("On that date"))
+    start = forms.TimeField(required=False, label=_("From"), widget=TIME_INPUT)
+    end = forms.TimeField(required=False, label=_("To"), widget=TIME_INPUT)
+    note = forms.CharField(required=False, max_length=200, label=_("Note"), help_text=_("Only you see this, e.g. “Conference”."))
 
     def __init__(self, *args, today: date, **kwargs):
         super().__init__(*args, **kwargs)
@@ -189,18 +190,18 @@ class OverrideForm(forms.Form):
     def clean_date(self):
         value = self.cleaned_data["date"]
         if value < self.today:
-            raise forms.ValidationError("Choose today or a later date.")
+            raise forms.ValidationError(_("Choose today or a later date."))
         return value
 
     def clean(self):
         data = super().clean()
         if data.get("kind") == "hours":
             if not data.get("start"):
-                self.add_error("start", "Give the start time.")
+                self.add_error("start", _("Give the start time."))
             if not data.get("end"):
-                self.add_error("end", "Give the end time.")
+                self.add_error("end", _("Give the end time."))
             if data.get("start") and data.get("end") and data["end"] <= data["start"]:
-                self.add_error("end", "End after the start time.")
+                self.add_error("end", _("End after the start time."))
         return data
 
     def ranges(self) -> list[tuple]:
@@ -209,17 +210,17 @@ class OverrideForm(forms.Form):
 
 
 class VacationForm(forms.Form):
-    first_day = forms.DateField(label="First day away", widget=forms.DateInput(attrs={"type": "date"}))
-    last_day = forms.DateField(label="Last day away", widget=forms.DateInput(attrs={"type": "date"}))
-    note = forms.CharField(label="Note (only you see it)", max_length=200, required=False)
+    first_day = forms.DateField(label=_("First day away"), widget=forms.DateInput(attrs={"type": "date"}))
+    last_day = forms.DateField(label=_("Last day away"), widget=forms.DateInput(attrs={"type": "date"}))
+    note = forms.CharField(label=_("Note (only you see it)"), max_length=200, required=False)
 
 
 class EmergencyForm(forms.Form):
     reason = forms.CharField(
-        label="Message to your patients",
+        label=_("Message to your patients"),
         max_length=500,
         required=False,
-        initial="Your doctor is unavailable today because of an emergency.",
+        initial=_("Your doctor is unavailable today because of an emergency."),
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
@@ -231,25 +232,25 @@ class SeriesForm(forms.Form):
     """The booking page's "Repeat" options: with a repeat chosen, the slot pressed is the first
     of a series booked all or nothing (services.appointment_series_book)."""
 
-    REPEAT_CHOICES = [("", "Just once"), ("7", "Every week"), ("14", "Every two weeks"), ("28", "Every four weeks")]
+    REPEAT_CHOICES = [("", _("Just once")), ("7", _("Every week")), ("14", _("Every two weeks")), ("28", _("Every four weeks"))]
 
-    repeat = forms.TypedChoiceField(choices=REPEAT_CHOICES, coerce=int, empty_value=None, required=False, label="Repeat")
-    occurrences = forms.IntegerField(min_value=2, max_value=12, initial=4, required=False, label="Number of appointments", help_text="2 to 12, the first included.")
+    repeat = forms.TypedChoiceField(choices=REPEAT_CHOICES, coerce=int, empty_value=None, required=False, label=_("Repeat"))
+    occurrences = forms.IntegerField(min_value=2, max_value=12, initial=4, required=False, label=_("Number of appointments"), help_text=_("2 to 12, the first included."))
     reason = forms.CharField(
-        label="Reason for the visits",
+        label=_("Reason for the visits"),
         max_length=2000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "For example: weekly physiotherapy review after knee surgery."}),
-        help_text="Only your doctor sees this.",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("For example: weekly physiotherapy review after knee surgery.")}),
+        help_text=_("Only your doctor sees this."),
     )
 
     def clean(self):
         data = super().clean()
         if data.get("repeat"):
             if not data.get("occurrences"):
-                self.add_error("occurrences", "Choose how many appointments, 2 to 12.")
+                self.add_error("occurrences", _("Choose how many appointments, 2 to 12."))
             if not (data.get("reason") or "").strip():
-                self.add_error("reason", "Tell the doctor briefly why you are booking.")
+                self.add_error("reason", _("Tell the doctor briefly why you are booking."))
         return data
 
 
@@ -265,17 +266,17 @@ class ServiceChoiceField(forms.ModelChoiceField):
 
 class ClinicalNoteForm(forms.Form):
     text = forms.CharField(
-        label="Notes",
+        label=_("Notes"),
         max_length=20_000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "Findings, assessment and plan."}),
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": _("Findings, assessment and plan.")}),
     )
 
 
 class FollowUpForm(forms.Form):
-    on = forms.DateField(label="Follow-up from", widget=forms.DateInput(attrs={"type": "date"}), help_text="The patient books the first free time from this date.")
-    service = ServiceChoiceField(label="Service")
-    note = forms.CharField(label="Note for the patient", max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="For example: bring your latest blood pressure readings.")
+    on = forms.DateField(label=_("Follow-up from"), widget=forms.DateInput(attrs={"type": "date"}), help_text=_("The patient books the first free time from this date."))
+    service = ServiceChoiceField(label=_("Service"))
+    note = forms.CharField(label=_("Note for the patient"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text=_("For example: bring your latest blood pressure readings."))
 
     def __init__(self, *args, services, **kwargs):
         super().__init__(*args, **kwargs)
@@ -285,8 +286,8 @@ class FollowUpForm(forms.Form):
 class BookPatientForm(forms.Form):
     """Step one of the doctor's "Book a patient": whom and what (slots depend on both)."""
 
-    patient = forms.EmailField(label="Patient's email", help_text="Someone who has had an appointment with you.", widget=forms.EmailInput(attrs={"list": "my-patients", "autocomplete": "off"}))
-    service = ServiceChoiceField(label="Service")
+    patient = forms.EmailField(label=_("Patient's email"), help_text=_("Someone who has had an appointment with you."), widget=forms.EmailInput(attrs={"list": "my-patients", "autocomplete": "off"}))
+    service = ServiceChoiceField(label=_("Service"))
 
     def __init__(self, *args, services, **kwargs):
         super().__init__(*args, **kwargs)
@@ -295,10 +296,10 @@ class BookPatientForm(forms.Form):
 
 class BookPatientReasonForm(forms.Form):
     reason = forms.CharField(
-        label="Why the patient should come",
+        label=_("Why the patient should come"),
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "For example: review blood results."}),
-        help_text="You and the patient see this on the appointment page.",
-        error_messages={"required": "Note why the patient should come."},
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("For example: review blood results.")}),
+        help_text=_("You and the patient see this on the appointment page."),
+        error_messages={"required": _("Note why the patient should come.")},
     )
     start = SlotStartField(required=False)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import User
 from doctors.models import DoctorProfile, DoctorService
@@ -43,7 +43,7 @@ def _slot_unavailable(doctor: DoctorProfile, service: DoctorService, after: date
     suggestions = selectors.next_free_slots(doctor=doctor, service=service, after=after)
     return ApplicationError(
         "APPT_002",
-        "That time is not available. Choose another slot.",
+        gettext("That time is not available. Choose another slot."),
         extra={"next_free_slots": [{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in suggestions]},
     )
 
@@ -179,7 +179,7 @@ def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User 
 
 def _check_patient(patient: User) -> None:
     if patient.role != User.Role.PATIENT:
-        raise ApplicationError("APPT_001", "Only patient accounts can book appointments.")
+        raise ApplicationError("APPT_001", gettext("Only patient accounts can book appointments."))
     if patient.is_blocked:
         raise ApplicationError("AUTH_005")
 
@@ -210,7 +210,7 @@ def appointment_hold(
         existing = Appointment.objects.filter(patient=patient, idempotency_key=idempotency_key).first() if idempotency_key else None
         if existing is not None:
             if existing.service_id != service.pk or existing.start != start:
-                raise ApplicationError("REQ_001", "This Idempotency-Key was already used for a different booking.", fields={"idempotency_key": ["Reused with different content."]}) from None
+                raise ApplicationError("REQ_001", gettext("This Idempotency-Key was already used for a different booking."), fields={"idempotency_key": [gettext("Reused with different content.")]}) from None
             return existing
         if isinstance(exc, ApplicationError):
             raise
@@ -223,9 +223,9 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
         reason = _reason_check(reason)
     doctor = service.doctor
     if not service.is_active or not doctor.is_listed:
-        raise ApplicationError("APPT_001", "This service cannot be booked.", fields={"service": ["Not available for booking."]})
+        raise ApplicationError("APPT_001", gettext("This service cannot be booked."), fields={"service": [gettext("Not available for booking.")]})
     if start.tzinfo is None:
-        raise ApplicationError("REQ_001", fields={"start": ["Give the time with its offset, e.g. 2026-12-01T09:00:00Z."]})
+        raise ApplicationError("REQ_001", fields={"start": [gettext("Give the time with its offset, e.g. 2026-12-01T09:00:00Z.")]})
     start = start.astimezone(UTC)
     with transaction.atomic():
         schedule = _lock_schedule(doctor)
@@ -242,7 +242,7 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
             ).order_by()
         )
         if any(a.doctor_id != doctor.pk or a.status != Status.HELD for a in mine):
-            raise ApplicationError("APPT_005", "You already have an appointment at that time.")
+            raise ApplicationError("APPT_005", gettext("You already have an appointment at that time."))
         for previous in mine:
             previous.status = Status.CANCELLED
             previous.cancelled_by = Appointment.CancelledBy.PATIENT
@@ -299,9 +299,9 @@ def _may_move_first_free_slot(doctor: DoctorProfile, appointment: Appointment, s
 def _reason_check(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise ApplicationError("REQ_001", fields={"reason": ["Tell the doctor briefly why you are booking."]})
+        raise ApplicationError("REQ_001", fields={"reason": [gettext("Tell the doctor briefly why you are booking.")]})
     if len(reason) > 2000:
-        raise ApplicationError("REQ_001", fields={"reason": ["Keep the reason under 2,000 characters."]})
+        raise ApplicationError("REQ_001", fields={"reason": [gettext("Keep the reason under 2,000 characters.")]})
     return reason
 
 
@@ -313,15 +313,15 @@ def appointment_book_by_doctor(
     emailed and pays before the appointment (the booking waits until the start, or until it
     costs nothing)."""
     if service.doctor.user_id != doctor_user.pk:
-        raise ApplicationError("APPT_001", fields={"service": ["Choose one of your own services."]})
+        raise ApplicationError("APPT_001", fields={"service": [gettext("Choose one of your own services.")]})
     _check_patient(patient)
     if not selectors.is_patient_of(doctor=service.doctor, patient=patient):
-        raise ApplicationError("APPT_001", fields={"patient": ["Book patients who have had an appointment with you."]})
+        raise ApplicationError("APPT_001", fields={"patient": [gettext("Book patients who have had an appointment with you.")]})
     reason = (reason or "").strip()
     if not reason:
-        raise ApplicationError("REQ_001", fields={"reason": ["Note why the patient should come."]})
+        raise ApplicationError("REQ_001", fields={"reason": [gettext("Note why the patient should come.")]})
     if start.tzinfo is None:
-        raise ApplicationError("REQ_001", fields={"start": ["Give the time with its offset."]})
+        raise ApplicationError("REQ_001", fields={"start": [gettext("Give the time with its offset.")]})
     start = start.astimezone(UTC)
     doctor = service.doctor
     try:
@@ -373,15 +373,15 @@ def appointment_series_book(
 
     reason = (reason or "").strip()
     if not reason:
-        raise ApplicationError("REQ_001", fields={"reason": ["Tell the doctor briefly why you are booking."]})
+        raise ApplicationError("REQ_001", fields={"reason": [gettext("Tell the doctor briefly why you are booking.")]})
     if not 2 <= occurrences <= MAX_SERIES_OCCURRENCES or interval_days not in (7, 14, 28):
-        raise ApplicationError("REQ_001", fields={"occurrences": [f"Book 2 to {MAX_SERIES_OCCURRENCES} occurrences, weekly, fortnightly or every four weeks."]})
+        raise ApplicationError("REQ_001", fields={"occurrences": [gettext("Book 2 to %(count)d occurrences, weekly, fortnightly or every four weeks.") % {"count": MAX_SERIES_OCCURRENCES}]})
     if first_start.tzinfo is None:
-        raise ApplicationError("REQ_001", fields={"first_start": ["Give the time with its offset."]})
+        raise ApplicationError("REQ_001", fields={"first_start": [gettext("Give the time with its offset.")]})
     _check_patient(patient)
     doctor = service.doctor
     if not service.is_active or not DoctorProfile.objects.listed().filter(pk=doctor.pk).exists():
-        raise ApplicationError("APPT_001", fields={"service": ["Not available for booking."]})
+        raise ApplicationError("APPT_001", fields={"service": [gettext("Not available for booking.")]})
     series_id = uuid_module.uuid4()
     starts = [first_start.astimezone(UTC) + timedelta(days=interval_days * n) for n in range(occurrences)]
     created: list[Appointment] = []
@@ -393,12 +393,12 @@ def appointment_series_book(
                 first = Appointment.objects.filter(patient=patient, idempotency_key=f"{key}:1").first()
                 if first is not None:
                     if first.series_id is None or first.start != starts[0] or first.service_id != service.pk:
-                        raise ApplicationError("REQ_001", "This Idempotency-Key was already used for a different booking.", fields={"idempotency_key": ["Reused with different content."]})
+                        raise ApplicationError("REQ_001", gettext("This Idempotency-Key was already used for a different booking."), fields={"idempotency_key": [gettext("Reused with different content.")]})
                     return list(Appointment.objects.filter(series_id=first.series_id).order_by("start"))
             holds_release_expired(doctor=doctor)
             for number, start in enumerate(starts, start=1):
                 if not selectors.slot_is_free(doctor=doctor, service=service, start=start, schedule=schedule):
-                    raise ApplicationError("APPT_002", f"Occurrence {number} ({start:%Y-%m-%d %H:%M} UTC) is not available; nothing was booked.", extra={"occurrence": number})
+                    raise ApplicationError("APPT_002", gettext("Occurrence %(number)d (%(start)s UTC) is not available; nothing was booked.") % {"number": number, "start": f"{start:%Y-%m-%d %H:%M}"}, extra={"occurrence": number})
                 end = start + timedelta(minutes=service.duration_minutes)
                 price = appointment_price(patient=patient, service=service, start=start)
                 appointment = Appointment.objects.create(
@@ -414,7 +414,7 @@ def appointment_series_book(
                 created.append(appointment)
             next_available_refresh_on_commit(doctor)
     except IntegrityError as exc:  # a concurrent booking won one of the slots: all or nothing
-        raise ApplicationError("APPT_002", "One of the occurrences was just taken; nothing was booked.") from exc
+        raise ApplicationError("APPT_002", gettext("One of the occurrences was just taken; nothing was booked.")) from exc
     return created
 
 
@@ -441,11 +441,11 @@ def appointment_confirm_details(*, appointment: Appointment, patient: User, reas
         if appointment.patient_id != patient.pk:
             raise ApplicationError("APPT_006")
         if appointment.status != Status.HELD:
-            raise ApplicationError("APPT_004", "This appointment is not waiting for details.")
+            raise ApplicationError("APPT_004", gettext("This appointment is not waiting for details."))
         if not appointment.is_hold_live:
             raise ApplicationError("APPT_003")
         if selectors.open_proposals_of(appointment).exists():
-            raise ApplicationError("APPT_004", "This time is proposed to you while your doctor is away: accept it on your appointment's page.")
+            raise ApplicationError("APPT_004", gettext("This time is proposed to you while your doctor is away: accept it on your appointment's page."))
         appointment.reason = reason
         from_status = appointment.status
         appointment.status = Status.CONFIRMED if appointment.price_minor == 0 else Status.PENDING_PAYMENT
@@ -469,7 +469,7 @@ def appointment_mark_paid(*, appointment: Appointment, by: User | None = None, r
         if appointment.status == Status.CONFIRMED:
             return appointment
         if appointment.status != Status.PENDING_PAYMENT or not appointment.is_hold_live:
-            raise ApplicationError("APPT_003", "The hold on this slot expired before the payment arrived.")
+            raise ApplicationError("APPT_003", gettext("The hold on this slot expired before the payment arrived."))
         appointment.status = Status.CONFIRMED
         appointment.hold_expires_at = None
         appointment.sequence += 1
@@ -522,12 +522,12 @@ def appointment_cancel(*, appointment: Appointment, by: User, reason: str, reque
         raise ApplicationError("APPT_006")
     reason = (reason or "").strip()
     if not reason:
-        raise ApplicationError("REQ_001", fields={"reason": ["Give a reason for cancelling."]})
+        raise ApplicationError("REQ_001", fields={"reason": [gettext("Give a reason for cancelling.")]})
     with transaction.atomic():
         appointment = Appointment.objects.select_for_update().select_related("doctor").get(pk=appointment.pk)
         quote = cancellation_quote(appointment=appointment, by_role=role)
         if not quote.allowed:
-            raise ApplicationError("APPT_004", f"A {appointment.get_status_display().lower()} appointment cannot be cancelled.")
+            raise ApplicationError("APPT_004", gettext("A %(status)s appointment cannot be cancelled.") % {"status": appointment.get_status_display().lower()})
         from_status = appointment.status
         appointment.status = Status.CANCELLED
         appointment.cancelled_by = role
@@ -587,7 +587,7 @@ def _reschedule(*, appointment: Appointment, by: User, start: datetime, request:
         if appointment.patient_id != by.pk and not is_doctor and not staff_can(by, "appointments.change_appointment"):
             raise ApplicationError("APPT_006")
         if appointment.status != Status.CONFIRMED:
-            raise ApplicationError("APPT_004", "Only confirmed appointments can be rescheduled.")
+            raise ApplicationError("APPT_004", gettext("Only confirmed appointments can be rescheduled."))
         schedule = _lock_schedule(appointment.doctor)
         refusal = appointment_reschedule_refusal(appointment=appointment, by=by, schedule=schedule)
         if refusal:
@@ -650,9 +650,9 @@ def appointment_set_status(*, appointment: Appointment, by: User, status: str, r
         if appointment.doctor.user_id != by.pk and not staff_can(by, "appointments.change_appointment"):
             raise ApplicationError("APPT_006")
         if status not in (Status.IN_PROGRESS, Status.COMPLETED, Status.NO_SHOW) or not appointment.can_transition_to(status):
-            raise ApplicationError("APPT_004", f"A {appointment.get_status_display().lower()} appointment cannot become {Status(status).label.lower() if status in Status.values else status}.")
+            raise ApplicationError("APPT_004", gettext("A %(status)s appointment cannot become %(new_status)s.") % {"status": appointment.get_status_display().lower(), "new_status": Status(status).label.lower() if status in Status.values else status})
         if status == Status.NO_SHOW and appointment.start > timezone.now():
-            raise ApplicationError("APPT_004", "A patient can only be marked absent once the appointment has started.")
+            raise ApplicationError("APPT_004", gettext("A patient can only be marked absent once the appointment has started."))
         from_status = appointment.status
         appointment.status = status
         appointment.sequence += 1
@@ -670,9 +670,9 @@ FOLLOW_UP_SEARCH_DAYS = 14
 
 def _note_writer_check(appointment: Appointment, by: User) -> None:
     if appointment.doctor.user_id != by.pk:
-        raise ApplicationError("APPT_011", "Only the appointment's doctor writes its clinical notes.")
+        raise ApplicationError("APPT_011", gettext("Only the appointment's doctor writes its clinical notes."))
     if appointment.status not in NOTE_STATUSES:
-        raise ApplicationError("APPT_004", "Notes and follow-ups are written once the consultation has started.")
+        raise ApplicationError("APPT_004", gettext("Notes and follow-ups are written once the consultation has started."))
 
 
 def clinical_note_write(*, appointment: Appointment, by: User, text: str, request: HttpRequest | None = None) -> ClinicalNote:
@@ -680,7 +680,7 @@ def clinical_note_write(*, appointment: Appointment, by: User, text: str, reques
     clinical content in the audit entry."""
     text = (text or "").strip()
     if len(text) > MAX_NOTE_LENGTH:
-        raise ApplicationError("REQ_001", fields={"text": [f"Keep notes under {MAX_NOTE_LENGTH:,} characters."]})
+        raise ApplicationError("REQ_001", fields={"text": [gettext("Keep notes under %(count)s characters.") % {"count": f"{MAX_NOTE_LENGTH:,}"}]})
     with transaction.atomic():
         appointment = Appointment.objects.select_for_update().select_related("doctor", "patient").get(pk=appointment.pk)
         _note_writer_check(appointment, by)
@@ -712,13 +712,13 @@ def follow_up_recommend(
 
     note = (note or "").strip()
     if len(note) > 2000:
-        raise ApplicationError("REQ_001", fields={"note": ["Keep the note under 2,000 characters."]})
+        raise ApplicationError("REQ_001", fields={"note": [gettext("Keep the note under 2,000 characters.")]})
     service = service or appointment.service
     if service.doctor_id != appointment.doctor_id or not service.is_active:
-        raise ApplicationError("REQ_001", fields={"service": ["Choose one of your active services."]})
+        raise ApplicationError("REQ_001", fields={"service": [gettext("Choose one of your active services.")]})
     today = timezone.now().astimezone(ZoneInfo(selectors.schedule_for(appointment.doctor).timezone)).date()
     if not today <= on <= today + timedelta(days=365):
-        raise ApplicationError("REQ_001", fields={"on": [f"Choose a date from today to {today + timedelta(days=365):%d %b %Y}."]})
+        raise ApplicationError("REQ_001", fields={"on": [gettext("Choose a date from today to %(day)s.") % {"day": f"{today + timedelta(days=365):%d %b %Y}"}]})
     with transaction.atomic():
         appointment = Appointment.objects.select_for_update().select_related("doctor__user", "patient").get(pk=appointment.pk)
         _note_writer_check(appointment, by)
@@ -782,7 +782,7 @@ def follow_up_book(*, appointment: Appointment, patient: User, request: HttpRequ
             raise
         ClinicalNote.objects.filter(pk=record.pk).update(follow_up_appointment=hold)
         return hold
-    raise ApplicationError("APPT_002", f"No free time from {record.follow_up_on:%d %b %Y} in the following two weeks. Choose a time on the booking page.")
+    raise ApplicationError("APPT_002", gettext("No free time from %(day)s in the following two weeks. Choose a time on the booking page.") % {"day": f"{record.follow_up_on:%d %b %Y}"})
 
 
 # --- Waitlist -------------------------------------------------------------------------------
@@ -793,11 +793,11 @@ def waitlist_join(*, patient: User, service: DoctorService, first_day, last_day,
     _check_patient(patient)
     doctor = service.doctor
     if not service.is_active or not DoctorProfile.objects.listed().filter(pk=doctor.pk).exists():
-        raise ApplicationError("APPT_001", fields={"service": ["Not available for booking."]})
+        raise ApplicationError("APPT_001", fields={"service": [gettext("Not available for booking.")]})
     today = timezone.localdate()
     horizon = today + timedelta(days=selectors.schedule_for(doctor).max_days_ahead)
     if first_day < today or last_day < first_day or last_day > horizon:
-        raise ApplicationError("REQ_001", fields={"last_day": [f"Choose dates from today to {horizon:%d %b %Y}, the last not before the first."]})
+        raise ApplicationError("REQ_001", fields={"last_day": [gettext("Choose dates from today to %(day)s, the last not before the first.") % {"day": f"{horizon:%d %b %Y}"}]})
     try:
         with transaction.atomic():
             entry = WaitlistEntry.objects.create(patient=patient, doctor=doctor, service=service, first_day=first_day, last_day=last_day)
@@ -892,7 +892,7 @@ def doctor_emergency_unavailable(*, doctor: DoctorProfile, by: User, until: date
         today = now.astimezone(tz).date()
         until = until or datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz)
         if until <= now:
-            raise ApplicationError("REQ_001", fields={"until": ["Give a time in the future."]})
+            raise ApplicationError("REQ_001", fields={"until": [gettext("Give a time in the future.")]})
         day = today
         while datetime.combine(day, time(0), tzinfo=tz) < until:
             schedule.overrides.filter(date=day).delete()
@@ -917,9 +917,9 @@ def doctor_vacation_set(*, doctor: DoctorProfile, first_day, last_day, by: User,
     appointments already booked in that range. After commit each patient is offered concrete
     new times, held for them (rebooking_offer_make), or may cancel with a full refund."""
     if last_day < first_day:
-        raise ApplicationError("REQ_001", fields={"last_day": ["The vacation ends before it starts."]})
+        raise ApplicationError("REQ_001", fields={"last_day": [gettext("The vacation ends before it starts.")]})
     if (last_day - first_day).days > 120:
-        raise ApplicationError("REQ_001", fields={"last_day": ["Set vacations of at most 120 days."]})
+        raise ApplicationError("REQ_001", fields={"last_day": [gettext("Set vacations of at most 120 days.")]})
     with transaction.atomic():
         schedule = _lock_schedule(doctor)
         from zoneinfo import ZoneInfo
@@ -1065,12 +1065,12 @@ def rebooking_offer_accept(*, offer: RebookingOffer, patient: User, choice: str,
     is cancelled with a full refund. The proposal not taken is released. A repeated click with
     the same choice returns the same booking."""
     if choice not in RebookingOffer.Choice.values:
-        raise ApplicationError("REQ_001", fields={"choice": [f"Choose one of: {', '.join(RebookingOffer.Choice.values)}."]})
+        raise ApplicationError("REQ_001", fields={"choice": [gettext("Choose one of: %(values)s.") % {"values": ", ".join(RebookingOffer.Choice.values)}]})
     try:
         with transaction.atomic():
             return _rebooking_offer_accept(offer=offer, patient=patient, choice=choice, request=request)
     except SlotTaken:
-        raise ApplicationError("APPT_002", "The proposed time was just taken; nothing was changed.") from None
+        raise ApplicationError("APPT_002", gettext("The proposed time was just taken; nothing was changed.")) from None
 
 
 def _rebooking_offer_accept(*, offer: RebookingOffer, patient: User, choice: str, request: HttpRequest | None) -> Appointment:
@@ -1088,12 +1088,12 @@ def _rebooking_offer_accept(*, offer: RebookingOffer, patient: User, choice: str
         return appointment_cancel(appointment=original, by=patient, reason="Cancelled while the doctor is away", request=request)
     hold_id = offer.same_doctor_hold_id if choice == RebookingOffer.Choice.SAME_DOCTOR else offer.other_doctor_hold_id
     if hold_id is None:
-        raise ApplicationError("REQ_001", fields={"choice": ["This offer has no time of that kind."]})
+        raise ApplicationError("REQ_001", fields={"choice": [gettext("This offer has no time of that kind.")]})
     hold = Appointment.objects.select_related("doctor__user", "service").get(pk=hold_id)
     schedule = _lock_schedule(hold.doctor)
     hold = Appointment.objects.select_for_update().select_related("doctor__user", "service").get(pk=hold_id)
     if hold.status != Status.HELD or not hold.is_hold_live:
-        raise ApplicationError("APPT_003", "The proposed time is no longer held for you.")
+        raise ApplicationError("APPT_003", gettext("The proposed time is no longer held for you."))
     audit_record(action="rebooking_offer.accepted", actor=patient, target=offer, subject_user=patient, request=request, metadata={"choice": choice})
     if choice == RebookingOffer.Choice.SAME_DOCTOR:
         # The hold gives its time back first, so the moved appointment never overlaps it.
@@ -1191,15 +1191,15 @@ def _ranges_check(ranges: list[tuple[int, time, time]]) -> None:
     by_day: dict[int, list[tuple[time, time]]] = {}
     for weekday, start, end in ranges:
         if not 0 <= weekday <= 6:
-            raise ApplicationError("REQ_001", fields={"weekly_hours": ["Weekdays run from 0 (Monday) to 6 (Sunday)."]})
+            raise ApplicationError("REQ_001", fields={"weekly_hours": [gettext("Weekdays run from 0 (Monday) to 6 (Sunday).")]})
         if start >= end:
-            raise ApplicationError("REQ_001", fields={"weekly_hours": [f"A range must end after it starts ({start:%H:%M}–{end:%H:%M})."]})
+            raise ApplicationError("REQ_001", fields={"weekly_hours": [gettext("A range must end after it starts (%(start)s–%(end)s).") % {"start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}]})
         by_day.setdefault(weekday, []).append((start, end))
     for day_ranges in by_day.values():
         day_ranges.sort()
         for (_, previous_end), (next_start, _) in zip(day_ranges, day_ranges[1:], strict=False):
             if next_start < previous_end:
-                raise ApplicationError("REQ_001", fields={"weekly_hours": ["Working ranges on one day must not overlap."]})
+                raise ApplicationError("REQ_001", fields={"weekly_hours": [gettext("Working ranges on one day must not overlap.")]})
 
 
 def _policy_check(policy: list[dict]) -> None:

@@ -24,6 +24,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
+from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from waffle import flag_is_active
@@ -188,18 +190,18 @@ def _policy_sentences(policy: list[dict]) -> list[str]:
     sentences = []
 
     def refund(percent: int) -> str:
-        return f"{percent} % refund" if percent else "no refund"
+        return _("%(percent)s %% refund") % {"percent": percent} if percent else _("no refund")
 
     for index, tier in enumerate(tiers):
-        hours = f"{tier['min_hours']:g}"
+        values = {"refund": refund(tier["refund_percent"]), "hours": f"{tier['min_hours']:g}"}
         if tier["min_hours"] > 0:
-            sentences.append(f"Cancel {hours} h or more before: {refund(tier['refund_percent'])}")
+            sentences.append(_("Cancel %(hours)s h or more before: %(refund)s") % values)
         elif index:
-            sentences.append(f"Cancel less than {tiers[index - 1]['min_hours']:g} h before: {refund(tier['refund_percent'])}")
+            sentences.append(_("Cancel less than %(hours)s h before: %(refund)s") % {**values, "hours": f"{tiers[index - 1]['min_hours']:g}"})
         else:
-            sentences.append(f"Cancel any time before: {refund(tier['refund_percent'])}")
+            sentences.append(_("Cancel any time before: %(refund)s") % values)
     if tiers and tiers[-1]["min_hours"] > 0:
-        sentences.append(f"Cancel less than {tiers[-1]['min_hours']:g} h before: no refund")
+        sentences.append(_("Cancel less than %(hours)s h before: %(refund)s") % {"hours": f"{tiers[-1]['min_hours']:g}", "refund": _("no refund")})
     return sentences
 
 
@@ -208,18 +210,18 @@ def _doctor_local(appointment: Appointment, viewer_tz: ZoneInfo) -> str:
     differently from the viewer's, else ""."""
     doctor_tz = ZoneInfo(selectors.schedule_for(appointment.doctor).timezone)
     theirs, mine = appointment.start.astimezone(doctor_tz), appointment.start.astimezone(viewer_tz)
-    return format_date(theirs, "H:i \\o\\n D j M") if theirs.replace(tzinfo=None) != mine.replace(tzinfo=None) else ""
+    return format_date(theirs, gettext_lazy("H:i \\o\\n D j M")) if theirs.replace(tzinfo=None) != mine.replace(tzinfo=None) else ""
 
 
 EVENT_LABELS = {
-    "held": "Time held",
-    "pending_payment": "Details sent, awaiting payment",
-    "confirmed": "Confirmed",
-    "in_progress": "Consultation started",
-    "completed": "Completed",
-    "cancelled": "Cancelled",
-    "no_show": "Marked as no-show",
-    "expired": "Hold expired",
+    "held": gettext_lazy("Time held"),
+    "pending_payment": gettext_lazy("Details sent, awaiting payment"),
+    "confirmed": gettext_lazy("Confirmed"),
+    "in_progress": gettext_lazy("Consultation started"),
+    "completed": gettext_lazy("Completed"),
+    "cancelled": gettext_lazy("Cancelled"),
+    "no_show": gettext_lazy("Marked as no-show"),
+    "expired": gettext_lazy("Hold expired"),
 }
 
 
@@ -229,24 +231,24 @@ def _timeline(appointment: Appointment, viewer: User, viewer_tz: ZoneInfo) -> li
     for event in appointment.events.select_related("by"):
         label, note = EVENT_LABELS.get(event.to_status, event.to_status), event.note
         if event.from_status == event.to_status == Status.CONFIRMED and note.startswith("Rescheduled to "):
-            label, note = "Rescheduled", ""
+            label, note = _("Rescheduled"), ""
             try:
                 moved = datetime.fromisoformat(event.note.removeprefix("Rescheduled to "))
-                note = f"New time: {format_date(moved.astimezone(viewer_tz), 'l j F, H:i')}"
+                note = _("New time: %(when)s") % {"when": format_date(moved.astimezone(viewer_tz), "l j F, H:i")}
             except ValueError:
                 pass
         elif event.from_status == Status.PENDING_PAYMENT and event.to_status == Status.CONFIRMED:
-            label, note = "Paid and confirmed", ""
+            label, note = _("Paid and confirmed"), ""
         elif event.to_status == Status.EXPIRED:
             note = ""
-        who = "you" if event.by_id == viewer.pk else (event.by.display_name if event.by else "MediMeet")
+        who = _("you") if event.by_id == viewer.pk else (event.by.display_name if event.by else "MediMeet")
         rows.append({"status": event.to_status, "label": label, "at": event.created_at, "who": who, "note": note})
     return rows
 
 
 def _status_choices(appointment: Appointment) -> list[tuple[str, str]]:
     """The attendance buttons a doctor sees: the moves the appointment allows now."""
-    labels = {"in_progress": "Mark in progress", "completed": "Mark completed", "no_show": "Mark no-show"}
+    labels = {"in_progress": _("Mark in progress"), "completed": _("Mark completed"), "no_show": _("Mark no-show")}
     started = appointment.start <= timezone.now()
     return [(status, label) for status, label in labels.items() if appointment.can_transition_to(status) and (status != "no_show" or started)]
 
@@ -254,9 +256,12 @@ def _status_choices(appointment: Appointment) -> list[tuple[str, str]]:
 # --- Patient: booking -----------------------------------------------------------------------
 
 
-ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth"]
-DAY_AT_TIME = "l j F \\a\\t H:i"  # "Tuesday 17 November at 09:00"
-INTERVAL_WORDS = {7: "every week", 14: "every two weeks", 28: "every four weeks"}
+ORDINALS = [
+    gettext_lazy("first"), gettext_lazy("second"), gettext_lazy("third"), gettext_lazy("fourth"), gettext_lazy("fifth"), gettext_lazy("sixth"),
+    gettext_lazy("seventh"), gettext_lazy("eighth"), gettext_lazy("ninth"), gettext_lazy("tenth"), gettext_lazy("eleventh"), gettext_lazy("twelfth"),
+]  # fmt: skip
+DAY_AT_TIME = gettext_lazy("l j F \\a\\t H:i")  # "Tuesday 17 November at 09:00"; a date format, translated per language
+INTERVAL_WORDS = {7: gettext_lazy("every week"), 14: gettext_lazy("every two weeks"), 28: gettext_lazy("every four weeks")}
 
 
 def _book_series(
@@ -275,15 +280,15 @@ def _book_series(
         number = exc.extra.get("occurrence")
         if exc.code == "APPT_002" and number:
             taken = format_date((first_start + timedelta(days=interval * (number - 1))).astimezone(viewer_tz), DAY_AT_TIME)
-            return [], (
-                f"The {ORDINALS[number - 1]} appointment, {taken}, is not free, so nothing was booked. "
-                "Choose another first time, or fewer appointments."
-            )
+            return [], _("The %(ordinal)s appointment, %(when)s, is not free, so nothing was booked. Choose another first time, or fewer appointments.") % {"ordinal": ORDINALS[number - 1], "when": taken}
         return [], _error_text(exc)
     first = format_date(first_start.astimezone(viewer_tz), DAY_AT_TIME)
     unpaid = sum(1 for appointment in booked if appointment.status == Status.PENDING_PAYMENT)
-    payment = f" Each one is confirmed once its fee is paid ({unpaid} to pay)." if unpaid else " They are all confirmed."
-    messages.success(request, f"{len(booked)} appointments booked, {INTERVAL_WORDS[interval]} from {first}.{payment}")
+    values = {"count": len(booked), "interval": INTERVAL_WORDS[interval], "first": first, "unpaid": unpaid}
+    if unpaid:
+        messages.success(request, _("%(count)d appointments booked, %(interval)s from %(first)s. Each one is confirmed once its fee is paid (%(unpaid)d to pay).") % values)
+    else:
+        messages.success(request, _("%(count)d appointments booked, %(interval)s from %(first)s. They are all confirmed.") % values)
     return booked, ""
 
 
@@ -294,7 +299,7 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     if doctor is None:
         raise Http404
     if request.user.role != User.Role.PATIENT:
-        messages.info(request, "Appointments are booked from a patient account.")
+        messages.info(request, _("Appointments are booked from a patient account."))
         return redirect("doctors:detail", slug=doctor.slug)
     offered = list(doctor.services.filter(is_active=True).order_by("price_minor", "name"))
     chosen_id = request.POST.get("service") or request.GET.get("service")
@@ -313,9 +318,9 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         if form.is_valid() and str(form.cleaned_data["service"]) == str(service.public_id):
             start = form.cleaned_data["start"]
             if one_step and not reason and not series_form.data.get("repeat"):
-                error = "Tell the doctor why you are booking, then choose a time."
+                error = _("Tell the doctor why you are booking, then choose a time.")
             elif not series_form.is_valid():
-                error = "Check the repeat options below, then choose the first time again."
+                error = _("Check the repeat options below, then choose the first time again.")
             elif series_form.cleaned_data["repeat"]:
                 key = f"{form.cleaned_data['key']}:series:{start:%Y%m%dT%H%M}"  # a double click books the series once
                 booked, error = _book_series(request, service=service, first_start=start, options=series_form.cleaned_data, viewer_tz=viewer_tz, key=key)
@@ -337,7 +342,7 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
                         return redirect("payments:pay", appointment_id=appointment.public_id)
                     return redirect("appointments:detail", appointment_id=appointment.public_id)
         else:
-            error = "Choose one of the times shown."
+            error = _("Choose one of the times shown.")
     context = {
         "doctor": doctor,
         "offered": offered,
@@ -373,11 +378,11 @@ def waitlist_join(request: HttpRequest, slug: str) -> HttpResponse:
         last_day = date.fromisoformat(request.POST.get("last_day", ""))
         services.waitlist_join(patient=request.user, service=service, first_day=first_day, last_day=last_day, request=request)
     except ValueError:
-        messages.error(request, "Choose the first and last day you could come.")
+        messages.error(request, _("Choose the first and last day you could come."))
     except ApplicationError as exc:
         messages.error(request, _error_text(exc))
     else:
-        messages.success(request, "You are on the waitlist. We will email you as soon as a time frees up.")
+        messages.success(request, _("You are on the waitlist. We will email you as soon as a time frees up."))
     return redirect(f"{reverse('appointments:book', args=[slug])}?service={service.public_id}")
 
 
@@ -500,9 +505,9 @@ def detail(request: HttpRequest, appointment_id) -> HttpResponse:
                 form_add_service_errors(form, exc)
             else:
                 if appointment.status == Status.CONFIRMED:
-                    messages.success(request, "Your appointment is confirmed.")
+                    messages.success(request, _("Your appointment is confirmed."))
                     return redirect("appointments:detail", appointment_id=appointment.public_id)
-                messages.success(request, "Thank you. Your details are saved and the time stays held for you while you pay.")
+                messages.success(request, _("Thank you. Your details are saved and the time stays held for you while you pay."))
                 return redirect("payments:pay", appointment_id=appointment.public_id)
     return render(request, "appointments/detail.html", _detail_context(request, appointment, role, form))
 
@@ -515,7 +520,7 @@ def cancel(request: HttpRequest, appointment_id) -> HttpResponse:
     role = _role(request.user, appointment)
     quote = services.cancellation_quote(appointment=appointment, by_role=role)
     if not quote.allowed or appointment.status == Status.HELD:
-        messages.info(request, f"A {appointment.get_status_display().lower()} appointment cannot be cancelled.")
+        messages.info(request, _("A %(status)s appointment cannot be cancelled.") % {"status": appointment.get_status_display().lower()})
         return redirect("appointments:detail", appointment_id=appointment.public_id)
     form = CancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -524,8 +529,10 @@ def cancel(request: HttpRequest, appointment_id) -> HttpResponse:
         except ApplicationError as exc:
             form_add_service_errors(form, exc)
         else:
-            refund = f" A refund of {appointment.refund_percent} % is on its way." if appointment.refund_percent else ""
-            messages.success(request, f"The appointment is cancelled.{refund}")
+            if appointment.refund_percent:
+                messages.success(request, _("The appointment is cancelled. A refund of %(percent)s %% is on its way.") % {"percent": appointment.refund_percent})
+            else:
+                messages.success(request, _("The appointment is cancelled."))
             return redirect("appointments:detail", appointment_id=appointment.public_id)
     paid = appointment.status == Status.CONFIRMED
     return render(
@@ -552,7 +559,7 @@ def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
     appointment = _visible_appointment(request, appointment_id)
     role = _role(request.user, appointment)
     if appointment.status != Status.CONFIRMED:
-        messages.info(request, "Only confirmed appointments can be rescheduled.")
+        messages.info(request, _("Only confirmed appointments can be rescheduled."))
         return redirect("appointments:detail", appointment_id=appointment.public_id)
     viewer_tz = _viewer_zone(request)
     doctor_tz = ZoneInfo(selectors.schedule_for(appointment.doctor).timezone)
@@ -567,10 +574,10 @@ def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
                 if exc.code == "APPT_002":
                     suggestions = _suggestions(exc, viewer_tz, doctor_tz)
             else:
-                messages.success(request, f"Your appointment is moved to {format_date(appointment.start.astimezone(viewer_tz), 'l j F, H:i')}.")
+                messages.success(request, _("Your appointment is moved to %(when)s.") % {"when": format_date(appointment.start.astimezone(viewer_tz), "l j F, H:i")})
                 return redirect("appointments:detail", appointment_id=appointment.public_id)
         else:
-            error = "Choose one of the times shown."
+            error = _("Choose one of the times shown.")
     context = {
         "appointment": appointment,
         "role": role,
@@ -597,9 +604,9 @@ def set_status(request: HttpRequest, appointment_id) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Marked as {appointment.get_status_display().lower()}.")
+            messages.success(request, _("Marked as %(status)s.") % {"status": appointment.get_status_display().lower()})
     else:
-        messages.error(request, "Choose a status.")
+        messages.error(request, _("Choose a status."))
     return redirect("appointments:detail", appointment_id=appointment.public_id)
 
 
@@ -621,14 +628,30 @@ def rebooking_accept(request: HttpRequest, appointment_id) -> HttpResponse:
         messages.error(request, _error_text(exc))
         return redirect("appointments:detail", appointment_id=appointment.public_id)
     when = format_date(result.start.astimezone(_viewer_zone(request)), DAY_AT_TIME)
-    refund = " with a full refund" if appointment.status == Status.CONFIRMED else ""
+    refunded = appointment.status == Status.CONFIRMED
+    values = {"doctor": result.doctor.display_name, "when": when, "previous_doctor": appointment.doctor.display_name}
     if choice == RebookingOffer.Choice.SAME_DOCTOR:
-        messages.success(request, f"Your appointment with {result.doctor.display_name} is moved to {when}." + (" Nothing more to pay." if result.status == Status.CONFIRMED else ""))
+        if result.status == Status.CONFIRMED:
+            messages.success(request, _("Your appointment with %(doctor)s is moved to %(when)s. Nothing more to pay.") % values)
+        else:
+            messages.success(request, _("Your appointment with %(doctor)s is moved to %(when)s.") % values)
     elif choice == RebookingOffer.Choice.OTHER_DOCTOR:
-        then = "You are booked." if result.status == Status.CONFIRMED else "Pay the fee below to confirm it."
-        messages.success(request, f"Your appointment with {appointment.doctor.display_name} is cancelled{refund}, and {when} with {result.doctor.display_name} is yours. {then}")
+        booked = result.status == Status.CONFIRMED
+        if refunded:
+            message = (
+                _("Your appointment with %(previous_doctor)s is cancelled with a full refund, and %(when)s with %(doctor)s is yours. You are booked.")
+                if booked
+                else _("Your appointment with %(previous_doctor)s is cancelled with a full refund, and %(when)s with %(doctor)s is yours. Pay the fee below to confirm it.")
+            )
+        else:
+            message = (
+                _("Your appointment with %(previous_doctor)s is cancelled, and %(when)s with %(doctor)s is yours. You are booked.")
+                if booked
+                else _("Your appointment with %(previous_doctor)s is cancelled, and %(when)s with %(doctor)s is yours. Pay the fee below to confirm it.")
+            )
+        messages.success(request, message % values)
     else:
-        messages.success(request, f"The appointment is cancelled{refund}.")
+        messages.success(request, _("The appointment is cancelled with a full refund.") if refunded else _("The appointment is cancelled."))
     return redirect("appointments:detail", appointment_id=result.public_id)
 
 
@@ -658,7 +681,7 @@ def clinical_note(request: HttpRequest, appointment_id) -> HttpResponse:
 
     def save(appointment: Appointment, data: dict) -> str:
         services.clinical_note_write(appointment=appointment, by=request.user, text=data["text"], request=request)
-        return "Notes saved. Only you and the patient can read them."
+        return _("Notes saved. Only you and the patient can read them.")
 
     return _doctor_section_post(request, appointment_id, make_form=lambda _: ClinicalNoteForm(request.POST), save=save, section="notes-title", form_key="notes_form")
 
@@ -670,7 +693,7 @@ def follow_up(request: HttpRequest, appointment_id) -> HttpResponse:
 
     def save(appointment: Appointment, data: dict) -> str:
         services.follow_up_recommend(appointment=appointment, by=request.user, on=data["on"], note=data["note"], service=data["service"], request=request)
-        return f"Follow-up recommended from {format_date(data['on'], 'l j F Y')}. {appointment.patient.display_name} has been emailed a link to book it."
+        return _("Follow-up recommended from %(day)s. %(patient)s has been emailed a link to book it.") % {"day": format_date(data["on"], "l j F Y"), "patient": appointment.patient.display_name}
 
     def make_form(appointment: Appointment) -> FollowUpForm:
         return FollowUpForm(request.POST, services=DoctorService.objects.filter(doctor=appointment.doctor, is_active=True))
@@ -819,14 +842,14 @@ def book_patient(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
             start = reason_form.cleaned_data["start"]
             try:
                 if start is None:
-                    raise ApplicationError("REQ_001", "Choose one of the times shown.")
+                    raise ApplicationError("REQ_001", gettext("Choose one of the times shown."))
                 appointment = services.appointment_book_by_doctor(doctor_user=request.user, patient=patient, service=service, start=start, reason=reason_form.cleaned_data["reason"], request=request)
             except ApplicationError as exc:
                 error = _error_text(exc)
                 if exc.code == "APPT_002":
                     suggestions = _suggestions(exc, viewer_tz, ZoneInfo(selectors.schedule_for(doctor).timezone))
             else:
-                messages.success(request, f"{patient.display_name} is booked for {format_date(appointment.start.astimezone(viewer_tz), DAY_AT_TIME)} and has been emailed.")
+                messages.success(request, _("%(patient)s is booked for %(when)s and has been emailed.") % {"patient": patient.display_name, "when": format_date(appointment.start.astimezone(viewer_tz), DAY_AT_TIME)})
                 return redirect("appointments:detail", appointment_id=appointment.public_id)
         query = urlencode({"patient": patient.email, "service": service.public_id})
         context.update(
@@ -855,12 +878,12 @@ def availability(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
         except ApplicationError as exc:
             form_add_service_errors(vacation_form, exc)
         else:
-            messages.success(request, f"Vacation set. {len(affected)} booked patient(s) have been told and can move or cancel for free.")
+            messages.success(request, _("Vacation set. %(count)d booked patient(s) have been told and can move or cancel for free.") % {"count": len(affected)})
             return redirect("appointments:availability")
 
     if action == "emergency" and emergency_form.is_valid():
         cancelled = services.doctor_emergency_unavailable(doctor=doctor, by=request.user, reason=emergency_form.cleaned_data["reason"], request=request)
-        messages.success(request, f"The rest of today is closed. {len(cancelled)} appointment(s) cancelled with full refunds; the patients have been told.")
+        messages.success(request, _("The rest of today is closed. %(count)d appointment(s) cancelled with full refunds; the patients have been told.") % {"count": len(cancelled)})
         return redirect("appointments:availability")
 
     if action == "schedule" and schedule_form.is_valid() and hours.is_valid():
@@ -876,7 +899,7 @@ def availability(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
                 for message in field_messages:
                     schedule_form.add_error(SCHEDULE_FIELD_NAMES.get(name, name) if SCHEDULE_FIELD_NAMES.get(name, name) in schedule_form.fields else None, message)
         else:
-            messages.success(request, "Your availability is saved. Patients see the new times at once.")
+            messages.success(request, _("Your availability is saved. Patients see the new times at once."))
             return redirect("appointments:availability")
 
     if action == "override" and override_form.is_valid():
@@ -886,7 +909,7 @@ def availability(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
         except ApplicationError as exc:
             form_add_service_errors(override_form, exc, names={"weekly_hours": "end"})
         else:
-            messages.success(request, f"{format_date(data['date'], 'l j F Y')} is {'closed' if data['kind'] == 'closed' else 'set to special hours'}.")
+            messages.success(request, (_("%(day)s is closed.") if data["kind"] == "closed" else _("%(day)s is set to special hours.")) % {"day": format_date(data["date"], "l j F Y")})
             return redirect("appointments:availability")
 
     overrides: dict[date, list] = defaultdict(list)
@@ -916,7 +939,7 @@ def override_remove(request: HttpRequest, doctor: DoctorProfile, day: str) -> Ht
     except ValueError:
         raise Http404 from None
     if services.override_clear(doctor=doctor, day=removed_day, by=request.user, request=request):
-        messages.success(request, f"{format_date(removed_day, 'l j F Y')} follows your weekly hours again.")
+        messages.success(request, _("%(day)s follows your weekly hours again.") % {"day": format_date(removed_day, "l j F Y")})
     return redirect(reverse("appointments:availability"))
 
 
@@ -936,5 +959,5 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 def calendar_feed_rotate(request: HttpRequest) -> HttpResponse:
     services.calendar_feed_rotate(user=request.user, request=request)
-    messages.success(request, "Your calendar link has been replaced. Calendars using the old link no longer update.")
+    messages.success(request, _("Your calendar link has been replaced. Calendars using the old link no longer update."))
     return redirect("appointments:list")

@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from PIL import Image
 
 from medimeet.core.audit import audit_record
@@ -44,7 +45,7 @@ def content_submit(*, content: Content, by) -> Content:
         if content.author_id != by.pk and not _can_publish(by, content):
             raise ApplicationError("CMS_005")
         if content.status != Content.Status.DRAFT:
-            raise ApplicationError("CMS_003", f"Only a draft can be submitted; this is {content.get_status_display().lower()}.")
+            raise ApplicationError("CMS_003", gettext("Only a draft can be submitted; this is %(status)s.") % {"status": content.get_status_display().lower()})
         content.status = Content.Status.REVIEW
         content.save(update_fields=["status", "updated_at"])
         audit_record(action=f"cms.{content._meta.model_name}_submitted", actor=by, target=content)
@@ -61,7 +62,7 @@ def content_publish(*, content: Content, by, publish_at: datetime | None = None)
         now = timezone.now()
         when = publish_at or content.publish_at or now
         if content.status == Content.Status.PUBLISHED and content.publish_at and content.publish_at <= now:
-            raise ApplicationError("CMS_003", "This is already published.")
+            raise ApplicationError("CMS_003", gettext("This is already published."))
         content.publish_at = when
         content.status = Content.Status.SCHEDULED if when > now else Content.Status.PUBLISHED
         content.published_by = by
@@ -77,7 +78,7 @@ def content_unpublish(*, content: Content, by) -> Content:
     with transaction.atomic():
         content = _locked(content)
         if content.status == Content.Status.DRAFT:
-            raise ApplicationError("CMS_003", "This is already a draft.")
+            raise ApplicationError("CMS_003", gettext("This is already a draft."))
         content.status = Content.Status.DRAFT
         content.publish_at = None
         content.save(update_fields=["status", "publish_at", "updated_at"])
@@ -100,7 +101,7 @@ def media_image_create(*, upload: UploadedFile, title: str, alt_text: str, by) -
     """Add an image to the media library: checked by content (JPEG or PNG), re-encoded without
     its metadata, with narrower copies for srcset. Alt text is required."""
     if not alt_text.strip():
-        raise ApplicationError("CMS_006", "Describe the image for people who cannot see it.", fields={"alt_text": ["Alt text is required."]})
+        raise ApplicationError("CMS_006", gettext("Describe the image for people who cannot see it."), fields={"alt_text": [gettext("Alt text is required.")]})
     image, detected = image_load(upload, max_bytes=settings.CMS_IMAGE_MAX_BYTES, code="CMS_006", field="image")
     if detected.kind == "jpeg" or "A" not in image.getbands():
         image, fmt, ext = image.convert("RGB"), "JPEG", "jpg"

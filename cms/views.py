@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
@@ -16,7 +17,7 @@ from .models import Category, Page, Post, Tag
 from .seo import seo_for_listing, seo_for_page, seo_for_post
 
 PAGE_SIZE = 9
-BLOG_DESCRIPTION = "Clear, practical health advice from doctors: symptoms, prevention, living with long-term conditions and getting the most from a video consultation."
+BLOG_DESCRIPTION = gettext_lazy("Clear, practical health advice from doctors: symptoms, prevention, living with long-term conditions and getting the most from a video consultation.")
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
@@ -41,14 +42,14 @@ def _listing(request: HttpRequest, posts: QuerySet[Post], *, heading: str, descr
             "intro": description,
             "categories": selectors.categories_in_use(),
             "current_category": current,
-            "seo": seo_for_listing(title=heading if page.number == 1 else f"{heading} (page {page.number})", description=description, path=canonical_path),
+            "seo": seo_for_listing(title=heading if page.number == 1 else gettext("%(heading)s (page %(number)d)") % {"heading": heading, "number": page.number}, description=description, path=canonical_path),
         },
     )
 
 
 @require_GET
 def blog_index(request: HttpRequest) -> HttpResponse:
-    return _listing(request, selectors.post_list(), heading="Health articles", description=BLOG_DESCRIPTION, path=reverse("cms:index"))
+    return _listing(request, selectors.post_list(), heading=gettext("Health articles"), description=BLOG_DESCRIPTION, path=reverse("cms:index"))
 
 
 @require_GET
@@ -56,8 +57,8 @@ def blog_category(request: HttpRequest, slug: str) -> HttpResponse:
     category = Category.objects.filter(slug=slug).first()
     if category is None:
         return _not_found(request)
-    description = category.description or f"Articles about {category.name.lower()} from {settings.SITE_NAME}'s doctors."
-    return _listing(request, selectors.post_list(category=category), heading=category.name, eyebrow="Category", description=description, path=category.get_absolute_url(), current=category)
+    description = category.description or gettext("Articles about %(category)s from %(site)s's doctors.") % {"category": category.name.lower(), "site": settings.SITE_NAME}
+    return _listing(request, selectors.post_list(category=category), heading=category.name, eyebrow=gettext("Category"), description=description, path=category.get_absolute_url(), current=category)
 
 
 @require_GET
@@ -65,8 +66,8 @@ def blog_tag(request: HttpRequest, slug: str) -> HttpResponse:
     tag = Tag.objects.filter(slug=slug).first()
     if tag is None:
         return _not_found(request)
-    description = f"Articles tagged “{tag.name}” from {settings.SITE_NAME}'s doctors."
-    return _listing(request, selectors.post_list(tag=tag), heading=tag.name, eyebrow="Topic", description=description, path=tag.get_absolute_url())
+    description = gettext("Articles tagged “%(tag)s” from %(site)s's doctors.") % {"tag": tag.name, "site": settings.SITE_NAME}
+    return _listing(request, selectors.post_list(tag=tag), heading=tag.name, eyebrow=gettext("Topic"), description=description, path=tag.get_absolute_url())
 
 
 @require_GET

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -126,7 +127,7 @@ class ConsultationListView(APIView):
         if appointment is None or services.role_of(request.user, appointment) is None:
             raise ApplicationError("APPT_006")
         if appointment.status not in services.ACTIVE_APPOINTMENT_STATUSES:
-            raise ApplicationError("CONS_002", f"A {appointment.get_status_display().lower()} appointment has no consultation room.")
+            raise ApplicationError("CONS_002", gettext("A %(status)s appointment has no consultation room.") % {"status": appointment.get_status_display().lower()})
         consultation = services.consultation_ensure(appointment=appointment)
         return Response(consultation_output(consultation, request.user), status=status.HTTP_201_CREATED)
 
@@ -143,7 +144,7 @@ class ConsultationChatView(APIView):
         """The room's chat, oldest first (the export kept with the appointment)."""
         consultation = _consultation_for(request, room)
         if request.user.is_staff and services.role_of(request.user, consultation.appointment) is None:
-            raise ApplicationError("AUTH_010", "Chat content is for the consultation's doctor and patient.")
+            raise ApplicationError("AUTH_010", gettext("Chat content is for the consultation's doctor and patient."))
         return Response(ChatOutput(selectors.chat_history(consultation, limit=10_000), many=True).data)
 
 
@@ -180,7 +181,7 @@ class ConsultationGuestView(APIView):
         consultation = _party_consultation(request, room)
         invite = consultation.guest_invites.filter(public_id=invite_id).first()
         if invite is None:
-            raise ApplicationError("CONS_005", "No such invitation in this consultation.")
+            raise ApplicationError("CONS_005", gettext("No such invitation in this consultation."))
         services.guest_invite_revoke(invite=invite, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 # --- Recording (optional, with consent) -------------------------------------------------------
@@ -221,7 +222,7 @@ class RecordingLinkInput(serializers.Serializer):
 
     def validate_minutes(self, value: int) -> int:
         if value > settings.CONSULTATION_RECORDING_LINK_MAX_MINUTES:
-            raise serializers.ValidationError(f"A link works for at most {settings.CONSULTATION_RECORDING_LINK_MAX_MINUTES} minutes.")
+            raise serializers.ValidationError(gettext("A link works for at most %(minutes)d minutes.") % {"minutes": settings.CONSULTATION_RECORDING_LINK_MAX_MINUTES})
         return value
 
 
@@ -253,7 +254,7 @@ class RecordingListView(APIView):
         consultation = _consultation_for(request, room)
         role = services.role_of(request.user, consultation.appointment)
         if role is None and not request.user.has_perm("consultations.view_recording"):
-            raise ApplicationError("AUTH_010", "Recordings are for the consultation's doctor and patient.")
+            raise ApplicationError("AUTH_010", gettext("Recordings are for the consultation's doctor and patient."))
         return Response(RecordingOutput(selectors.recordings_of(consultation), many=True).data)
 
     @extend_schema(tags=["recordings"], request=RecordingStartInput, responses={201: RecordingOutput, **error_responses(400, 401, 403, 404, 409)})
@@ -281,7 +282,7 @@ class RecordingChunkView(APIView):
         except ValueError:
             declared = 0
         if declared > limit:  # refused before reading it
-            raise ApplicationError("CONS_016", f"A chunk may have at most {limit:,} bytes.")
+            raise ApplicationError("CONS_016", gettext("A chunk may have at most %(count)s bytes.") % {"count": f"{limit:,}"})
         data = request.stream.read(limit + 1) if request.stream is not None else b""
         chunk, created = services.recording_chunk_store(recording=recording, user=request.user, seq=seq, data=data)
         body = RecordingChunkOutput({"seq": chunk.seq, "size": chunk.size, "stored": created}).data

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import User
 from appointments import services as appointment_services
@@ -146,11 +147,11 @@ def participant_disconnect(*, participation: Participation) -> Participation:
 
 def participant_admit(*, consultation: Consultation, by: Participation, participant_id: str) -> Participation:
     if by.role != Participation.Role.DOCTOR:
-        raise ApplicationError("AUTH_010", "Only the doctor admits people to the consultation.")
+        raise ApplicationError("AUTH_010", gettext("Only the doctor admits people to the consultation."))
     with transaction.atomic():
         participation = Participation.objects.select_for_update().filter(consultation=consultation, public_id=participant_id).first()
         if participation is None:
-            raise ApplicationError("REQ_001", "Nobody with that id is waiting.")
+            raise ApplicationError("REQ_001", gettext("Nobody with that id is waiting."))
         if participation.admitted_at is None:
             participation.admitted_at = timezone.now()
             participation.save(update_fields=["admitted_at"])
@@ -180,7 +181,7 @@ def consultation_start_if_ready(*, consultation: Consultation) -> bool:
 def consultation_end(*, consultation: Consultation, by: Participation) -> Consultation:
     """The doctor ends the consultation for everyone: the appointment is completed."""
     if by.role != Participation.Role.DOCTOR:
-        raise ApplicationError("AUTH_010", "Only the doctor ends the consultation for everyone.")
+        raise ApplicationError("AUTH_010", gettext("Only the doctor ends the consultation for everyone."))
     with transaction.atomic():
         consultation = Consultation.objects.select_for_update().select_related("appointment__doctor__user").get(pk=consultation.pk)
         if consultation.status == Consultation.Status.ENDED:
@@ -215,9 +216,9 @@ def guest_invite_create(*, consultation: Consultation, by: User, name: str, rela
         raise ApplicationError("CONS_001")
     name = " ".join((name or "").split())
     if not name or len(name) > 80:
-        raise ApplicationError("REQ_001", "The guest's name has 1 to 80 characters.", fields={"name": ["The guest's name has 1 to 80 characters."]})
+        raise ApplicationError("REQ_001", gettext("The guest's name has 1 to 80 characters."), fields={"name": [gettext("The guest's name has 1 to 80 characters.")]})
     if relationship not in GuestInvite.Relationship.values:
-        raise ApplicationError("REQ_001", "Say who the guest is.", fields={"relationship": [f"One of: {', '.join(GuestInvite.Relationship.values)}."]})
+        raise ApplicationError("REQ_001", gettext("Say who the guest is."), fields={"relationship": [gettext("One of: %(values)s.") % {"values": ", ".join(GuestInvite.Relationship.values)}]})
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         consultation = Consultation.objects.select_for_update().select_related("appointment").get(pk=consultation.pk)
@@ -266,17 +267,17 @@ def guest_invite_find(*, token: str) -> GuestInvite:
     return invite
 
 
-INVITE_USED = "This invitation link has already been used. Ask for a new one."
+INVITE_USED = gettext_lazy("This invitation link has already been used. Ask for a new one.")
 
 
 def guest_invite_problem(invite: GuestInvite) -> str | None:
     """Why the link can no longer be opened by a new browser, or None."""
     if invite.revoked_at is not None:
-        return "This invitation was withdrawn."
+        return gettext("This invitation was withdrawn.")
     if invite.used_at is not None:
-        return INVITE_USED
+        return str(INVITE_USED)
     if invite.expires_at <= timezone.now():
-        return "This invitation has expired: the consultation room has closed."
+        return gettext("This invitation has expired: the consultation room has closed.")
     return None
 
 
@@ -318,7 +319,7 @@ def media_set(*, participation: Participation, audio: bool, video: bool) -> None
 def chat_post(*, participation: Participation, body: str) -> ChatMessage:
     body = (body or "").strip()
     if not body or len(body) > MAX_CHAT_LENGTH:
-        raise ApplicationError("REQ_001", f"A message has 1 to {MAX_CHAT_LENGTH:,} characters.")
+        raise ApplicationError("REQ_001", gettext("A message has 1 to %(count)s characters.") % {"count": f"{MAX_CHAT_LENGTH:,}"})
     return ChatMessage.objects.create(consultation_id=participation.consultation_id, participation=participation, body=body)
 
 
@@ -482,7 +483,7 @@ def recording_start(*, consultation: Consultation, user: User, mime_type: str, r
     cannot slip in between)."""
     mime_type = (mime_type or "").strip()
     if len(mime_type) > 100 or not RECORDING_MIME_TYPE.match(mime_type):
-        raise ApplicationError("CONS_017", "The recording's type must be a WebM, MP4 or Ogg media type.", fields={"mime_type": ["Not a supported media type."]})
+        raise ApplicationError("CONS_017", gettext("The recording's type must be a WebM, MP4 or Ogg media type."), fields={"mime_type": [gettext("Not a supported media type.")]})
     recording_feature_require(user)
     participation = _recording_participation(consultation=consultation, user=user)
     from .selectors import current_consents
@@ -490,7 +491,7 @@ def recording_start(*, consultation: Consultation, user: User, mime_type: str, r
     with transaction.atomic():
         consultation = Consultation.objects.select_for_update().select_related("appointment__patient").get(pk=consultation.pk)
         if consultation.status != Consultation.Status.LIVE:
-            raise ApplicationError("CONS_013", "Recording is possible only while the consultation is in progress.")
+            raise ApplicationError("CONS_013", gettext("Recording is possible only while the consultation is in progress."))
         if not all(current_consents(consultation).values()):
             raise ApplicationError("CONS_012")
         active = Recording.objects.filter(consultation=consultation, status=Recording.Status.RECORDING).first()
@@ -513,11 +514,11 @@ def recording_chunk_store(*, recording: Recording, user: User, seq: int, data: b
     if recording.started_by.user_id != user.pk:
         raise ApplicationError("CONS_021")
     if not 0 <= seq <= RECORDING_MAX_SEQ:
-        raise ApplicationError("CONS_017", f"The chunk number must be between 0 and {RECORDING_MAX_SEQ:,}.")
+        raise ApplicationError("CONS_017", gettext("The chunk number must be between 0 and %(count)s.") % {"count": f"{RECORDING_MAX_SEQ:,}"})
     if not data:
-        raise ApplicationError("CONS_017", "The chunk is empty.")
+        raise ApplicationError("CONS_017", gettext("The chunk is empty."))
     if len(data) > settings.CONSULTATION_RECORDING_MAX_CHUNK_BYTES:
-        raise ApplicationError("CONS_016", f"A chunk may have at most {settings.CONSULTATION_RECORDING_MAX_CHUNK_BYTES:,} bytes.")
+        raise ApplicationError("CONS_016", gettext("A chunk may have at most %(count)s bytes.") % {"count": f"{settings.CONSULTATION_RECORDING_MAX_CHUNK_BYTES:,}"})
     digest = hashlib.sha256(data).hexdigest()
     existing = RecordingChunk.objects.filter(recording=recording, seq=seq).first()
     if existing is not None:  # a retried upload: answer without locking or writing anything
@@ -534,7 +535,7 @@ def recording_chunk_store(*, recording: Recording, user: User, seq: int, data: b
             if locked.status != Recording.Status.RECORDING:
                 raise ApplicationError("CONS_015")
             if locked.bytes + len(data) > settings.CONSULTATION_RECORDING_MAX_BYTES:
-                raise ApplicationError("CONS_016", f"A recording may have at most {settings.CONSULTATION_RECORDING_MAX_BYTES:,} bytes.")
+                raise ApplicationError("CONS_016", gettext("A recording may have at most %(count)s bytes.") % {"count": f"{settings.CONSULTATION_RECORDING_MAX_BYTES:,}"})
             chunk, created = RecordingChunk.objects.get_or_create(recording=locked, seq=seq, defaults={"size": len(data), "sha256": digest, "file": name})
             if created:
                 Recording.objects.filter(pk=locked.pk).update(bytes=F("bytes") + len(data), chunk_count=F("chunk_count") + 1)
@@ -618,7 +619,7 @@ def recording_check_downloadable(*, recording: Recording) -> None:
     if recording.status == Recording.Status.RECORDING:
         raise ApplicationError("CONS_019")
     if not recording.chunk_count:
-        raise ApplicationError("CONS_010", "This recording holds no media.")
+        raise ApplicationError("CONS_010", gettext("This recording holds no media."))
 
 
 def recording_audit_access(*, recording: Recording, action: str, user: User | None, request=None, metadata: dict | None = None) -> None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -137,7 +138,7 @@ class PositionSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict) -> dict:
         if attrs.get("end_year") is not None and attrs["end_year"] < attrs["start_year"]:
-            raise serializers.ValidationError({"end_year": ["A position cannot end before it starts."]})
+            raise serializers.ValidationError({"end_year": [gettext("A position cannot end before it starts.")]})
         return attrs
 
 
@@ -250,11 +251,11 @@ class SearchInput(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         fee_given = attrs["fee_min"] is not None or attrs["fee_max"] is not None
         if fee_given and not attrs["currency"]:
-            raise serializers.ValidationError({"currency": ["Give the currency of the fee range."]})
+            raise serializers.ValidationError({"currency": [gettext("Give the currency of the fee range.")]})
         if attrs["fee_min"] is not None and attrs["fee_max"] is not None and attrs["fee_min"] > attrs["fee_max"]:
-            raise serializers.ValidationError({"fee_max": ["The maximum fee is below the minimum."]})
+            raise serializers.ValidationError({"fee_max": [gettext("The maximum fee is below the minimum.")]})
         if attrs["available_on"] is not None and attrs["available_on"] < datetime.date.today() - datetime.timedelta(days=1):
-            raise serializers.ValidationError({"available_on": ["Choose today or a later date."]})
+            raise serializers.ValidationError({"available_on": [gettext("Choose today or a later date.")]})
         return attrs
 
 
@@ -310,7 +311,7 @@ class ProfileUpdateInput(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         unknown = set(self.initial_data) - set(self.fields)
         if unknown:
-            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in sorted(unknown)})
+            raise serializers.ValidationError({name: [gettext("Unknown or read-only field.")] for name in sorted(unknown)})
         return attrs
 
 
@@ -594,6 +595,6 @@ class StaffDoctorInvitationView(APIView):
     def post(self, request, doctor_id):
         doctor = _staff_doctor(doctor_id)
         if doctor.user.has_usable_password():
-            raise ApplicationError("DOC_008", "This doctor has already set a password.")
+            raise ApplicationError("DOC_008", gettext("This doctor has already set a password."))
         services.invitation_send(doctor=doctor)
         return Response(status=status.HTTP_202_ACCEPTED)

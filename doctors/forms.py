@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import TIMEZONE_CHOICES
 from accounts.models import validate_timezone
@@ -15,33 +16,33 @@ def specialization_choices(blank: str | None = None) -> list[tuple[str, str]]:
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=200, label="Search", widget=forms.TextInput(attrs={"placeholder": "Name, condition, skill…", "type": "search"}))
-    specialization = forms.ChoiceField(required=False, label="Specialization")
-    language = forms.ChoiceField(required=False, label="Language")
-    mode = forms.ChoiceField(required=False, label="Consultation", choices=[("", "Any")] + list(ConsultationMode.choices))
-    fee_min = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=2, label="Fee from")
-    fee_max = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=2, label="Fee to")
-    currency = forms.ChoiceField(required=False, label="Currency", choices=[("", "—")] + CURRENCY_CHOICES)
-    experience_min = forms.IntegerField(required=False, min_value=0, max_value=70, label="Min. years of experience")
-    rating_min = forms.DecimalField(required=False, min_value=0, max_value=5, max_digits=3, decimal_places=2, label="Min. rating")
-    city = forms.CharField(required=False, max_length=100, label="City")
-    country = forms.RegexField(required=False, regex=r"^[A-Za-z]{2}$", label="Country code", error_messages={"invalid": "Use a two-letter code, e.g. IN."})
-    available_on = forms.DateField(required=False, label="Available on", widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(required=False, max_length=200, label=_("Search"), widget=forms.TextInput(attrs={"placeholder": "Name, condition, skill…", "type": "search"}))
+    specialization = forms.ChoiceField(required=False, label=_("Specialization"))
+    language = forms.ChoiceField(required=False, label=_("Language"))
+    mode = forms.ChoiceField(required=False, label=_("Consultation"), choices=[("", "Any")] + list(ConsultationMode.choices))
+    fee_min = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=2, label=_("Fee from"))
+    fee_max = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=2, label=_("Fee to"))
+    currency = forms.ChoiceField(required=False, label=_("Currency"), choices=[("", "—")] + CURRENCY_CHOICES)
+    experience_min = forms.IntegerField(required=False, min_value=0, max_value=70, label=_("Min. years of experience"))
+    rating_min = forms.DecimalField(required=False, min_value=0, max_value=5, max_digits=3, decimal_places=2, label=_("Min. rating"))
+    city = forms.CharField(required=False, max_length=100, label=_("City"))
+    country = forms.RegexField(required=False, regex=r"^[A-Za-z]{2}$", label=_("Country code"), error_messages={"invalid": _("Use a two-letter code, e.g. IN.")})
+    available_on = forms.DateField(required=False, label=_("Available on"), widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(
         required=False,
-        label="Sort by",
-        choices=[("relevance", "Best match"), ("rating", "Rating"), ("fee", "Fee: low to high"), ("-fee", "Fee: high to low"), ("experience", "Experience"), ("availability", "Soonest available")],
+        label=_("Sort by"),
+        choices=[("relevance", _("Best match")), ("rating", _("Rating")), ("fee", _("Fee: low to high")), ("-fee", _("Fee: high to low")), ("experience", _("Experience")), ("availability", _("Soonest available"))],
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["specialization"].choices = specialization_choices(blank="All specializations")
-        self.fields["language"].choices = [("", "Any language")] + [(lang.code, lang.name) for lang in Language.objects.all()]
+        self.fields["specialization"].choices = specialization_choices(blank=_("All specializations"))
+        self.fields["language"].choices = [("", _("Any language"))] + [(lang.code, lang.name) for lang in Language.objects.all()]
 
     def clean(self):
         data = super().clean()
         if (data.get("fee_min") is not None or data.get("fee_max") is not None) and not data.get("currency"):
-            self.add_error("currency", "Choose the currency of the fee range.")
+            self.add_error("currency", _("Choose the currency of the fee range."))
         return data
 
     def search_params(self):
@@ -66,11 +67,11 @@ class SearchForm(forms.Form):
 
 
 class LicenceFields(forms.Form):
-    licence_number = forms.CharField(max_length=40, label="Licence / registration number")
-    licence_authority = forms.CharField(max_length=200, label="Issuing authority", help_text="e.g. General Medical Council, National Medical Commission")
-    licence_country = forms.RegexField(regex=r"^[A-Za-z]{2}$", label="Country of licence", help_text="Two-letter code, e.g. IN, GB, US.", error_messages={"invalid": "Use a two-letter country code."})
-    licence_expiry = forms.DateField(label="Licence valid until", widget=forms.DateInput(attrs={"type": "date"}))
-    primary_specialization = forms.ChoiceField(label="Primary specialization")
+    licence_number = forms.CharField(max_length=40, label=_("Licence / registration number"))
+    licence_authority = forms.CharField(max_length=200, label=_("Issuing authority"), help_text=_("e.g. General Medical Council, National Medical Commission"))
+    licence_country = forms.RegexField(regex=r"^[A-Za-z]{2}$", label=_("Country of licence"), help_text=_("Two-letter code, e.g. IN, GB, US."), error_messages={"invalid": _("Use a two-letter country code.")})
+    licence_expiry = forms.DateField(label=_("Licence valid until"), widget=forms.DateInput(attrs={"type": "date"}))
+    primary_specialization = forms.ChoiceField(label=_("Primary specialization"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -79,18 +80,18 @@ class LicenceFields(forms.Form):
     def clean_primary_specialization(self):
         specialization = Specialization.objects.filter(slug=self.cleaned_data["primary_specialization"]).first()
         if specialization is None:
-            raise forms.ValidationError("Choose a specialization.")
+            raise forms.ValidationError(_("Choose a specialization."))
         return specialization
 
 
 class ApplicationForm(LicenceFields):
-    first_name = forms.CharField(max_length=150, label="First name")
-    last_name = forms.CharField(max_length=150, label="Last name")
-    email = forms.EmailField(max_length=254, label="Professional email")
-    password = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), help_text="At least 10 characters; not a common password.")
-    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, initial="UTC", label="Time zone", validators=[validate_timezone])
-    years_experience = forms.IntegerField(min_value=0, max_value=70, initial=0, label="Years of experience")
-    licence_document = forms.FileField(label="Licence document", help_text="PDF, JPEG or PNG, up to 10 MB.", widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}))
+    first_name = forms.CharField(max_length=150, label=_("First name"))
+    last_name = forms.CharField(max_length=150, label=_("Last name"))
+    email = forms.EmailField(max_length=254, label=_("Professional email"))
+    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), help_text=_("At least 10 characters; not a common password."))
+    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, initial="UTC", label=_("Time zone"), validators=[validate_timezone])
+    years_experience = forms.IntegerField(min_value=0, max_value=70, initial=0, label=_("Years of experience"))
+    licence_document = forms.FileField(label=_("Licence document"), help_text=_("PDF, JPEG or PNG, up to 10 MB."), widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}))
 
     field_order = ["first_name", "last_name", "email", "password", "timezone", "years_experience", "primary_specialization", "licence_number", "licence_authority", "licence_country", "licence_expiry", "licence_document"]
 
@@ -105,13 +106,13 @@ class LicenceUpdateForm(forms.Form):
 
 
 class InvitationForm(forms.Form):
-    password1 = forms.CharField(label="Choose a password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    password2 = forms.CharField(label="Repeat the password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password1 = forms.CharField(label=_("Choose a password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label=_("Repeat the password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
     def clean(self):
         data = super().clean()
         if data.get("password1") and data.get("password1") != data.get("password2"):
-            self.add_error("password2", "The two passwords differ.")
+            self.add_error("password2", _("The two passwords differ."))
         return data
 
 
@@ -119,18 +120,18 @@ class ProfileForm(forms.Form):
     first_name = forms.CharField(max_length=150)
     last_name = forms.CharField(max_length=150)
     title = forms.CharField(max_length=20, required=False)
-    bio = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 6}), label="Biography")
-    years_experience = forms.IntegerField(min_value=0, max_value=70, label="Years of experience")
-    special_skills = forms.CharField(max_length=1000, required=False, label="Special skills", help_text="Comma-separated.")
-    clinic_name = forms.CharField(max_length=200, required=False, label="Clinic or hospital")
-    clinic_address = forms.CharField(max_length=300, required=False, label="Address")
+    bio = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 6}), label=_("Biography"))
+    years_experience = forms.IntegerField(min_value=0, max_value=70, label=_("Years of experience"))
+    special_skills = forms.CharField(max_length=1000, required=False, label=_("Special skills"), help_text=_("Comma-separated."))
+    clinic_name = forms.CharField(max_length=200, required=False, label=_("Clinic or hospital"))
+    clinic_address = forms.CharField(max_length=300, required=False, label=_("Address"))
     city = forms.CharField(max_length=100, required=False)
-    country = forms.RegexField(regex=r"^[A-Za-z]{2}$", required=False, label="Country code", error_messages={"invalid": "Use a two-letter code."})
-    offers_video = forms.BooleanField(required=False, label="Video consultations")
-    offers_in_person = forms.BooleanField(required=False, label="In-person consultations")
-    primary_specialization = forms.ChoiceField(label="Primary specialization")
-    secondary_specializations = forms.MultipleChoiceField(required=False, label="Other specializations", widget=forms.SelectMultiple(attrs={"size": 6}))
-    languages = forms.MultipleChoiceField(required=False, label="Languages you consult in", widget=forms.SelectMultiple(attrs={"size": 6}))
+    country = forms.RegexField(regex=r"^[A-Za-z]{2}$", required=False, label=_("Country code"), error_messages={"invalid": _("Use a two-letter code.")})
+    offers_video = forms.BooleanField(required=False, label=_("Video consultations"))
+    offers_in_person = forms.BooleanField(required=False, label=_("In-person consultations"))
+    primary_specialization = forms.ChoiceField(label=_("Primary specialization"))
+    secondary_specializations = forms.MultipleChoiceField(required=False, label=_("Other specializations"), widget=forms.SelectMultiple(attrs={"size": 6}))
+    languages = forms.MultipleChoiceField(required=False, label=_("Languages you consult in"), widget=forms.SelectMultiple(attrs={"size": 6}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -142,7 +143,7 @@ class ProfileForm(forms.Form):
     def clean(self):
         data = super().clean()
         if not data.get("offers_video") and not data.get("offers_in_person"):
-            self.add_error("offers_video", "Offer at least one consultation mode.")
+            self.add_error("offers_video", _("Offer at least one consultation mode."))
         slugs = [data.get("primary_specialization"), *data.get("secondary_specializations", [])]
         found = {s.slug: s for s in Specialization.objects.filter(slug__in=[s for s in slugs if s])}
         if data.get("primary_specialization"):
@@ -173,7 +174,7 @@ class PositionForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("end_year") and data.get("start_year") and data["end_year"] < data["start_year"]:
-            self.add_error("end_year", "A position cannot end before it starts.")
+            self.add_error("end_year", _("A position cannot end before it starts."))
         return data
 
 
@@ -194,20 +195,20 @@ def formset_items(formset) -> list[dict]:
 class ServiceForm(forms.Form):
     name = forms.CharField(max_length=120)
     description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    price = forms.DecimalField(min_value=0.01, max_digits=12, decimal_places=2, label="Price")
+    price = forms.DecimalField(min_value=0.01, max_digits=12, decimal_places=2, label=_("Price"))
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES)
-    duration_minutes = forms.IntegerField(min_value=5, max_value=240, label="Duration (minutes)", help_text="5 to 240, in steps of 5.")
+    duration_minutes = forms.IntegerField(min_value=5, max_value=240, label=_("Duration (minutes)"), help_text=_("5 to 240, in steps of 5."))
     mode = forms.ChoiceField(choices=ConsultationMode.choices)
     preparation_instructions = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
     procedure_type = forms.CharField(max_length=120, required=False)
     equipment_required = forms.CharField(max_length=200, required=False)
-    free_follow_up_days = forms.IntegerField(min_value=0, max_value=60, initial=0, required=False, label="Free follow-up window (days)", help_text="A follow-up booked within this many days of a completed consultation costs nothing. 0 for never.")
-    is_active = forms.BooleanField(required=False, initial=True, label="Offered (visible to patients)")
+    free_follow_up_days = forms.IntegerField(min_value=0, max_value=60, initial=0, required=False, label=_("Free follow-up window (days)"), help_text=_("A follow-up booked within this many days of a completed consultation costs nothing. 0 for never."))
+    is_active = forms.BooleanField(required=False, initial=True, label=_("Offered (visible to patients)"))
 
     def clean_duration_minutes(self):
         value = self.cleaned_data["duration_minutes"]
         if value % 5:
-            raise forms.ValidationError("Use steps of 5 minutes.")
+            raise forms.ValidationError(_("Use steps of 5 minutes."))
         return value
 
     def clean(self):
@@ -216,7 +217,7 @@ class ServiceForm(forms.Form):
         if price is not None and currency:
             exponent = CURRENCY_EXPONENTS[currency]
             if price != round(price, exponent):
-                self.add_error("price", f"{currency} prices have {exponent} decimal places.")
+                self.add_error("price", _("%(currency)s prices have %(places)d decimal places.") % {"currency": currency, "places": exponent})
         return data
 
     def service_data(self) -> dict:
@@ -229,5 +230,5 @@ class ServiceForm(forms.Form):
 
 
 class DocumentForm(forms.Form):
-    kind = forms.ChoiceField(choices=DoctorDocument.Kind.choices, label="Type of document")
-    document = forms.FileField(label="File", help_text="PDF, JPEG or PNG, up to 10 MB.", widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}))
+    kind = forms.ChoiceField(choices=DoctorDocument.Kind.choices, label=_("Type of document"))
+    document = forms.FileField(label=_("File"), help_text=_("PDF, JPEG or PNG, up to 10 MB."), widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}))

@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.services import password_check
@@ -73,24 +74,24 @@ def licence_clean(*, number: str, authority: str, country: str, expiry: date | N
     country = (country or "").strip().upper()
     number = re.sub(r"\s+", "", (number or "").upper())
     if not re.fullmatch(r"[A-Z]{2}", country):
-        errors["licence_country"] = ["Use the two-letter country code, e.g. IN, GB, US."]
+        errors["licence_country"] = [gettext("Use the two-letter country code, e.g. IN, GB, US.")]
     pattern, description = LICENCE_FORMATS.get(country, GENERIC_LICENCE)
     if not number:
-        errors["licence_number"] = ["The licence number is required."]
+        errors["licence_number"] = [gettext("The licence number is required.")]
     elif not pattern.fullmatch(number):
         errors["licence_number"] = [f"Enter {description}."]
     if not (authority or "").strip():
-        errors["licence_authority"] = ["Name the authority that issued the licence."]
+        errors["licence_authority"] = [gettext("Name the authority that issued the licence.")]
     if expiry is None or expiry <= timezone.localdate():
-        errors["licence_expiry"] = ["The licence must still be valid (expiry date in the future)."]
+        errors["licence_expiry"] = [gettext("The licence must still be valid (expiry date in the future).")]
     if "licence_number" not in errors and "licence_country" not in errors:
         duplicates = DoctorProfile.objects.filter(licence_country=country, licence_number=number)
         if exclude is not None:
             duplicates = duplicates.exclude(pk=exclude.pk)
         if duplicates.exists():
-            errors["licence_number"] = ["This licence number is already registered."]
+            errors["licence_number"] = [gettext("This licence number is already registered.")]
     if errors:
-        raise ApplicationError("DOC_003", "The licence details are not valid.", fields=errors)
+        raise ApplicationError("DOC_003", gettext("The licence details are not valid."), fields=errors)
     return Licence(number=number, authority=authority.strip(), country=country, expiry=expiry)
 
 
@@ -176,7 +177,7 @@ def doctor_apply(
     """A doctor applies: a new account (email to verify), a submitted application, documents."""
     email = email.strip().lower()
     if User.objects.filter(email=email).exists():
-        raise ApplicationError("USER_002", fields={"email": ["An account with this email address already exists."]})
+        raise ApplicationError("USER_002", fields={"email": [gettext("An account with this email address already exists.")]})
     password_check(password, User(email=email, first_name=first_name, last_name=last_name))
     licence = licence_clean(number=licence_number, authority=licence_authority, country=licence_country, expiry=licence_expiry)
     documents = documents_validate([licence_document], field="licence_document") + documents_validate(qualification_documents, field="qualification_documents")
@@ -203,7 +204,7 @@ def doctor_apply(
             _record_transition(doctor=doctor, from_status="", to_status=Status.SUBMITTED, by=user, request=request)
             doctor_search_refresh(doctor=doctor)
     except IntegrityError as exc:  # a concurrent application took the email or the licence number
-        raise ApplicationError("DOC_003", "This email address or licence number is already registered.") from exc
+        raise ApplicationError("DOC_003", gettext("This email address or licence number is already registered.")) from exc
     send_verification_email_to_address(request, address, signup=True)
     _notify(doctor, "doctor.application_received")
     return doctor
@@ -223,10 +224,10 @@ def invitation_user(token: str) -> User:
     try:
         payload = signing.loads(token, salt=INVITATION_SALT, max_age=settings.DOCTOR_INVITATION_DAYS * 24 * 3600)
     except signing.BadSignature as exc:
-        raise ApplicationError("AUTH_011", "This invitation link is invalid or has expired.") from exc
+        raise ApplicationError("AUTH_011", gettext("This invitation link is invalid or has expired.")) from exc
     user = User.objects.filter(public_id=payload.get("u"), role=User.Role.DOCTOR).first()
     if user is None or payload.get("f") != _invitation_fingerprint(user):
-        raise ApplicationError("AUTH_011", "This invitation link is invalid or has already been used.")
+        raise ApplicationError("AUTH_011", gettext("This invitation link is invalid or has already been used."))
     return user
 
 
@@ -247,7 +248,7 @@ def doctor_invite(
     starts under review: staff still verify the licence before the doctor is listed."""
     email = email.strip().lower()
     if User.objects.filter(email=email).exists():
-        raise ApplicationError("USER_002", fields={"email": ["An account with this email address already exists."]})
+        raise ApplicationError("USER_002", fields={"email": [gettext("An account with this email address already exists.")]})
     licence = licence_clean(number=licence_number, authority=licence_authority, country=licence_country, expiry=licence_expiry)
     try:
         with transaction.atomic():
@@ -268,7 +269,7 @@ def doctor_invite(
             _record_transition(doctor=doctor, from_status="", to_status=Status.UNDER_REVIEW, by=by, reason="Added by staff", request=request)
             doctor_search_refresh(doctor=doctor)
     except IntegrityError as exc:
-        raise ApplicationError("DOC_003", "This email address or licence number is already registered.") from exc
+        raise ApplicationError("DOC_003", gettext("This email address or licence number is already registered.")) from exc
     invitation_send(doctor=doctor)
     return doctor
 
@@ -310,18 +311,18 @@ def doctor_transition(*, doctor: DoctorProfile, to_status: str, by: User, reason
                 f"An application that is {doctor.get_verification_status_display().lower()} cannot become {Status(to_status).label.lower()}.",
             )
         if to_status in (Status.REJECTED, Status.CHANGES_REQUESTED) and not reason:
-            raise ApplicationError("REQ_001", fields={"reason": ["Give the doctor a reason."]})
+            raise ApplicationError("REQ_001", fields={"reason": [gettext("Give the doctor a reason.")]})
         if to_status == Status.APPROVED:
             problems = []
             if doctor.licence_is_expired:
-                problems.append("The licence has expired.")
+                problems.append(gettext("The licence has expired."))
             if not doctor.documents.filter(kind=DoctorDocument.Kind.LICENCE).exists():
-                problems.append("No licence document has been uploaded.")
+                problems.append(gettext("No licence document has been uploaded."))
             missing = _missing_qualifications(doctor)
             if missing:
                 problems.append(f"{doctor.primary_specialization.name} requires: {', '.join(missing)}.")
             if problems:
-                raise ApplicationError("DOC_006", "The application cannot be approved yet.", fields={"verification": problems})
+                raise ApplicationError("DOC_006", gettext("The application cannot be approved yet."), fields={"verification": problems})
         from_status = doctor.verification_status
         doctor.verification_status = to_status
         doctor.status_reason = reason
@@ -340,7 +341,7 @@ def doctor_resubmit(*, doctor: DoctorProfile, request: HttpRequest | None = None
     with transaction.atomic():
         doctor = DoctorProfile.objects.select_for_update().select_related("user").get(pk=doctor.pk)
         if not doctor.can_transition_to(Status.SUBMITTED):
-            raise ApplicationError("DOC_005", "Only an application with changes requested or a rejection can be resubmitted.")
+            raise ApplicationError("DOC_005", gettext("Only an application with changes requested or a rejection can be resubmitted."))
         from_status = doctor.verification_status
         doctor.verification_status = Status.SUBMITTED
         doctor.status_changed_at = doctor.submitted_at = timezone.now()
@@ -383,7 +384,7 @@ def doctor_profile_update(*, doctor: DoctorProfile, data: dict[str, Any], by: Us
     application back under review: a listed doctor is always a verified one."""
     unknown = set(data) - PROFILE_FIELDS - LICENCE_FIELDS - NAME_FIELDS - LIST_FIELDS
     if unknown:
-        raise ApplicationError("REQ_001", fields={name: ["This field cannot be changed."] for name in sorted(unknown)})
+        raise ApplicationError("REQ_001", fields={name: [gettext("This field cannot be changed.")] for name in sorted(unknown)})
     with transaction.atomic():
         doctor = DoctorProfile.objects.select_for_update().select_related("user").get(pk=doctor.pk)
         if LICENCE_FIELDS & set(data):
@@ -406,7 +407,7 @@ def doctor_profile_update(*, doctor: DoctorProfile, data: dict[str, Any], by: Us
         if "country" in data:
             doctor.country = (data["country"] or "").upper()
         if not (doctor.offers_video or doctor.offers_in_person):
-            raise ApplicationError("REQ_001", fields={"offers_video": ["Offer at least one consultation mode."]})
+            raise ApplicationError("REQ_001", fields={"offers_video": [gettext("Offer at least one consultation mode.")]})
         doctor.save()
         if NAME_FIELDS & set(data):
             for name in NAME_FIELDS & set(data):
@@ -427,7 +428,7 @@ def doctor_profile_update(*, doctor: DoctorProfile, data: dict[str, Any], by: Us
 
 def doctor_document_add(*, doctor: DoctorProfile, kind: str, upload: UploadedFile, by: User, request: HttpRequest | None = None) -> DoctorDocument:
     if kind not in DoctorDocument.Kind.values:
-        raise ApplicationError("REQ_001", fields={"kind": [f"Choose one of: {', '.join(DoctorDocument.Kind.values)}."]})
+        raise ApplicationError("REQ_001", fields={"kind": [gettext("Choose one of: %(values)s.") % {"values": ", ".join(DoctorDocument.Kind.values)}]})
     [(upload, detected)] = documents_validate([upload])
     with _StoredFiles() as files, transaction.atomic():
         document = files.add(doctor=doctor, kind=kind, upload=upload, detected=detected)
@@ -442,15 +443,15 @@ def _service_check(doctor: DoctorProfile, fields: dict[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     duration = fields.get("duration_minutes")
     if duration is not None and (duration % 5 or not 5 <= duration <= 240):
-        errors["duration_minutes"] = ["Use 5 to 240 minutes, in steps of 5."]
+        errors["duration_minutes"] = [gettext("Use 5 to 240 minutes, in steps of 5.")]
     price = fields.get("price_minor")
     if price is not None and price <= 0:
-        errors["price_minor"] = ["The price must be positive."]
+        errors["price_minor"] = [gettext("The price must be positive.")]
     mode = fields.get("mode")
     if mode == "video" and not doctor.offers_video or mode == "in_person" and not doctor.offers_in_person:
-        errors["mode"] = ["Your profile does not offer this consultation mode."]
+        errors["mode"] = [gettext("Your profile does not offer this consultation mode.")]
     if errors:
-        raise ApplicationError("DOC_007", "The service is not valid.", fields=errors)
+        raise ApplicationError("DOC_007", gettext("The service is not valid."), fields=errors)
 
 
 def service_create(*, doctor: DoctorProfile, data: dict[str, Any], request: HttpRequest | None = None) -> DoctorService:
@@ -537,7 +538,7 @@ def language_ensure(codes: Iterable[str]) -> list[Language]:
     found = {language.code: language for language in Language.objects.filter(code__in=codes)}
     unknown = [c for c in codes if c not in found]
     if unknown:
-        raise ApplicationError("REQ_001", fields={"languages": [f"Unknown language code: {', '.join(unknown)}."]})
+        raise ApplicationError("REQ_001", fields={"languages": [gettext("Unknown language code: %(codes)s.") % {"codes": ", ".join(unknown)}]})
     return [found[c] for c in codes]
 
 

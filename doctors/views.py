@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -40,7 +41,7 @@ def doctor_required(view):
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if request.user.role != User.Role.DOCTOR or not hasattr(request.user, "doctor_profile"):
-            messages.info(request, "The doctor portal is for doctors. Apply to join MediMeet as a doctor.")
+            messages.info(request, _("The doctor portal is for doctors. Apply to join MediMeet as a doctor."))
             return redirect("doctors:apply")
         return view(request, request.user.doctor_profile, *args, **kwargs)
 
@@ -77,7 +78,7 @@ def apply(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         if hasattr(request.user, "doctor_profile"):
             return redirect("doctors:portal")
-        messages.info(request, "Sign out first to apply as a doctor with a new account.")
+        messages.info(request, _("Sign out first to apply as a doctor with a new account."))
         return redirect("accounts:dashboard")
     form = ApplicationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -101,7 +102,7 @@ def apply(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             form_add_service_errors(form, exc)
         else:
-            messages.success(request, "Application received. Verify your email address, then sign in to follow your verification.")
+            messages.success(request, _("Application received. Verify your email address, then sign in to follow your verification."))
             return redirect("account_email_verification_sent")
     return render(request, "doctors/apply.html", {"form": form})
 
@@ -121,7 +122,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
                 for message in exc.fields["password"]:
                     form.add_error("password1", message)
         else:
-            messages.success(request, "Your password is set. Sign in to complete your profile.")
+            messages.success(request, _("Your password is set. Sign in to complete your profile."))
             return redirect("account_login")
     return render(request, "doctors/invitation.html", {"form": form, "invited": invited})
 
@@ -171,7 +172,7 @@ def portal_profile(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
         except ApplicationError as exc:
             form_add_service_errors(form, exc)
         else:
-            messages.success(request, "Your profile has been saved.")
+            messages.success(request, _("Your profile has been saved."))
             return redirect("doctors:portal-profile")
     return render(
         request,
@@ -189,7 +190,7 @@ def portal_services(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse
         except ApplicationError as exc:
             form_add_service_errors(form, exc)
         else:
-            messages.success(request, "Service added.")
+            messages.success(request, _("Service added."))
             return redirect("doctors:portal-services")
     return render(request, "doctors/portal/services.html", {"doctor": doctor, "form": form, "services": doctor.services.all()})
 
@@ -208,7 +209,7 @@ def portal_service_edit(request: HttpRequest, doctor: DoctorProfile, service_id)
         except ApplicationError as exc:
             form_add_service_errors(form, exc)
         else:
-            messages.success(request, "Service updated.")
+            messages.success(request, _("Service updated."))
             return redirect("doctors:portal-services")
     return render(request, "doctors/portal/service_edit.html", {"doctor": doctor, "form": form, "service": service})
 
@@ -227,7 +228,7 @@ def portal_documents(request: HttpRequest, doctor: DoctorProfile) -> HttpRespons
         except ApplicationError as exc:
             form_add_service_errors(licence_form, exc)
         else:
-            messages.success(request, "Licence details saved." + (" Your profile is back with our verification team." if changed and doctor.verification_status == DoctorProfile.Status.APPROVED else ""))
+            messages.success(request, _("Licence details saved. Your profile is back with our verification team.") if changed and doctor.verification_status == DoctorProfile.Status.APPROVED else _("Licence details saved."))
             return redirect("doctors:portal-documents")
     if not is_licence_update and request.method == "POST" and form.is_valid():
         try:
@@ -235,7 +236,7 @@ def portal_documents(request: HttpRequest, doctor: DoctorProfile) -> HttpRespons
         except ApplicationError as exc:
             form.add_error("document", exc.fields.get("document", [exc.message])[0])
         else:
-            messages.success(request, "Document uploaded.")
+            messages.success(request, _("Document uploaded."))
             return redirect("doctors:portal-documents")
     return render(request, "doctors/portal/documents.html", {"doctor": doctor, "form": form, "licence_form": licence_form, "documents": doctor.documents.all()})
 
@@ -264,5 +265,5 @@ def portal_resubmit(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Your application is back with our verification team.")
+        messages.success(request, _("Your application is back with our verification team."))
     return redirect(reverse("doctors:portal"))

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts import urls as accounts_urls
@@ -41,6 +43,9 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("health/", core_views.health, name="health"),
     path("ready/", core_views.ready, name="ready"),
+    # The djangojs catalogue for static/js in the request's language; base.html loads it before
+    # any page script, with the language in the query so a browser's cached copy follows a switch.
+    path("jsi18n/", cache_control(max_age=3600, private=True)(JavaScriptCatalog.as_view()), name="javascript-catalog"),
     *cms_urls.root_patterns,
     path("api/v1/", include((api_v1, "api-v1"))),
     path("accounts/", include("allauth.urls")),

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -184,9 +185,9 @@ class ReportQuery(serializers.Serializer):
         attrs.setdefault("end_date", today)
         attrs.setdefault("start_date", attrs["end_date"] - timedelta(days=30))
         if attrs["end_date"] < attrs["start_date"]:
-            raise serializers.ValidationError({"end_date": ["The range ends before it starts."]})
+            raise serializers.ValidationError({"end_date": [gettext("The range ends before it starts.")]})
         if (attrs["end_date"] - attrs["start_date"]).days > 3660:
-            raise serializers.ValidationError({"start_date": ["Ask for at most ten years at a time."]})
+            raise serializers.ValidationError({"start_date": [gettext("Ask for at most ten years at a time.")]})
         attrs["start"], attrs["end"] = selectors.utc_days(attrs["start_date"], attrs["end_date"])
         return attrs
 
@@ -295,7 +296,7 @@ class PaymentReceiptView(APIView):
         payment = _payment_for(request, payment_id)
         invoice = getattr(payment, "invoice", None)
         if invoice is None:
-            raise ApplicationError("PAY_009", "This payment has no receipt (it has not succeeded).")
+            raise ApplicationError("PAY_009", gettext("This payment has no receipt (it has not succeeded)."))
         response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{invoice.number}.pdf"'
         return response
@@ -337,7 +338,7 @@ class SavedCardView(APIView):
     def delete(self, request, card_id):
         card = SavedCard.objects.filter(user=request.user, public_id=card_id).first()
         if card is None:
-            raise ApplicationError("PAY_009", "Card not found.")
+            raise ApplicationError("PAY_009", gettext("Card not found."))
         services.saved_card_delete(card=card, by=request.user, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from appointments import services as appointment_services
@@ -80,7 +81,7 @@ def payment_create(
         if existing is not None:
             if existing.appointment_id != appointment.pk:
                 raise ApplicationError(
-                    "REQ_001", "This Idempotency-Key was already used for another payment.", fields={"idempotency_key": ["Reused with different content."]}
+                    "REQ_001", gettext("This Idempotency-Key was already used for another payment."), fields={"idempotency_key": [gettext("Reused with different content.")]}
                 )
             return _payment_start(existing)
     billing_country = (billing_country or "").upper()
@@ -90,15 +91,15 @@ def payment_create(
             raise ApplicationError("APPT_006")
         live = Payment.objects.live().filter(appointment=appointment).first()
         if live is not None and live.status == Status.SUCCEEDED or appointment.status == Appointment.Status.CONFIRMED:
-            raise ApplicationError("PAY_004", "This appointment is already paid for.")
+            raise ApplicationError("PAY_004", gettext("This appointment is already paid for."))
         if appointment.price_minor == 0:
-            raise ApplicationError("PAY_004", "This appointment costs nothing: confirm it without paying.")
+            raise ApplicationError("PAY_004", gettext("This appointment costs nothing: confirm it without paying."))
         if appointment.status != Appointment.Status.PENDING_PAYMENT:
-            raise ApplicationError("PAY_010", "Confirm the booking details before paying." if appointment.status == Appointment.Status.HELD else None)
+            raise ApplicationError("PAY_010", gettext("Confirm the booking details before paying.") if appointment.status == Appointment.Status.HELD else None)
         if not appointment.is_hold_live:
             raise ApplicationError("APPT_003")
         if appointment.currency not in platform.payment_currencies():
-            raise ApplicationError("PAY_005", f"Payments in {appointment.currency} are not supported.")
+            raise ApplicationError("PAY_005", gettext("Payments in %(currency)s are not supported.") % {"currency": appointment.currency})
         if live is not None:  # a pending attempt exists: resume it rather than start a second one
             payment = live
         else:
@@ -107,7 +108,7 @@ def payment_create(
                 gateway = gateway_name_for(currency=appointment.currency, billing_country=billing_country or appointment.doctor.country)
             except GatewayUnavailable as exc:
                 logger.error("no payment gateway configured", extra={"currency": appointment.currency})
-                raise ApplicationError("PAY_008", "Online payment is not available for this booking right now. Please try again later.") from exc
+                raise ApplicationError("PAY_008", gettext("Online payment is not available for this booking right now. Please try again later.")) from exc
             payment = Payment.objects.create(
                 appointment=appointment,
                 patient=patient,
@@ -181,7 +182,7 @@ def payment_verify(*, payment: Payment, by: User, client_data: dict[str, str], r
     if payment.status in (Status.SUCCEEDED, Status.FLAGGED):
         return payment
     if not payment.gateway_reference:
-        raise ApplicationError("PAY_002", "This payment has not been started at the gateway yet.")
+        raise ApplicationError("PAY_002", gettext("This payment has not been started at the gateway yet."))
     try:
         charge = gateway_get(payment.gateway).fetch(payment=payment, client_data=client_data)
     except base.InvalidSignature as exc:
@@ -284,14 +285,14 @@ def payment_flag_resolve(*, payment: Payment, by: User, accept: bool, note: str,
     booking is confirmed as if it had matched. Refund: it counts as taken and everything the
     gateway reported taking goes back (approved at once). Both are audited with the reason."""
     if not can_approve_refunds(by):
-        raise ApplicationError("AUTH_010", "Deciding about flagged payments needs the finance approver permission.")
+        raise ApplicationError("AUTH_010", gettext("Deciding about flagged payments needs the finance approver permission."))
     note = (note or "").strip()
     if not note:
-        raise ApplicationError("REQ_001", fields={"note": ["Say why."]})
+        raise ApplicationError("REQ_001", fields={"note": [gettext("Say why.")]})
     with transaction.atomic():
         payment = Payment.objects.select_for_update().select_related("appointment", "doctor__user", "patient").get(pk=payment.pk)
         if payment.status != Status.FLAGGED:
-            raise ApplicationError("PAY_003", "This payment is not flagged for review.")
+            raise ApplicationError("PAY_003", gettext("This payment is not flagged for review."))
         another_stands = Payment.objects.live().filter(appointment_id=payment.appointment_id).exclude(pk=payment.pk).exists()
         accept = accept and not another_stands  # a second payment for one booking can only go back
         if not another_stands:
@@ -425,7 +426,7 @@ def _refund_create(
         raise ApplicationError(
             "PAY_003",
             f"At most {refund_remaining(payment)} (minor units) can still be refunded.",
-            fields={"amount_minor": ["More than what is left to refund."]},
+            fields={"amount_minor": [gettext("More than what is left to refund.")]},
         )
     automatic = source in (Refund.Source.POLICY, Refund.Source.SYSTEM)
     refund = Refund.objects.create(
@@ -464,13 +465,13 @@ def refund_request(
     for a finance approver; the cancellation policy's refunds do not come through here."""
     reason = (reason or "").strip()
     if not reason:
-        raise ApplicationError("REQ_001", fields={"reason": ["Give a reason for the refund."]})
+        raise ApplicationError("REQ_001", fields={"reason": [gettext("Give a reason for the refund.")]})
     if payment.patient_id != by.pk and not staff_can(by, "payments.add_refund"):
         raise ApplicationError("PAY_009")
     with transaction.atomic():
         payment = Payment.objects.select_for_update().select_related("patient").get(pk=payment.pk)
         if payment.status != Status.SUCCEEDED:
-            raise ApplicationError("PAY_003", "Only a completed payment can be refunded.")
+            raise ApplicationError("PAY_003", gettext("Only a completed payment can be refunded."))
         amount = refund_remaining(payment) if amount_minor is None else amount_minor
         source = Refund.Source.STAFF if by.is_staff else Refund.Source.PATIENT
         try:
@@ -513,15 +514,15 @@ def refund_decide(*, refund: Refund, by: User, approve: bool, note: str = "", re
     """A finance approver approves (then Celery processes it) or rejects a requested refund.
     Nobody approves a refund they asked for themselves."""
     if not can_approve_refunds(by):
-        raise ApplicationError("AUTH_010", "Approving refunds needs the finance approver permission.")
+        raise ApplicationError("AUTH_010", gettext("Approving refunds needs the finance approver permission."))
     with transaction.atomic():
         refund = Refund.objects.select_for_update().select_related("payment__patient").get(pk=refund.pk)
         if refund.status != Refund.Status.REQUESTED:
-            raise ApplicationError("PAY_003", f"This refund is {refund.get_status_display().lower()}, not waiting for a decision.")
+            raise ApplicationError("PAY_003", gettext("This refund is %(status)s, not waiting for a decision.") % {"status": refund.get_status_display().lower()})
         if refund.requested_by_id == by.pk:
             raise ApplicationError("PAY_012")
         if not approve and not (note or "").strip():
-            raise ApplicationError("REQ_001", fields={"note": ["Say why the refund is rejected."]})
+            raise ApplicationError("REQ_001", fields={"note": [gettext("Say why the refund is rejected.")]})
         refund.status = Refund.Status.APPROVED if approve else Refund.Status.REJECTED
         refund.decided_by, refund.decided_at, refund.decision_note = by, timezone.now(), (note or "")[:500]
         refund.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "updated_at"])
@@ -611,7 +612,7 @@ def webhook_receive(*, gateway_name: str, body: bytes, headers: dict[str, str]) 
         event = gateway_get(gateway_name).parse_webhook(body=body, headers=headers)
     except base.InvalidSignature as exc:
         logger.warning("webhook signature refused", extra={"gateway": gateway_name})
-        raise ApplicationError("PAY_002", "The webhook signature is not valid.") from exc
+        raise ApplicationError("PAY_002", gettext("The webhook signature is not valid.")) from exc
     try:
         with transaction.atomic():
             stored = WebhookEvent.objects.create(
@@ -758,7 +759,7 @@ def webhook_events_retry() -> int:
 
 def saved_card_delete(*, card: SavedCard, by: User, request: HttpRequest | None = None) -> None:
     if card.user_id != by.pk:
-        raise ApplicationError("PAY_009", "Card not found.")
+        raise ApplicationError("PAY_009", gettext("Card not found."))
     audit_record(action="payment_method.deleted", actor=by, target=card, subject_user=by, request=request)
     card.delete()
 

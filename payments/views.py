@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from appointments.models import Appointment
@@ -108,14 +109,14 @@ def payment_return(request: HttpRequest, payment_id) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("payments:pay", appointment_id=payment.appointment.public_id)
     if payment.status == Payment.Status.SUCCEEDED:
-        messages.success(request, "Payment received. Your appointment is confirmed and the receipt is on its way to your inbox.")
+        messages.success(request, _("Payment received. Your appointment is confirmed and the receipt is on its way to your inbox."))
     elif payment.status == Payment.Status.FAILED:
-        messages.error(request, f"The payment did not go through: {payment.failure_message or 'the card was declined'}. You can try again.")
+        messages.error(request, _("The payment did not go through: %(reason)s. You can try again.") % {"reason": payment.failure_message or _("the card was declined")})
         return redirect("payments:pay", appointment_id=payment.appointment.public_id)
     elif payment.status == Payment.Status.FLAGGED:
-        messages.warning(request, "We received a payment that needs a check by our team before the booking is confirmed. We will email you shortly.")
+        messages.warning(request, _("We received a payment that needs a check by our team before the booking is confirmed. We will email you shortly."))
     else:
-        messages.info(request, "Your payment is being processed. The booking is confirmed as soon as it completes.")
+        messages.info(request, _("Your payment is being processed. The booking is confirmed as soon as it completes."))
     return redirect("appointments:detail", appointment_id=payment.appointment.public_id)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -335,10 +336,10 @@ class GrantListView(APIView):
         data = valid_input(GrantInput, request.data)
         doctor = User.objects.filter(public_id=data["doctor"], role=User.Role.DOCTOR).first()
         if doctor is None:
-            raise ApplicationError("REC_005", fields={"doctor": ["No doctor has this id."]})
+            raise ApplicationError("REC_005", fields={"doctor": [gettext("No doctor has this id.")]})
         documents = list(Document.objects.filter(public_id__in=data["documents"], patient=request.user))
         if len(documents) != len(set(data["documents"])):
-            raise ApplicationError("REC_005", fields={"documents": ["Choose documents of your own record."]})
+            raise ApplicationError("REC_005", fields={"documents": [gettext("Choose documents of your own record.")]})
         grant = services.grant_create(patient=request.user, doctor=doctor, expires_at=data["expires_at"], whole_record=data["whole_record"], categories=data["categories"], documents=documents, request=request)
         return Response(GrantOutput(grant).data, status=status.HTTP_201_CREATED)
 

@@ -12,6 +12,7 @@ from typing import IO
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import PatientProfile, User
 
@@ -137,7 +138,7 @@ def record_export(*, patient: User, by: User, request: HttpRequest | None = None
     if access.basis != "owner":
         from medimeet.core.errors import ApplicationError
 
-        raise ApplicationError("REC_002", "Only the patient exports their record.")
+        raise ApplicationError("REC_002", gettext("Only the patient exports their record."))
     entries = [(entry, selectors.entry_payload(entry.current_version)) for entry in selectors.entries_for(access=access)]
     documents = list(selectors.documents_for(access=access))
     record = {

@@ -4,24 +4,36 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .models import Category, Scope
-from .payloads import PAYLOADS, MedicinePayload
+from .payloads import PAYLOADS, MedicinePayload, payload_value_label
 
-GRANT_DURATIONS = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days")]
+GRANT_DURATIONS = [("1", _("1 day")), ("7", _("7 days")), ("30", _("30 days")), ("90", _("90 days"))]
+
+
+# The page's words for the payload fields (the API keeps the field names).
+FIELD_LABELS = {
+    "substance": _("Substance"), "reaction": _("Reaction"), "severity": _("Severity"), "noted_on": _("Noted on"), "name": _("Name"),
+    "dose": _("Dose"), "route": _("Route"), "frequency": _("Frequency"), "started_on": _("Started on"), "stopped_on": _("Stopped on"),
+    "instructions": _("Instructions"), "code": _("Code"), "status": _("Status"), "onset_on": _("Onset on"), "notes": _("Notes"),
+    "kind": _("Kind"), "value": _("Value"), "unit": _("Unit"), "measured_at": _("Measured at"), "vaccine": _("Vaccine"),
+    "dose_number": _("Dose number"), "given_on": _("Given on"), "lot_number": _("Lot number"), "reference_range": _("Reference range"),
+    "taken_on": _("Taken on"), "flag": _("Flag"), "duration": _("Duration"),
+}  # fmt: skip
 
 
 def field_label(name: str) -> str:
-    """How a payload field is named on the pages ("noted_on" -> "Noted on")."""
-    return name.replace("_", " ").capitalize()
+    """How a payload field is named on the pages, in the reader's language ("noted_on" -> "Noted on")."""
+    return FIELD_LABELS.get(name) or name.replace("_", " ").capitalize()
 
 
 def _form_field(field: serializers.Field) -> forms.Field:
     label = field_label(field.field_name)
     if isinstance(field, serializers.ChoiceField):
         choices = [("", "—")] if not field.required else []
-        return forms.ChoiceField(label=label, required=field.required, choices=choices + [(k, str(v).replace("_", " ").capitalize()) for k, v in field.choices.items()])
+        return forms.ChoiceField(label=label, required=field.required, choices=choices + [(k, payload_value_label(k)) for k in field.choices])
     if isinstance(field, serializers.DateTimeField):
         return forms.DateTimeField(label=label, required=field.required, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     if isinstance(field, serializers.DateField):
@@ -62,15 +74,15 @@ def entry_form_payload(form: forms.Form) -> dict:
 
 
 class DocumentForm(forms.Form):
-    title = forms.CharField(label="Title", max_length=200, required=False, help_text="For example: Blood test, October 2026.")
-    file = forms.FileField(label="File", help_text="PDF, DICOM, JPEG, PNG, WebP, TIFF or GIF. Encrypted before it is stored.")
+    title = forms.CharField(label=_("Title"), max_length=200, required=False, help_text=_("For example: Blood test, October 2026."))
+    file = forms.FileField(label=_("File"), help_text=_("PDF, DICOM, JPEG, PNG, WebP, TIFF or GIF. Encrypted before it is stored."))
 
 
 class GrantForm(forms.Form):
-    doctor = forms.ChoiceField(label="Doctor")
-    whole_record = forms.BooleanField(label="The whole record", required=False)
-    categories = forms.MultipleChoiceField(label="Or only these parts", choices=Scope.choices, required=False, widget=forms.CheckboxSelectMultiple)
-    days = forms.ChoiceField(label="For", choices=GRANT_DURATIONS, initial="1")
+    doctor = forms.ChoiceField(label=_("Doctor"))
+    whole_record = forms.BooleanField(label=_("The whole record"), required=False)
+    categories = forms.MultipleChoiceField(label=_("Or only these parts"), choices=Scope.choices, required=False, widget=forms.CheckboxSelectMultiple)
+    days = forms.ChoiceField(label=_("For"), choices=GRANT_DURATIONS, initial="1")
 
     def __init__(self, *args, doctors=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -78,7 +90,7 @@ class GrantForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label="Reason", max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 def _fields_of(serializer_class) -> dict[str, forms.Field]:
@@ -91,6 +103,6 @@ MedicineFormSet = forms.formset_factory(MedicineForm, extra=3, max_num=10)
 
 
 class PrescriptionForm(forms.Form):
-    advice = forms.CharField(label="Advice", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
-    follow_up = forms.CharField(label="Follow-up", required=False, max_length=500)
-    supersede = forms.BooleanField(label="Replaces the current prescription of this consultation", required=False)
+    advice = forms.CharField(label=_("Advice"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    follow_up = forms.CharField(label=_("Follow-up"), required=False, max_length=500)
+    supersede = forms.BooleanField(label=_("Replaces the current prescription of this consultation"), required=False)

@@ -3,6 +3,7 @@ version is written, and stored as JSON (encrypted) in the version."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import serializers
 
 from medimeet.core.errors import ApplicationError
@@ -35,7 +36,7 @@ class MedicationPayload(serializers.Serializer):
 
     def validate(self, attrs):
         if attrs.get("started_on") and attrs.get("stopped_on") and attrs["stopped_on"] < attrs["started_on"]:
-            raise serializers.ValidationError({"stopped_on": ["A medication cannot stop before it started."]})
+            raise serializers.ValidationError({"stopped_on": [gettext("A medication cannot stop before it started.")]})
         return attrs
 
 
@@ -78,6 +79,31 @@ PAYLOADS: dict[str, type[serializers.Serializer]] = {
     Category.IMMUNIZATION: ImmunizationPayload,
     Category.LAB_RESULT: LabResultPayload,
 }
+
+# The words for the coded values of the choice fields above.
+CHOICE_FIELDS = ("severity", "route", "status", "kind", "flag")
+VALUE_LABELS = {
+    "mild": gettext_lazy("Mild"), "moderate": gettext_lazy("Moderate"), "severe": gettext_lazy("Severe"),
+    "oral": gettext_lazy("Oral"), "sublingual": gettext_lazy("Sublingual"), "topical": gettext_lazy("Topical"), "inhaled": gettext_lazy("Inhaled"), "intravenous": gettext_lazy("Intravenous"),
+    "intramuscular": gettext_lazy("Intramuscular"), "subcutaneous": gettext_lazy("Subcutaneous"), "rectal": gettext_lazy("Rectal"), "ophthalmic": gettext_lazy("Ophthalmic"),
+    "otic": gettext_lazy("Otic"), "nasal": gettext_lazy("Nasal"), "other": gettext_lazy("Other"),
+    "active": gettext_lazy("Active"), "resolved": gettext_lazy("Resolved"), "inactive": gettext_lazy("Inactive"),
+    "blood_pressure": gettext_lazy("Blood pressure"), "heart_rate": gettext_lazy("Heart rate"), "temperature": gettext_lazy("Temperature"), "weight": gettext_lazy("Weight"),
+    "height": gettext_lazy("Height"), "oxygen_saturation": gettext_lazy("Oxygen saturation"), "respiratory_rate": gettext_lazy("Respiratory rate"), "blood_glucose": gettext_lazy("Blood glucose"),
+    "normal": gettext_lazy("Normal"), "low": gettext_lazy("Low"), "high": gettext_lazy("High"), "abnormal": gettext_lazy("Abnormal"),
+}  # fmt: skip
+
+
+def payload_value_label(value: str) -> str:
+    """A coded value as people read it, in the active language ("blood_pressure" → "Blood pressure")."""
+    return str(VALUE_LABELS.get(value) or value.replace("_", " ").capitalize())
+
+
+def payload_display(payload: dict) -> dict:
+    """The payload with its coded values in words, for pages (the stored payload keeps the codes)."""
+    return {name: payload_value_label(value) if name in CHOICE_FIELDS and isinstance(value, str) else value for name, value in payload.items()}
+
+
 # The one-line title of an entry on the timeline and in lists.
 HEADLINE = {
     Category.ALLERGY: "substance",
@@ -93,9 +119,9 @@ def payload_validate(category: str, data) -> dict:
     """The payload as JSON-ready values (dates as ISO strings), or ApplicationError REC_003."""
     serializer_class = PAYLOADS.get(category)
     if serializer_class is None:
-        raise ApplicationError("REC_003", fields={"category": [f"Choose one of: {', '.join(Category.values)}."]})
+        raise ApplicationError("REC_003", fields={"category": [gettext("Choose one of: %(values)s.") % {"values": ", ".join(Category.values)}]})
     if not isinstance(data, dict):
-        raise ApplicationError("REC_003", fields={"payload": ["Send the entry's fields as an object."]})
+        raise ApplicationError("REC_003", fields={"payload": [gettext("Send the entry's fields as an object.")]})
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         raise ApplicationError("REC_003", fields={f"payload.{name}": [str(m) for m in messages] for name, messages in serializer.errors.items()})
@@ -105,7 +131,7 @@ def payload_validate(category: str, data) -> dict:
 def payload_headline(category: str, payload: dict) -> str:
     value = str(payload.get(HEADLINE.get(category, ""), ""))
     if category == Category.VITAL:
-        return f"{value.replace('_', ' ').capitalize()}: {payload.get('value', '')} {payload.get('unit', '')}".strip()
+        return f"{payload_value_label(value)}: {payload.get('value', '')} {payload.get('unit', '')}".strip()
     if category == Category.LAB_RESULT:
         return f"{value}: {payload.get('value', '')} {payload.get('unit', '')}".strip()
     return value

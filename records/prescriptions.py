@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from accounts.models import User
 from appointments.models import Appointment
@@ -31,14 +32,14 @@ def prescription_issue(*, appointment: Appointment, by: User, content: dict, sup
     if appointment.party(by) != "doctor":
         raise ApplicationError("APPT_006")
     if appointment.status not in PRESCRIBING_STATUSES:
-        raise ApplicationError("REC_017", "A prescription is written during or after the consultation.")
+        raise ApplicationError("REC_017", gettext("A prescription is written during or after the consultation."))
     clean = prescription_validate(content)
     with transaction.atomic():
         if supersedes is not None:
             if supersedes.appointment_id != appointment.pk:
-                raise ApplicationError("REC_017", "A prescription supersedes one of the same consultation.")
+                raise ApplicationError("REC_017", gettext("A prescription supersedes one of the same consultation."))
             if not Prescription.objects.filter(pk=supersedes.pk, status=Prescription.Status.ISSUED).update(status=Prescription.Status.SUPERSEDED):
-                raise ApplicationError("REC_016", "This prescription has already been superseded.")
+                raise ApplicationError("REC_016", gettext("This prescription has already been superseded."))
         prescription = Prescription.objects.create(
             appointment=appointment, patient=appointment.patient, doctor=appointment.doctor, registration_number=appointment.doctor.licence_number,
             supersedes=supersedes, content=json.dumps(clean, sort_keys=True),

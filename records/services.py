@@ -21,6 +21,7 @@ from django.db.models import Value
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -60,15 +61,15 @@ def record_notify(*, user: User, event: str, context: dict) -> None:
 def _reason(reason: str, field: str = "reason") -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise ApplicationError("REQ_001", fields={field: ["Give a reason."]})
+        raise ApplicationError("REQ_001", fields={field: [gettext("Give a reason.")]})
     if len(reason) > MAX_REASON:
-        raise ApplicationError("REQ_001", fields={field: [f"Keep the reason under {MAX_REASON} characters."]})
+        raise ApplicationError("REQ_001", fields={field: [gettext("Keep the reason under %(count)d characters.") % {"count": MAX_REASON}]})
     return reason
 
 
 def _writer(access: RecordAccess) -> None:
     if not access.can_write:
-        raise ApplicationError("REC_002", "This access lets you read the record, not change it.")
+        raise ApplicationError("REC_002", gettext("This access lets you read the record, not change it."))
 
 
 # --- Structured entries ------------------------------------------------------------------------------
@@ -263,21 +264,21 @@ def grant_create(
 ) -> AccessGrant:
     """The patient lets a doctor read (not change) all or part of their record until ``expires_at``."""
     if patient.role != User.Role.PATIENT:
-        raise ApplicationError("REC_002", "Only patients grant access to their record.")
+        raise ApplicationError("REC_002", gettext("Only patients grant access to their record."))
     if doctor.role != User.Role.DOCTOR or not doctor.is_active or not hasattr(doctor, "doctor_profile"):
-        raise ApplicationError("REC_005", fields={"doctor": ["Choose a doctor."]})
+        raise ApplicationError("REC_005", fields={"doctor": [gettext("Choose a doctor.")]})
     categories = sorted(set(categories))
     unknown = [c for c in categories if c not in Scope.values]
     if unknown:
-        raise ApplicationError("REC_005", fields={"categories": [f"Unknown categories: {', '.join(unknown)}."]})
+        raise ApplicationError("REC_005", fields={"categories": [gettext("Unknown categories: %(names)s.") % {"names": ", ".join(unknown)}]})
     documents = list(documents)
     if any(d.patient_id != patient.pk or d.is_deleted for d in documents):
-        raise ApplicationError("REC_005", fields={"documents": ["Choose documents of your own record."]})
+        raise ApplicationError("REC_005", fields={"documents": [gettext("Choose documents of your own record.")]})
     if not whole_record and not categories and not documents:
-        raise ApplicationError("REC_005", fields={"categories": ["Choose what the doctor may see."]})
+        raise ApplicationError("REC_005", fields={"categories": [gettext("Choose what the doctor may see.")]})
     now = timezone.now()
     if not now < expires_at <= now + timedelta(days=settings.RECORDS_GRANT_MAX_DAYS):
-        raise ApplicationError("REC_005", fields={"expires_at": [f"Choose a time in the next {settings.RECORDS_GRANT_MAX_DAYS} days."]})
+        raise ApplicationError("REC_005", fields={"expires_at": [gettext("Choose a time in the next %(days)d days.") % {"days": settings.RECORDS_GRANT_MAX_DAYS}]})
     with transaction.atomic():
         grant = AccessGrant.objects.create(patient=patient, doctor=doctor, whole_record=whole_record, categories=[] if whole_record else categories, created_at=now, expires_at=expires_at)
         if documents and not whole_record:

@@ -36,7 +36,7 @@ from .forms import (
     field_label,
 )
 from .models import AccessGrant, Scope
-from .payloads import payload_headline
+from .payloads import payload_display, payload_headline
 
 
 def _timeline_items(access) -> list[dict]:
@@ -46,6 +46,7 @@ def _timeline_items(access) -> list[dict]:
             entry = item["object"]
             entry.payload = selectors.entry_payload(entry.current_version)
             entry.headline = payload_headline(entry.category, entry.payload)
+            entry.payload_words = payload_display(entry.payload)
     return items
 
 
@@ -95,13 +96,13 @@ def _handle_post(request, access, bound, document_form, grant_form, forms_by_cat
         if bound == "document" and document_form.is_valid():
             upload = document_form.cleaned_data["file"]
             services.document_upload(by=request.user, patient=patient, file=upload, size=upload.size, title=document_form.cleaned_data["title"], original_name=upload.name, request=request)
-            messages.success(request, "Document uploaded. It is stored encrypted.")
+            messages.success(request, _("Document uploaded. It is stored encrypted."))
             return "#documents"
         if bound == "grant" and grant_form.is_valid():
             data = grant_form.cleaned_data
             doctor = User.objects.get(public_id=data["doctor"], role=User.Role.DOCTOR)
             services.grant_create(patient=patient, doctor=doctor, whole_record=data["whole_record"], categories=data["categories"], expires_at=timezone.now() + timedelta(days=int(data["days"])), request=request)
-            messages.success(request, f"{doctor.doctor_profile.display_name} can now see your record for {dict(grant_form.fields['days'].choices)[data['days']]}.")
+            messages.success(request, _("%(doctor)s can now see your record for %(period)s.") % {"doctor": doctor.doctor_profile.display_name, "period": dict(grant_form.fields["days"].choices)[data["days"]]})
             return "#grants"
     except ApplicationError as exc:
         target = {"document": document_form, "grant": grant_form}.get(bound)
@@ -143,7 +144,7 @@ def grant_revoke(request: HttpRequest, grant_id) -> HttpResponse:
         raise Http404
     try:
         services.grant_revoke(grant=grant, by=request.user, request=request)
-        messages.success(request, "Access revoked. The doctor can no longer see your record.")
+        messages.success(request, _("Access revoked. The doctor can no longer see your record."))
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect(reverse("records:mine") + "#grants")
@@ -188,7 +189,7 @@ def _no_access(request: HttpRequest, patient: User) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.emergency_access_start(doctor=request.user, patient=patient, reason=form.cleaned_data["reason"], request=request)
-            messages.warning(request, "Emergency access granted for a limited time. The patient and our compliance team have been told.")
+            messages.warning(request, _("Emergency access granted for a limited time. The patient and our compliance team have been told."))
             return redirect("records:patient", patient_id=patient.public_id)
         except ApplicationError as exc:
             form_add_service_errors(form, exc)
@@ -335,7 +336,7 @@ def entry_delete(request: HttpRequest, entry_id) -> HttpResponse:
 def erasure_request(request: HttpRequest) -> HttpResponse:
     try:
         services.erasure_request_create(patient=request.user, reason=request.POST.get("reason", ""), request=request)
-        messages.success(request, "Your erasure request has been sent. Our team will decide and email you.")
+        messages.success(request, _("Your erasure request has been sent. Our team will decide and email you."))
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect(reverse("records:mine") + "#erasure")
@@ -361,7 +362,7 @@ def prescribe(request: HttpRequest, appointment_id) -> HttpResponse:
         }
         try:
             prescriptions.prescription_issue(appointment=appointment, by=request.user, content=content, supersedes=current if form.cleaned_data["supersede"] else None, request=request)
-            messages.success(request, "Prescription issued. The patient can download it from their record.")
+            messages.success(request, _("Prescription issued. The patient can download it from their record."))
             return redirect("records:prescribe", appointment_id=appointment.public_id)
         except ApplicationError as exc:
             form_add_service_errors(form, exc)

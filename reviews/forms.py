@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import services
 from .models import OVERALL, RatingCategory, ReviewFlag
 
-STARS = [(n, f"{n} star{'s' if n > 1 else ''}") for n in range(5, 0, -1)]
+STARS = [(n, lazy(lambda n: ngettext("%(count)d star", "%(count)d stars", n) % {"count": n}, str)(n)) for n in range(5, 0, -1)]
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -30,11 +33,11 @@ class MultipleFileField(forms.FileField):
 class ReviewForm(forms.Form):
     """Overall stars, then one star question per active category (optional), then the text."""
 
-    overall = forms.TypedChoiceField(label="Overall", choices=STARS, coerce=int, widget=forms.RadioSelect)
+    overall = forms.TypedChoiceField(label=_("Overall"), choices=STARS, coerce=int, widget=forms.RadioSelect)
     text = forms.CharField(
-        label="Your review", min_length=services.TEXT_MIN, max_length=services.TEXT_MAX,
+        label=_("Your review"), min_length=services.TEXT_MIN, max_length=services.TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 6, "class": "form-control"}),
-        help_text="What went well, what could be better. Do not include phone numbers, email addresses or links.",
+        help_text=_("What went well, what could be better. Do not include phone numbers, email addresses or links."),
     )
 
     def __init__(self, *args, with_photos: bool = True, **kwargs):
@@ -46,7 +49,7 @@ class ReviewForm(forms.Form):
             )
         self.fields["text"] = self.fields.pop("text")  # the text after the stars
         if with_photos:
-            self.fields["photos"] = MultipleFileField(label="Photos", required=False, help_text=f"Up to {settings.REVIEWS_MAX_PHOTOS} JPEG or PNG images, e.g. the clinic or a prescription with personal details covered. Location data is removed.")
+            self.fields["photos"] = MultipleFileField(label=_("Photos"), required=False, help_text=_("Up to %(count)d JPEG or PNG images, e.g. the clinic or a prescription with personal details covered. Location data is removed.") % {"count": settings.REVIEWS_MAX_PHOTOS})
 
     def category_fields(self):
         return [self[f"score_{category.code}"] for category in self.categories]
@@ -57,20 +60,20 @@ class ReviewForm(forms.Form):
 
 
 class AppealForm(forms.Form):
-    statement = forms.CharField(label="Why should the decision change?", min_length=10, max_length=services.STATEMENT_MAX, widget=forms.Textarea(attrs={"rows": 4, "class": "form-control"}))
+    statement = forms.CharField(label=_("Why should the decision change?"), min_length=10, max_length=services.STATEMENT_MAX, widget=forms.Textarea(attrs={"rows": 4, "class": "form-control"}))
 
 
 class FlagForm(forms.Form):
-    reason = forms.ChoiceField(label="What is wrong with this review?", choices=ReviewFlag.Reason.choices, widget=forms.RadioSelect)
-    note = forms.CharField(label="Anything the moderators should know", required=False, max_length=services.STATEMENT_MAX, widget=forms.Textarea(attrs={"rows": 3, "class": "form-control"}))
+    reason = forms.ChoiceField(label=_("What is wrong with this review?"), choices=ReviewFlag.Reason.choices, widget=forms.RadioSelect)
+    note = forms.CharField(label=_("Anything the moderators should know"), required=False, max_length=services.STATEMENT_MAX, widget=forms.Textarea(attrs={"rows": 3, "class": "form-control"}))
 
 
 class ReplyForm(forms.Form):
-    text = forms.CharField(label="Your public reply", max_length=services.TEXT_MAX, widget=forms.Textarea(attrs={"rows": 3, "class": "form-control"}))
+    text = forms.CharField(label=_("Your public reply"), max_length=services.TEXT_MAX, widget=forms.Textarea(attrs={"rows": 3, "class": "form-control"}))
 
 
 class ModerationForm(forms.Form):
     """The admin's reason (and, to redact, the new text) for a moderation decision."""
 
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Shown to the author when the review is rejected.")
-    text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}), help_text="Redact only: the review's new text.")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text=_("Shown to the author when the review is rejected."))
+    text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}), help_text=_("Redact only: the review's new text."))

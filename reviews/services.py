@@ -18,6 +18,7 @@ from django.db.models import Avg, Count, F
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from appointments.models import Appointment
 from doctors.models import DoctorProfile
@@ -88,26 +89,26 @@ def review_check_eligible(*, appointment: Appointment, patient) -> None:
     if appointment.patient_id != patient.pk:
         raise ApplicationError("REV_001")
     if appointment.status != Appointment.Status.COMPLETED:
-        raise ApplicationError("REV_002", f"Only a completed consultation can be reviewed; this one is {appointment.get_status_display().lower()}.")
+        raise ApplicationError("REV_002", gettext("Only a completed consultation can be reviewed; this one is %(status)s.") % {"status": appointment.get_status_display().lower()})
     if Review.objects.filter(appointment=appointment).exists():
         raise ApplicationError("REV_003")
     if timezone.now() > appointment.end + timedelta(days=settings.REVIEWS_WINDOW_DAYS):
-        raise ApplicationError("REV_004", f"Reviews can be written up to {settings.REVIEWS_WINDOW_DAYS} days after the consultation.")
+        raise ApplicationError("REV_004", gettext("Reviews can be written up to %(days)d days after the consultation.") % {"days": settings.REVIEWS_WINDOW_DAYS})
 
 
 def _clean_scores(scores: dict[str, int]) -> tuple[int, dict[RatingCategory, int]]:
     """The overall score and the other scores by active category; REV_005 naming the field."""
     if scores.get(OVERALL) not in range(1, 6):
-        raise ApplicationError("REV_005", "Give an overall rating from 1 to 5 stars.", fields={"scores.overall": ["Choose 1 to 5 stars."]})
+        raise ApplicationError("REV_005", gettext("Give an overall rating from 1 to 5 stars."), fields={"scores.overall": [gettext("Choose 1 to 5 stars.")]})
     categories = {category.code: category for category in RatingCategory.objects.filter(is_active=True)}
     cleaned: dict[RatingCategory, int] = {}
     for code, value in scores.items():
         if code == OVERALL:
             continue
         if code not in categories:
-            raise ApplicationError("REV_005", f"There is no rating category {code!r}.", fields={f"scores.{code}": ["Unknown category."]})
+            raise ApplicationError("REV_005", f"There is no rating category {code!r}.", fields={f"scores.{code}": [gettext("Unknown category.")]})
         if value not in range(1, 6):
-            raise ApplicationError("REV_005", "Ratings go from 1 to 5 stars.", fields={f"scores.{code}": ["Choose 1 to 5 stars."]})
+            raise ApplicationError("REV_005", gettext("Ratings go from 1 to 5 stars."), fields={f"scores.{code}": [gettext("Choose 1 to 5 stars.")]})
         cleaned[categories[code]] = value
     return scores[OVERALL], cleaned
 
@@ -192,7 +193,7 @@ def review_edit(*, review: Review, author, scores: dict[str, int], text: str, re
     if review.author_id != author.pk:
         raise ApplicationError("REV_007")
     if not review.can_edit():
-        raise ApplicationError("REV_008", f"Reviews can be edited for {settings.REVIEWS_EDIT_WINDOW_DAYS} days after they are written, and not after a rejection.")
+        raise ApplicationError("REV_008", gettext("Reviews can be edited for %(days)d days after they are written, and not after a rejection.") % {"days": settings.REVIEWS_EDIT_WINDOW_DAYS})
     overall, category_scores = _clean_scores(scores)
     text = _clean_text(text)
     with transaction.atomic():
@@ -258,10 +259,10 @@ def review_reply(*, review: Review, by, text: str, request: HttpRequest | None =
         raise ApplicationError("REV_007")
     text = text.strip()
     if not 2 <= len(text) <= TEXT_MAX:
-        raise ApplicationError("REV_013", "Write a reply of up to 5000 characters.", fields={"text": ["Write a reply of up to 5000 characters."]})
+        raise ApplicationError("REV_013", gettext("Write a reply of up to 5000 characters."), fields={"text": [gettext("Write a reply of up to 5000 characters.")]})
     screening = review_screen(text)
     if screening.outcome != APPROVE:
-        raise ApplicationError("REV_013", screening.reason.replace("The review", "The reply"), fields={"text": [screening.reason.replace("The review", "The reply")]})
+        raise ApplicationError("REV_013", screening.reason.replace(gettext("The review"), gettext("The reply")), fields={"text": [screening.reason.replace(gettext("The review"), gettext("The reply"))]})
     review.reply_text, review.replied_at = text, timezone.now()
     review.save(update_fields=["reply_text", "replied_at", "updated_at"])
     audit_record(action="review.replied", actor=by, target=review, request=request)
@@ -274,15 +275,15 @@ def review_appeal(*, review: Review, author, statement: str, request: HttpReques
         raise ApplicationError("REV_007")
     statement = statement.strip()
     if not 10 <= len(statement) <= STATEMENT_MAX:
-        raise ApplicationError("REV_005", "Explain your appeal in 10 to 2000 characters.", fields={"statement": ["Explain your appeal in 10 to 2000 characters."]})
+        raise ApplicationError("REV_005", gettext("Explain your appeal in 10 to 2000 characters."), fields={"statement": [gettext("Explain your appeal in 10 to 2000 characters.")]})
     if review.status != Review.Status.REJECTED:
-        raise ApplicationError("REV_009", "Only a rejected review can be appealed.")
+        raise ApplicationError("REV_009", gettext("Only a rejected review can be appealed."))
     try:
         with transaction.atomic():
             appeal = ReviewAppeal.objects.create(review=review, statement=statement)
             audit_record(action="review.appealed", actor=author, target=review, subject_user=author, request=request)
     except IntegrityError as exc:
-        raise ApplicationError("REV_009", "A review can be appealed once.") from exc
+        raise ApplicationError("REV_009", gettext("A review can be appealed once.")) from exc
     return appeal
 
 
@@ -299,24 +300,24 @@ def review_moderate(*, review: Review, by, action: str, reason: str, text: str |
     if not staff_can(by, "reviews.change_review"):
         raise ApplicationError("AUTH_010")
     if action not in MODERATION_ACTIONS or not reason.strip():
-        raise ApplicationError("REV_005", "Choose a decision and give a reason.", fields={"reason": ["Give a reason."]})
+        raise ApplicationError("REV_005", gettext("Choose a decision and give a reason."), fields={"reason": [gettext("Give a reason.")]})
     with transaction.atomic():
         review = Review.objects.select_for_update().get(pk=review.pk)
         before = review.status
         if action == "approve":
             if before == Review.Status.PUBLISHED and not review.open_flag_count:
-                raise ApplicationError("REV_014", "The review is already published and nobody has reported it.")
+                raise ApplicationError("REV_014", gettext("The review is already published and nobody has reported it."))
             review.status = Review.Status.PUBLISHED
             review.published_at = review.published_at or timezone.now()
             review.moderation_reason = ""
         elif action == "reject":
             if before == Review.Status.REJECTED:
-                raise ApplicationError("REV_014", "The review is already rejected.")
+                raise ApplicationError("REV_014", gettext("The review is already rejected."))
             review.status, review.moderation_reason = Review.Status.REJECTED, reason.strip()
         else:
             new_text = (text or "").strip()
             if not new_text or new_text == review.text:
-                raise ApplicationError("REV_005", "Give the redacted text.", fields={"text": ["Give the redacted text."]})
+                raise ApplicationError("REV_005", gettext("Give the redacted text."), fields={"text": [gettext("Give the redacted text.")]})
             _version_save(review, by=by)
             review.text = new_text
         review.save()
@@ -336,11 +337,11 @@ def appeal_decide(*, appeal: ReviewAppeal, by, uphold: bool, reason: str, reques
     if not staff_can(by, "reviews.change_reviewappeal"):
         raise ApplicationError("AUTH_010")
     if not reason.strip():
-        raise ApplicationError("REV_005", "Give a reason.", fields={"reason": ["Give a reason."]})
+        raise ApplicationError("REV_005", gettext("Give a reason."), fields={"reason": [gettext("Give a reason.")]})
     with transaction.atomic():
         appeal = ReviewAppeal.objects.select_for_update().select_related("review").get(pk=appeal.pk)
         if appeal.status != ReviewAppeal.Status.OPEN:
-            raise ApplicationError("REV_014", "This appeal has already been decided.")
+            raise ApplicationError("REV_014", gettext("This appeal has already been decided."))
         review = appeal.review
         appeal.status = ReviewAppeal.Status.UPHELD if uphold else ReviewAppeal.Status.DENIED
         appeal.decided_by, appeal.decided_at, appeal.decision_reason = by, timezone.now(), reason.strip()

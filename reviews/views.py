@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -59,7 +60,7 @@ def write(request: HttpRequest, appointment_id) -> HttpResponse:
         except ApplicationError as exc:
             form_add_service_errors(form, exc, FIELD_NAMES)
         else:
-            messages.success(request, {"published": "Thank you. Your review is published.", "held": "Thank you. Your review will be published once a moderator has checked it.", "rejected": "Your review could not be published. The reason is below."}[review.status])
+            messages.success(request, {"published": _("Thank you. Your review is published."), "held": _("Thank you. Your review will be published once a moderator has checked it."), "rejected": _("Your review could not be published. The reason is below.")}[review.status])
             return redirect("reviews:write", appointment_id=appointment.public_id)
     return render(request, "reviews/write.html", {**_rules(), "appointment": appointment, "form": form})
 
@@ -76,7 +77,7 @@ def _own_review(request: HttpRequest, appointment: Appointment, review: Review) 
             except ApplicationError as exc:
                 form_add_service_errors(form, exc, FIELD_NAMES)
             else:
-                messages.success(request, "Your review is updated.")
+                messages.success(request, _("Your review is updated."))
                 return redirect("reviews:write", appointment_id=appointment.public_id)
     appeal = review.appeal if hasattr(review, "appeal") else None
     context = {**_rules(), "appointment": appointment, "review": review, "form": form, "appeal": appeal, "appeal_form": AppealForm() if review.can_appeal() else None}
@@ -94,9 +95,9 @@ def appeal(request: HttpRequest, review_id) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, "Your appeal is with the moderators. We will email you their decision.")
+            messages.success(request, _("Your appeal is with the moderators. We will email you their decision."))
     else:
-        messages.error(request, "Explain your appeal in 10 to 2000 characters.")
+        messages.error(request, _("Explain your appeal in 10 to 2000 characters."))
     return redirect("reviews:write", appointment_id=review.appointment.public_id)
 
 
@@ -111,7 +112,7 @@ def flag(request: HttpRequest, review_id) -> HttpResponse:
         except ApplicationError as exc:
             messages.info(request, exc.message)
         else:
-            messages.success(request, "Thank you. The moderators will look at this review. Neither the doctor nor the author will know who reported it.")
+            messages.success(request, _("Thank you. The moderators will look at this review. Neither the doctor nor the author will know who reported it."))
         return redirect(_doctor_page(review))
     return render(request, "reviews/flag.html", {"review": review, "form": form})
 
@@ -133,14 +134,14 @@ def reply(request: HttpRequest, review_id) -> HttpResponse:
     review = get_object_or_404(Review.objects.published().select_related("doctor__user"), public_id=review_id)
     form = ReplyForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Write a reply of up to 5000 characters.")
+        messages.error(request, _("Write a reply of up to 5000 characters."))
         return _back(request, review)
     try:
         services.review_reply(review=review, by=request.user, text=form.cleaned_data["text"], request=request)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Your reply is published.")
+        messages.success(request, _("Your reply is published."))
     return _back(request, review)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ApplicationError
@@ -104,11 +105,11 @@ def image_load(upload: UploadedFile, *, max_bytes: int, code: str, field: str) -
     try:
         with Image.open(upload) as opened:
             if opened.width * opened.height > IMAGE_MAX_PIXELS:
-                raise ApplicationError(code, "The image has too many pixels.", fields={field: ["The image dimensions are too large."]})
+                raise ApplicationError(code, gettext("The image has too many pixels."), fields={field: [gettext("The image dimensions are too large.")]})
             image = ImageOps.exif_transpose(opened)
             image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ApplicationError(code, "The image is damaged or not a valid image.", fields={field: ["Not a valid image."]}) from exc
+        raise ApplicationError(code, gettext("The image is damaged or not a valid image."), fields={field: [gettext("Not a valid image.")]}) from exc
     upload.seek(0)
     return image, detected
 

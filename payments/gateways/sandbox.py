@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
@@ -119,7 +120,7 @@ def sandbox_pay(*, reference: str, card_number: str) -> SandboxTransaction:
     """The patient submits the sandbox pay page: the "gateway" charges the test card."""
     number = "".join(ch for ch in card_number if ch.isdigit())
     if not luhn_valid(number):
-        raise ApplicationError("PAY_001", "That card number is not valid.", fields={"card_number": ["Enter a test card number, e.g. 4242 4242 4242 4242."]})
+        raise ApplicationError("PAY_001", gettext("That card number is not valid."), fields={"card_number": [gettext("Enter a test card number, e.g. 4242 4242 4242 4242.")]})
     with transaction.atomic():
         tx = SandboxTransaction.objects.select_for_update().filter(reference=reference).first()
         if tx is None:

@@ -42,7 +42,7 @@
         return;
       }
       value.textContent = Math.floor(left / 60) + ":" + pad(left % 60);
-      value.setAttribute("aria-label", Math.floor(left / 60) + " minutes " + (left % 60) + " seconds left");
+      value.setAttribute("aria-label", window.interpolate(window.gettext("%(minutes)s minutes %(seconds)s seconds left"), { minutes: Math.floor(left / 60), seconds: left % 60 }, true));
       box.classList.toggle("is-ending", left <= 60);
     };
     box.hidden = false;

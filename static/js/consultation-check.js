@@ -5,6 +5,11 @@
 (function () {
   "use strict";
 
+  // Words come from Django's JavaScript catalogue (djangojs, /jsi18n/, loaded by base.html).
+  var gettext = window.gettext;
+  var ngettext = window.ngettext;
+  var interpolate = window.interpolate;
+
   var root = document.getElementById("mm-check");
   if (!root) {
     return;
@@ -27,7 +32,7 @@
     iceServers = [];
   }
 
-  var STATUS_WORDS = { pending: "checking", pass: "passed", warn: "needs attention", fail: "failed", todo: "not tested yet" };
+  var STATUS_WORDS = { pending: gettext("checking"), pass: gettext("passed"), warn: gettext("needs attention"), fail: gettext("failed"), todo: gettext("not tested yet") };
   var stream = null;
   var audio = null; // { context, analyser, source, frame }
   var heardSound = false;
@@ -53,19 +58,19 @@
     var text;
     var tone;
     if (counts.pending) {
-      text = "Checking…";
+      text = gettext("Checking…");
       tone = "";
     } else if (counts.fail) {
-      text = counts.fail === 1 ? "One check needs your attention before the consultation." : counts.fail + " checks need your attention before the consultation.";
+      text = interpolate(ngettext("One check needs your attention before the consultation.", "%(count)s checks need your attention before the consultation.", counts.fail), { count: counts.fail }, true);
       tone = "is-fail";
     } else if (counts.todo) {
-      text = "Almost done: play the test sound to check your speakers.";
+      text = gettext("Almost done: play the test sound to check your speakers.");
       tone = "is-todo";
     } else if (counts.warn) {
-      text = "You can join, but read the notes below.";
+      text = gettext("You can join, but read the notes below.");
       tone = "is-warn";
     } else {
-      text = "Everything is ready for your consultation.";
+      text = gettext("Everything is ready for your consultation.");
       tone = "is-pass";
     }
     summary.className = "mm-check-summary " + tone;
@@ -78,15 +83,15 @@
   var explain = function (error) {
     var name = error && error.name;
     if (name === "NotAllowedError" || name === "SecurityError") {
-      return "Blocked by the browser. Allow the camera and microphone for this site (the icon in the address bar), then run the checks again.";
+      return gettext("Blocked by the browser. Allow the camera and microphone for this site (the icon in the address bar), then run the checks again.");
     }
     if (name === "NotFoundError" || name === "OverconstrainedError") {
-      return "None found. Connect one, then run the checks again.";
+      return gettext("None found. Connect one, then run the checks again.");
     }
     if (name === "NotReadableError") {
-      return "In use by another app. Close it, then run the checks again.";
+      return gettext("In use by another app. Close it, then run the checks again.");
     }
-    return "Not available in this browser. Use a recent Chrome, Edge, Firefox or Safari.";
+    return gettext("Not available in this browser. Use a recent Chrome, Edge, Firefox or Safari.");
   };
 
   var stopStream = function () {
@@ -119,7 +124,7 @@
   var meter = function (track) {
     var context = audioContext();
     if (!context) {
-      levelNote.textContent = "This browser cannot show the level; the microphone itself works.";
+      levelNote.textContent = gettext("This browser cannot show the level; the microphone itself works.");
       return;
     }
     audio.analyser = context.createAnalyser();
@@ -138,9 +143,9 @@
       level.setAttribute("aria-valuenow", String(value));
       if (value > 8 && !heardSound) {
         heardSound = true;
-        levelNote.textContent = "We can hear you.";
+        levelNote.textContent = gettext("We can hear you.");
         if (row("microphone").getAttribute("data-status") === "pass") {
-          set("microphone", "pass", "Working, and we can hear you: " + (track.label || "default microphone") + ".");
+          set("microphone", "pass", interpolate(gettext("Working, and we can hear you: %(device)s."), { device: track.label || gettext("default microphone") }, true));
         }
       }
       audio.frame = window.requestAnimationFrame(draw);
@@ -149,13 +154,13 @@
   };
 
   var checkDevices = function () {
-    set("camera", "pending", "Asking for your camera…");
-    set("microphone", "pending", "Asking for your microphone…");
+    set("camera", "pending", gettext("Asking for your camera…"));
+    set("microphone", "pending", gettext("Asking for your microphone…"));
     stopStream();
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       set("camera", "fail", explain(null));
       set("microphone", "fail", explain(null));
-      videoText.textContent = "No camera";
+      videoText.textContent = gettext("No camera");
       return Promise.resolve();
     }
     var media = navigator.mediaDevices;
@@ -195,21 +200,21 @@
           videoOff.hidden = true;
           var settings = camera.getSettings ? camera.getSettings() : {};
           var size = settings.width && settings.height ? " (" + settings.width + "×" + settings.height + ")" : "";
-          set("camera", "pass", "Working: " + (camera.label || "default camera") + size + ".");
+          set("camera", "pass", interpolate(gettext("Working: %(device)s."), { device: (camera.label || gettext("default camera")) + size }, true));
         } else {
-          videoText.textContent = "No picture";
-          set("camera", "fail", "Camera: " + explain(got.cameraError));
+          videoText.textContent = gettext("No picture");
+          set("camera", "fail", interpolate(gettext("Camera: %(problem)s"), { problem: explain(got.cameraError) }, true));
         }
         if (microphone) {
           heardSound = false;
-          set("microphone", "pass", "Working: " + (microphone.label || "default microphone") + ". Say a few words to see the level.");
+          set("microphone", "pass", interpolate(gettext("Working: %(device)s. Say a few words to see the level."), { device: microphone.label || gettext("default microphone") }, true));
           meter(microphone);
         } else {
-          set("microphone", "fail", "Microphone: " + explain(got.microphoneError));
+          set("microphone", "fail", interpolate(gettext("Microphone: %(problem)s"), { problem: explain(got.microphoneError) }, true));
         }
       })
       .catch(function (error) {
-        videoText.textContent = "No picture";
+        videoText.textContent = gettext("No picture");
         set("camera", "fail", explain(error));
         set("microphone", "fail", explain(error));
       });
@@ -220,7 +225,7 @@
   var playTone = function () {
     var context = audioContext();
     if (!context) {
-      set("speaker", "fail", "This browser cannot play the test sound.");
+      set("speaker", "fail", gettext("This browser cannot play the test sound."));
       return;
     }
     // Two soft notes (C5, E5) with a gentle fade in and out: about a second in all.
@@ -240,7 +245,7 @@
     });
     toneQuestion.hidden = false;
     if (row("speaker").getAttribute("data-status") !== "pass") {
-      set("speaker", "todo", "Did you hear the tone? Answer next to the button.");
+      set("speaker", "todo", gettext("Did you hear the tone? Answer next to the button."));
     }
   };
 
@@ -249,9 +254,9 @@
     button.addEventListener("click", function () {
       toneQuestion.hidden = true;
       if (button.getAttribute("data-mm-heard") === "yes") {
-        set("speaker", "pass", "You heard the test sound.");
+        set("speaker", "pass", gettext("You heard the test sound."));
       } else {
-        set("speaker", "fail", "Turn the volume up and check which speakers or headphones are selected, then play it again.");
+        set("speaker", "fail", gettext("Turn the volume up and check which speakers or headphones are selected, then play it again."));
       }
     });
   });
@@ -259,7 +264,7 @@
   // --- Connection to the server ------------------------------------------------------------
 
   var checkServer = function () {
-    set("server", "pending", "Measuring the connection…");
+    set("server", "pending", gettext("Measuring the connection…"));
     return new Promise(function (resolve) {
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
       var socket;
@@ -278,7 +283,7 @@
         resolve();
       };
       var timer = window.setTimeout(function () {
-        finish("fail", "No answer from MediMeet within 8 seconds. A firewall or proxy may block live connections; try another network.");
+        finish("fail", gettext("No answer from MediMeet within 8 seconds. A firewall or proxy may block live connections; try another network."));
       }, 8000);
       var ping = function () {
         socket.send(JSON.stringify({ type: "ping", t: performance.now() }));
@@ -286,7 +291,7 @@
       try {
         socket = new WebSocket(scheme + window.location.host + root.getAttribute("data-check-socket-path"));
       } catch (error) {
-        finish("fail", "This browser could not open a live connection.");
+        finish("fail", gettext("This browser could not open a live connection."));
         return;
       }
       socket.onopen = ping;
@@ -310,13 +315,13 @@
         });
         var ms = Math.round(times[1]);
         if (ms <= 300) {
-          finish("pass", "Good: " + ms + " ms round trip.");
+          finish("pass", interpolate(gettext("Good: %(ms)s ms round trip."), { ms: ms }, true));
         } else {
-          finish("warn", "Slow: " + ms + " ms round trip. The call may lag; a wired or stronger connection helps.");
+          finish("warn", interpolate(gettext("Slow: %(ms)s ms round trip. The call may lag; a wired or stronger connection helps."), { ms: ms }, true));
         }
       };
       socket.onclose = function () {
-        finish("fail", "The live connection to MediMeet was refused or dropped. A firewall or proxy may block it; try another network.");
+        finish("fail", gettext("The live connection to MediMeet was refused or dropped. A firewall or proxy may block it; try another network."));
       };
     });
   };
@@ -324,9 +329,9 @@
   // --- Routes for the video (ICE) -------------------------------------------------------------
 
   var checkRoutes = function () {
-    set("network", "pending", "Looking for routes…");
+    set("network", "pending", gettext("Looking for routes…"));
     if (!window.RTCPeerConnection) {
-      set("network", "fail", "This browser cannot make video calls. Use a recent Chrome, Edge, Firefox or Safari.");
+      set("network", "fail", gettext("This browser cannot make video calls. Use a recent Chrome, Edge, Firefox or Safari."));
       return Promise.resolve();
     }
     return new Promise(function (resolve) {
@@ -355,19 +360,23 @@
             return found[type];
           })
           .map(function (type) {
-            return { host: "local", srflx: "public", prflx: "public", relay: "relay" }[type] + " ×" + found[type];
+            return { host: gettext("local"), srflx: gettext("public"), prflx: gettext("public"), relay: gettext("relay") }[type] + " ×" + found[type];
           })
           .join(", ");
         if (found.relay) {
-          set("network", "pass", "Ready, with a relay if a direct route is blocked (" + list + ").");
+          set("network", "pass", interpolate(gettext("Ready, with a relay if a direct route is blocked (%(routes)s)."), { routes: list }, true));
         } else if (found.srflx || found.prflx) {
-          set("network", turn ? "warn" : "pass", turn ? "A direct route was found but the relay did not answer; strict networks may not connect (" + list + ")." : "A direct route over the internet was found (" + list + ").");
+          set(
+            "network",
+            turn ? "warn" : "pass",
+            interpolate(turn ? gettext("A direct route was found but the relay did not answer; strict networks may not connect (%(routes)s).") : gettext("A direct route over the internet was found (%(routes)s)."), { routes: list }, true)
+          );
         } else if (found.host && !stun && !turn) {
-          set("network", "pass", "Local routes found (" + list + "). This server has no STUN or TURN configured.");
+          set("network", "pass", interpolate(gettext("Local routes found (%(routes)s). This server has no STUN or TURN configured."), { routes: list }, true));
         } else if (found.host) {
-          set("network", "warn", "Your network may block video calls: no public route was found (" + list + "). If the call does not connect, try another network such as mobile data.");
+          set("network", "warn", interpolate(gettext("Your network may block video calls: no public route was found (%(routes)s). If the call does not connect, try another network such as mobile data."), { routes: list }, true));
         } else {
-          set("network", "fail", "No route for the video was found. Check your network connection.");
+          set("network", "fail", gettext("No route for the video was found. Check your network connection."));
         }
         resolve();
       };
@@ -402,7 +411,7 @@
     run += 1;
     var speaker = row("speaker");
     if (speaker.getAttribute("data-status") === "pending") {
-      set("speaker", "todo", "Not tested yet: play the test sound.");
+      set("speaker", "todo", gettext("Not tested yet: play the test sound."));
     }
     // Devices first: once the camera is allowed, browsers also show the real local addresses.
     return checkDevices().then(function () {

@@ -5,6 +5,9 @@
 (function () {
   "use strict";
 
+  // Words come from Django's JavaScript catalogue (djangojs, /jsi18n/, loaded by base.html).
+  var gettext = window.gettext;
+
   var box = document.querySelector("[data-mm-guest-invite]");
   if (!box) {
     return;
@@ -33,15 +36,15 @@
   var current = null;
 
   var STATES = {
-    open: "link not used yet",
-    used: "link used",
-    expired: "link expired",
+    open: gettext("link not used yet"),
+    used: gettext("link used"),
+    expired: gettext("link expired"),
   };
   var RELATIONSHIPS = {
-    interpreter: "Interpreter",
-    family: "Family member",
-    caregiver: "Caregiver",
-    other: "Guest",
+    interpreter: gettext("Interpreter"),
+    family: gettext("Family member"),
+    caregiver: gettext("Caregiver"),
+    other: gettext("Guest"),
   };
 
   var request = function (method, url, body) {
@@ -56,7 +59,7 @@
       }
       return response.json().then(function (data) {
         if (!response.ok) {
-          var error = new Error((data && data.error && data.error.message) || "Something went wrong. Try again.");
+          var error = new Error((data && data.error && data.error.message) || gettext("Something went wrong. Try again."));
           error.fields = (data && data.error && data.error.fields) || {};
           throw error;
         }
@@ -111,7 +114,7 @@
       email: el.form.elements.email.value.trim(),
     };
     if (!data.name) {
-      showError("Write the guest's name.");
+      showError(gettext("Write the guest's name."));
       el.form.elements.name.focus();
       return;
     }
@@ -137,9 +140,9 @@
 
   el.copy.addEventListener("click", function () {
     var done = function () {
-      el.copy.textContent = "Copied";
+      el.copy.textContent = gettext("Copied");
       window.setTimeout(function () {
-        el.copy.textContent = "Copy";
+        el.copy.textContent = gettext("Copy");
       }, 2000);
     };
     if (navigator.clipboard && navigator.clipboard.writeText) {

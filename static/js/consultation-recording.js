@@ -17,6 +17,9 @@ const HEIGHT = 720;
 const UPLOAD_ATTEMPTS = 4;
 const TYPES = ["video/webm;codecs=vp8,opus", "video/webm;codecs=vp9,opus", "video/webm", "video/mp4"];
 
+// Words come from Django's JavaScript catalogue (djangojs, /jsi18n/, loaded by base.html).
+const { gettext, interpolate } = window;
+
 const wait = (ms) => new Promise((resolve) => window.setTimeout(resolve, ms));
 
 // The two videos on one canvas and the two voices in one track: what MediaRecorder records.
@@ -110,7 +113,7 @@ export function attach(room) {
     try {
       return (await response.json()).error.message;
     } catch (error) {
-      return "The server did not accept it (" + response.status + ").";
+      return interpolate(gettext("The server did not accept it (%(status)s)."), { status: response.status }, true);
     }
   };
 
@@ -118,25 +121,32 @@ export function attach(room) {
     const mine = state.consents[role];
     const theirs = state.consents[other];
     let view = "off";
-    let text = `Recording is off. It starts only when you and the ${other} both turn it on.`;
+    const doctorIsOther = other === "doctor";
+    let text = doctorIsOther
+      ? gettext("Recording is off. It starts only when you and the doctor both turn it on.")
+      : gettext("Recording is off. It starts only when you and the patient both turn it on.");
     if (state.active) {
       view = "recording";
-      text = "Recording ●  Either of you can stop it at any time by turning Record off.";
+      text = gettext("Recording ●  Either of you can stop it at any time by turning Record off.");
     } else if (mine && theirs) {
       view = "starting";
-      text = "You both agreed. Starting the recording…";
+      text = gettext("You both agreed. Starting the recording…");
     } else if (mine) {
       view = "waiting";
-      text = `Waiting for the ${other}'s consent`;
+      text = doctorIsOther ? gettext("Waiting for the doctor's consent") : gettext("Waiting for the patient's consent");
     } else if (outcome === "saved") {
       view = "saved";
-      text = `Recording stopped and saved. You and the ${other} can download it from the appointment page.`;
+      text = doctorIsOther
+        ? gettext("Recording stopped and saved. You and the doctor can download it from the appointment page.")
+        : gettext("Recording stopped and saved. You and the patient can download it from the appointment page.");
     } else if (outcome === "failed") {
       view = "failed";
-      text = "The recording could not be saved: " + failure;
+      text = interpolate(gettext("The recording could not be saved: %(reason)s"), { reason: failure }, true);
     } else if (theirs) {
       view = "asked";
-      text = `The ${other} would like to record this consultation. Turn on Record if you agree.`;
+      text = doctorIsOther
+        ? gettext("The doctor would like to record this consultation. Turn on Record if you agree.")
+        : gettext("The patient would like to record this consultation. Turn on Record if you agree.");
     }
     panel.setAttribute("data-state", view);
     el.status.textContent = text;
@@ -204,7 +214,7 @@ export function attach(room) {
       const mimeType = window.MediaRecorder ? TYPES.find((type) => window.MediaRecorder.isTypeSupported(type)) : null;
       if (!mimeType) {
         outcome = "failed";
-        failure = "this browser cannot record video. Use a recent Chrome, Edge or Firefox.";
+        failure = gettext("this browser cannot record video. Use a recent Chrome, Edge or Firefox.");
         return;
       }
       const response = await request("POST", base, JSON.stringify({ mime_type: mimeType }), "application/json");
@@ -231,7 +241,7 @@ export function attach(room) {
       recorder = rec;
     } catch (error) {
       outcome = "failed";
-      failure = (error && error.message) || "the recorder did not start.";
+      failure = (error && error.message) || gettext("the recorder did not start.");
     } finally {
       starting = false;
       render();

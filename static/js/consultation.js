@@ -8,6 +8,10 @@
 (function () {
   "use strict";
 
+  // Words come from Django's JavaScript catalogue (djangojs, /jsi18n/, loaded by base.html).
+  var gettext = window.gettext;
+  var interpolate = window.interpolate;
+
   // A room that is not open yet: come back by itself when it opens (the server decides again).
   var notYet = document.querySelector("[data-mm-reload-at]");
   if (notYet) {
@@ -183,7 +187,7 @@
     var over = call === "ended" || call === "left" || call === "refused";
     el.chatInput.disabled = !chatOpen;
     el.chatSend.disabled = !chatOpen;
-    el.chatInput.placeholder = chatOpen ? "Write a message" : over ? "The chat is closed" : "Available once you are in the call";
+    el.chatInput.placeholder = chatOpen ? gettext("Write a message") : over ? gettext("The chat is closed") : gettext("Available once you are in the call");
     if (over) {
       // Nobody is in the call any more, as far as this page can tell.
       Object.keys(state.participants).forEach(function (id) {
@@ -212,27 +216,27 @@
     }
     var socketState = root.getAttribute("data-socket-state");
     var peerState = root.getAttribute("data-peer-state");
-    var text = "Not connected";
+    var text = gettext("Not connected");
     var tone = "";
     if (state.call === "ended" || state.call === "left" || state.call === "refused") {
-      text = "Not in the call";
+      text = gettext("Not in the call");
     } else if (socketState === "reconnecting") {
-      text = "Connection lost, reconnecting…";
+      text = gettext("Connection lost, reconnecting…");
       tone = "is-warn";
     } else if (socketState === "connecting") {
-      text = "Connecting…";
+      text = gettext("Connecting…");
       tone = "is-warn";
     } else if (socketState === "open" && peerState === "connected") {
-      text = "Connected to " + otherName;
+      text = interpolate(gettext("Connected to %(name)s"), { name: otherName }, true);
       tone = "is-ok";
     } else if (socketState === "open" && (peerState === "connecting" || peerState === "new" && primaryPeer())) {
-      text = "Connecting the video…";
+      text = gettext("Connecting the video…");
       tone = "is-warn";
     } else if (socketState === "open" && (peerState === "disconnected" || peerState === "failed")) {
-      text = "Video interrupted, reconnecting…";
+      text = gettext("Video interrupted, reconnecting…");
       tone = "is-warn";
     } else if (socketState === "open") {
-      text = state.call === "waiting" ? "In the waiting room" : "In the consultation room";
+      text = state.call === "waiting" ? gettext("In the waiting room") : gettext("In the consultation room");
       tone = "is-ok";
     }
     el.connection.className = "mm-call-connection " + tone;
@@ -243,27 +247,31 @@
     var other = peer();
     var otherState = other ? other.state : "absent";
     var peerState = root.getAttribute("data-peer-state");
+    var named = { name: otherName };
     switch (state.call) {
       case "prejoin":
-        return ["Check your picture, then join when you are ready.", role === "doctor" ? otherName + " waits until you let them in." : otherName + " will let you in from the waiting room."];
+        return [gettext("Check your picture, then join when you are ready."), interpolate(role === "doctor" ? gettext("%(name)s waits until you let them in.") : gettext("%(name)s will let you in from the waiting room."), named, true)];
       case "connecting":
-        return ["Connecting to the consultation room…", ""];
+        return [gettext("Connecting to the consultation room…"), ""];
       case "waiting":
-        return ["Waiting for " + otherName + " to let you in", "Please stay on this page. You join the call as soon as " + (role === "guest" ? "the doctor" : "your doctor") + " is ready."];
+        return [
+          interpolate(gettext("Waiting for %(name)s to let you in"), named, true),
+          role === "guest" ? gettext("Please stay on this page. You join the call as soon as the doctor is ready.") : gettext("Please stay on this page. You join the call as soon as your doctor is ready."),
+        ];
       case "admitted":
         if (otherState === "waiting") {
-          return [otherName + " is in the waiting room", "Let them in from “In the room” when you are ready."];
+          return [interpolate(gettext("%(name)s is in the waiting room"), named, true), gettext("Let them in from “In the room” when you are ready.")];
         }
         if (otherState === "reconnecting") {
-          return [otherName + "’s connection dropped", "They usually come back within a few seconds."];
+          return [interpolate(gettext("%(name)s’s connection dropped"), named, true), gettext("They usually come back within a few seconds.")];
         }
         if (otherState !== "admitted") {
-          return ["Waiting for " + otherName + " to join", role === "doctor" ? "They are let in when you admit them." : "You are in the room; the call starts when they arrive."];
+          return [interpolate(gettext("Waiting for %(name)s to join"), named, true), role === "doctor" ? gettext("They are let in when you admit them.") : gettext("You are in the room; the call starts when they arrive.")];
         }
         if (peerState === "connected") {
-          return [otherName + " has turned their camera off", ""];
+          return [interpolate(gettext("%(name)s has turned their camera off"), named, true), ""];
         }
-        return ["Connecting the video…", ""];
+        return [gettext("Connecting the video…"), ""];
       default:
         return ["", ""];
     }
@@ -284,11 +292,11 @@
   };
 
   var STATE_LABELS = {
-    admitted: "In the call",
-    waiting: "In the waiting room",
-    reconnecting: "Reconnecting…",
-    left: "Left",
-    absent: "Not here yet",
+    admitted: gettext("In the call"),
+    waiting: gettext("In the waiting room"),
+    reconnecting: gettext("Reconnecting…"),
+    left: gettext("Left"),
+    absent: gettext("Not here yet"),
   };
 
   var renderPeople = function () {
@@ -302,7 +310,7 @@
       });
     el.people.textContent = "";
     if (!list.length) {
-      el.people.appendChild(make("li", "mm-people-empty text-body-secondary", "Nobody has joined yet."));
+      el.people.appendChild(make("li", "mm-people-empty text-body-secondary", gettext("Nobody has joined yet.")));
       return;
     }
     list.forEach(function (person) {
@@ -315,33 +323,33 @@
       var text = make("div", "mm-person-text");
       var name = make("p", "mm-person-name", person.name);
       if (person.id === me) {
-        name.appendChild(make("span", "mm-person-you", " (you)"));
+        name.appendChild(make("span", "mm-person-you", " " + gettext("(you)")));
       }
       text.appendChild(name);
       var meta = make("p", "mm-person-meta");
-      meta.appendChild(make("span", "mm-person-role", person.role === "doctor" ? "Doctor" : person.role === "patient" ? "Patient" : person.relationship || "Guest"));
+      meta.appendChild(make("span", "mm-person-role", person.role === "doctor" ? gettext("Doctor") : person.role === "patient" ? gettext("Patient") : person.relationship || gettext("Guest")));
       meta.appendChild(make("span", "mm-person-state", STATE_LABELS[person.state] || person.state));
       text.appendChild(meta);
       item.appendChild(text);
       var icons = make("span", "mm-person-media");
       if (person.media && person.media.audio === false) {
         icons.appendChild(template("mic-off"));
-        icons.appendChild(make("span", "visually-hidden", "microphone off"));
+        icons.appendChild(make("span", "visually-hidden", gettext("microphone off")));
       }
       if (person.media && person.media.video === false) {
         icons.appendChild(template("video-off"));
-        icons.appendChild(make("span", "visually-hidden", "camera off"));
+        icons.appendChild(make("span", "visually-hidden", gettext("camera off")));
       }
       item.appendChild(icons);
       if (role === "doctor" && person.state === "waiting" && state.call === "admitted") {
         var admit = make("button", "btn btn-primary btn-sm mm-admit");
         admit.type = "button";
         admit.appendChild(template("admit-icon"));
-        admit.appendChild(document.createTextNode(" Admit"));
-        admit.setAttribute("aria-label", "Admit " + person.name);
+        admit.appendChild(document.createTextNode(" " + gettext("Admit")));
+        admit.setAttribute("aria-label", interpolate(gettext("Admit %(name)s"), { name: person.name }, true));
         admit.addEventListener("click", function () {
           admit.disabled = true;
-          admit.lastChild.textContent = " Admitting…";
+          admit.lastChild.textContent = " " + gettext("Admitting…");
           send({ type: "admit", participant: person.id });
         });
         item.appendChild(admit);
@@ -372,7 +380,7 @@
     var mine = state.me && message.from === state.me.id;
     var item = make("li", "mm-chat-message" + (mine ? " is-mine" : ""));
     var head = make("p", "mm-chat-head");
-    head.appendChild(make("span", "mm-chat-name", mine ? "You" : message.name));
+    head.appendChild(make("span", "mm-chat-name", mine ? gettext("You") : message.name));
     var time = make("time", "mm-chat-time", clock(message.sent_at));
     time.setAttribute("datetime", message.sent_at);
     head.appendChild(time);
@@ -419,7 +427,7 @@
 
   var showTyping = function (from) {
     var person = state.participants[from];
-    el.typing.textContent = (person ? person.name : otherName) + " is typing…";
+    el.typing.textContent = interpolate(gettext("%(name)s is typing…"), { name: person ? person.name : otherName }, true);
     window.clearTimeout(state.typingTimer);
     state.typingTimer = window.setTimeout(function () {
       el.typing.textContent = "";
@@ -430,15 +438,15 @@
 
   var mediaProblem = function (error) {
     var name = error && error.name;
-    var text = "We could not use your camera or microphone. You can still chat; try the camera and microphone test.";
+    var text = gettext("We could not use your camera or microphone. You can still chat; try the camera and microphone test.");
     if (name === "NotAllowedError" || name === "SecurityError") {
-      text = "Your browser blocked the camera and microphone. Allow them for this site (the camera icon in the address bar), then reload the page.";
+      text = gettext("Your browser blocked the camera and microphone. Allow them for this site (the camera icon in the address bar), then reload the page.");
     } else if (name === "NotFoundError" || name === "OverconstrainedError") {
-      text = "No camera or microphone was found. Connect one, then reload the page.";
+      text = gettext("No camera or microphone was found. Connect one, then reload the page.");
     } else if (name === "NotReadableError") {
-      text = "Your camera or microphone is in use by another app. Close it, then reload the page.";
+      text = gettext("Your camera or microphone is in use by another app. Close it, then reload the page.");
     } else if (name === "NoMediaDevices") {
-      text = "This browser cannot use a camera here. Use a recent Chrome, Edge, Firefox or Safari.";
+      text = gettext("This browser cannot use a camera here. Use a recent Chrome, Edge, Firefox or Safari.");
     }
     el.mediaNote.textContent = text;
     el.mediaNote.classList.add("is-problem");
@@ -454,8 +462,8 @@
       var on = Boolean(track) && state.media[kind];
       button.disabled = !track;
       button.setAttribute("data-on", on ? "true" : "false");
-      button.querySelector("[data-mm-label]").textContent = kind === "audio" ? (on ? "Mute" : "Unmute") : on ? "Stop video" : "Start video";
-      button.setAttribute("aria-label", kind === "audio" ? (on ? "Mute your microphone" : "Unmute your microphone") : on ? "Turn your camera off" : "Turn your camera on");
+      button.querySelector("[data-mm-label]").textContent = kind === "audio" ? (on ? gettext("Mute") : gettext("Unmute")) : on ? gettext("Stop video") : gettext("Start video");
+      button.setAttribute("aria-label", kind === "audio" ? (on ? gettext("Mute your microphone") : gettext("Unmute your microphone")) : on ? gettext("Turn your camera off") : gettext("Turn your camera on"));
     });
     el.selfOff.hidden = Boolean(state.localStream && state.media.video && state.localStream.getVideoTracks().length);
   };
@@ -561,9 +569,9 @@
       var video = make("video", "mm-guest-video");
       video.autoplay = true;
       video.playsInline = true;
-      video.setAttribute("aria-label", "Video of " + (person.name || "a guest"));
+      video.setAttribute("aria-label", person.name ? interpolate(gettext("Video of %(name)s"), { name: person.name }, true) : gettext("Video of a guest"));
       tile.appendChild(video);
-      tile.appendChild(make("span", "mm-tile-tag", person.name || "Guest"));
+      tile.appendChild(make("span", "mm-tile-tag", person.name || gettext("Guest")));
       el.tiles.appendChild(tile);
     }
     return tile;
@@ -866,8 +874,8 @@
     }
     setData("recorded", recording.active ? "true" : "false");
     el.mediaNote.textContent = recording.active
-      ? "This consultation is being recorded: the doctor and the patient agreed to it."
-      : "Your camera and microphone are only used during the consultation.";
+      ? gettext("This consultation is being recorded: the doctor and the patient agreed to it.")
+      : gettext("Your camera and microphone are only used during the consultation.");
   };
 
   var handlers = {
@@ -957,7 +965,13 @@
       closeAllPeers();
       stopLocalMedia();
       var byMe = state.me && frame.by === state.me.id;
-      showEnded("The consultation has ended", byMe ? "You ended the consultation. The appointment is marked completed; add your notes on the appointment page." : otherName + " ended the consultation. Notes and follow-ups appear on the appointment page.", false);
+      showEnded(
+        gettext("The consultation has ended"),
+        byMe
+          ? gettext("You ended the consultation. The appointment is marked completed; add your notes on the appointment page.")
+          : interpolate(gettext("%(name)s ended the consultation. Notes and follow-ups appear on the appointment page."), { name: otherName }, true),
+        false
+      );
     },
     pong: function () {},
     error: function (frame) {
@@ -972,8 +986,8 @@
     setCall("refused");
     closeAllPeers();
     stopLocalMedia();
-    var message = state.lastError && state.lastError.message ? state.lastError.message : "The consultation room cannot be joined now.";
-    showEnded(code === 4410 ? "The consultation room is closed" : "You cannot join right now", message, false);
+    var message = state.lastError && state.lastError.message ? state.lastError.message : gettext("The consultation room cannot be joined now.");
+    showEnded(code === 4410 ? gettext("The consultation room is closed") : gettext("You cannot join right now"), message, false);
   };
 
   var scheduleReconnect = function () {
@@ -1049,7 +1063,7 @@
       setCall("left");
       closeAllPeers();
       stopLocalMedia();
-      showEnded("You left the call", otherName + " has been told. You can rejoin while the room is open.", true);
+      showEnded(gettext("You left the call"), interpolate(gettext("%(name)s has been told. You can rejoin while the room is open."), { name: otherName }, true), true);
     });
   }
 

@@ -78,7 +78,7 @@
       return field.value && field.type !== "hidden" && field.type !== "submit";
     }).length;
     if (label && active) {
-      label.textContent = "Filters (" + active + ")";
+      label.textContent = window.interpolate(window.gettext("Filters (%(count)s)"), { count: active }, true);
     }
     var setOpen = function (open) {
       panel.classList.toggle("mm-collapsed", !open);

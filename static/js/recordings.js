@@ -4,6 +4,10 @@
 (function () {
   "use strict";
 
+  // Words come from Django's JavaScript catalogue (djangojs, /jsi18n/, loaded by base.html).
+  var gettext = window.gettext;
+  var interpolate = window.interpolate;
+
   var card = document.querySelector("[data-mm-recordings]");
   if (!card) {
     return;
@@ -27,7 +31,7 @@
         .then(function (response) {
           return response.json().then(function (body) {
             if (!response.ok) {
-              throw new Error(body && body.error ? body.error.message : "The link could not be created.");
+              throw new Error(body && body.error ? body.error.message : gettext("The link could not be created."));
             }
             return body;
           });
@@ -40,10 +44,10 @@
           var copied = navigator.clipboard && window.isSecureContext ? navigator.clipboard.writeText(link.url) : Promise.reject(new Error("no clipboard"));
           return copied
             .then(function () {
-              note.textContent = "Copied. The link works until " + until + ".";
+              note.textContent = interpolate(gettext("Copied. The link works until %(until)s."), { until: until }, true);
             })
             .catch(function () {
-              note.textContent = "Copy the link above. It works until " + until + ".";
+              note.textContent = interpolate(gettext("Copy the link above. It works until %(until)s."), { until: until }, true);
             });
         })
         .catch(function (error) {

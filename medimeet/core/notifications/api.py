@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -93,7 +94,7 @@ class AnnouncementDismissView(APIView):
     def post(self, request, announcement_id: int):
         """Hide an announcement for good (for you)."""
         if not announcements.announcement_dismiss(announcement_id=announcement_id, user=request.user):
-            raise ApplicationError("REQ_004", "No such announcement for you.")
+            raise ApplicationError("REQ_004", gettext("No such announcement for you."))
         return Response(status=204)
 
 

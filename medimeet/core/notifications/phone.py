@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
@@ -42,7 +43,7 @@ def sms_number_normalise(raw: str) -> str:
     if number.startswith("00"):
         number = "+" + number[2:]
     if not E164.match(number):
-        raise ApplicationError("NTF_001", fields={"number": ["Enter the number with its country code, e.g. +44 7700 900123."]})
+        raise ApplicationError("NTF_001", fields={"number": [gettext("Enter the number with its country code, e.g. +44 7700 900123.")]})
     return number
 
 
@@ -55,7 +56,7 @@ def sms_number_start(*, user, number: str, request=None) -> NotificationPreferen
         preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user=user)
         if preference.sms_code_sent_at and now - preference.sms_code_sent_at < timedelta(seconds=settings.SMS_CODE_RESEND_SECONDS):
             wait = settings.SMS_CODE_RESEND_SECONDS - int((now - preference.sms_code_sent_at).total_seconds())
-            raise ApplicationError("NTF_002", f"A code was just sent. Ask again in {wait} seconds.", extra={"retry_after": wait})
+            raise ApplicationError("NTF_002", gettext("A code was just sent. Ask again in %(seconds)d seconds.") % {"seconds": wait}, extra={"retry_after": wait})
         code = f"{secrets.randbelow(10**6):06d}"
         preference.sms_number, preference.sms_verified_at = number, None
         preference.sms_code_hash, preference.sms_code_sent_at, preference.sms_code_attempts = _code_hash(user, code), now, 0
@@ -69,20 +70,20 @@ def sms_number_confirm(*, user, code: str, request=None) -> NotificationPreferen
     """The code typed back: the number is verified. Wrong codes count against the limit."""
     preference = NotificationPreference.objects.filter(user=user).first()
     if preference is None or not preference.sms_code_hash:
-        raise ApplicationError("NTF_003", "Ask for a code first.")
+        raise ApplicationError("NTF_003", gettext("Ask for a code first."))
     if preference.sms_code_sent_at + timedelta(minutes=settings.SMS_CODE_TTL_MINUTES) < timezone.now():
-        raise ApplicationError("NTF_003", "The code has expired. Ask for a new one.")
+        raise ApplicationError("NTF_003", gettext("The code has expired. Ask for a new one."))
     if preference.sms_code_attempts >= settings.SMS_CODE_MAX_ATTEMPTS:
         raise ApplicationError("NTF_004")
     if not hmac.compare_digest(preference.sms_code_hash, _code_hash(user, (code or "").strip())):
         NotificationPreference.objects.filter(pk=preference.pk).update(sms_code_attempts=F("sms_code_attempts") + 1)
-        raise ApplicationError("NTF_003", "That code is not right.", fields={"code": ["That code is not right."]})
+        raise ApplicationError("NTF_003", gettext("That code is not right."), fields={"code": [gettext("That code is not right.")]})
     with transaction.atomic():
         updated = NotificationPreference.objects.filter(pk=preference.pk, sms_code_hash=preference.sms_code_hash).update(
             sms_verified_at=timezone.now(), sms_code_hash="", sms_code_attempts=0
         )
         if not updated:  # the same code confirmed twice at once, or a new one asked for meanwhile
-            raise ApplicationError("NTF_003", "Ask for a code first.")
+            raise ApplicationError("NTF_003", gettext("Ask for a code first."))
         audit_record(action="notifications.sms_number_verified", actor=user, target=preference, subject_user=user, request=request)
     preference.refresh_from_db()
     return preference

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from waffle import switch_is_active
 
 from medimeet.core.audit import audit_record
@@ -81,11 +82,11 @@ def preferences_update(*, user, channels: dict[str, list[str]] | None = None, re
             if category is None or not set(chosen) <= set(category.channels):
                 errors.setdefault("channels", []).append(f"Unknown category or channel: {name}.")
             elif SMS in chosen and not preferences_for(user).verified_sms_number:
-                errors.setdefault("channels", []).append("Verify a phone number before choosing text messages.")
+                errors.setdefault("channels", []).append(gettext("Verify a phone number before choosing text messages."))
     if reminder_offsets is not None and (len(reminder_offsets) > 6 or any(not isinstance(m, int) or not 5 <= m <= 7 * 24 * 60 for m in reminder_offsets)):
-        errors["reminder_offsets"] = ["Choose up to six reminders, each from 5 minutes to 7 days before."]
+        errors["reminder_offsets"] = [gettext("Choose up to six reminders, each from 5 minutes to 7 days before.")]
     if language is not None and language not in {code for code, _ in settings.LANGUAGES}:
-        errors["language"] = ["Choose one of the offered languages."]
+        errors["language"] = [gettext("Choose one of the offered languages.")]
     if errors:
         raise ApplicationError("REQ_001", fields=errors)
     with transaction.atomic():

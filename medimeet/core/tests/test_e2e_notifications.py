@@ -3,6 +3,8 @@ the notification pages and the staff outbox, photographed for review (docs/scree
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import mail
 from django.utils import timezone
@@ -41,6 +43,9 @@ def test_a_patient_switches_to_hindi_and_sees_the_portal_and_the_booking_email_i
     shot(page, "preferences-hi", step=6)
     page.goto(f"{live_server.url}/account/")
     expect(page.get_by_role("heading", level=1)).to_have_text("नमस्ते, Asha")
+    # and so do the page scripts (the JavaScript catalogue): the search's filter button counts in Hindi
+    page.goto(f"{live_server.url}/doctors/?city=Pune")
+    expect(page.locator("[data-mm-filters-toggle] span")).to_have_text(re.compile(r"^फ़िल्टर \(\d+\)$"))
 
     # When they book and pay for a consultation
     day = next_weekday(set(range(7)), after_days=2)

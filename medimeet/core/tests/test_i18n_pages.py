@@ -4,6 +4,7 @@ page translates. English rendering is covered by every other page test."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, time, timedelta
 
@@ -147,3 +148,109 @@ def test_sentences_with_names_dates_and_counts_are_translated_whole(appointment,
         hindi=[f"{patient.display_name} की एलर्जी, दवाएँ, जाँच के नतीजे और दस्तावेज़"],
         english=[f"Allergies, medications, results and documents of {patient.display_name}"],
     )
+
+
+# --- What the code says, not only the templates: flash messages, form errors, API errors, scripts.
+
+
+def test_a_hindi_patient_gets_the_cancellation_flash_message_in_hindi(appointment, patient):
+    client = signed_in(patient)
+
+    response = client.post(f"/appointments/{appointment.public_id}/cancel/", {"reason": "I feel better"}, follow=True)
+
+    appointment.refresh_from_db()
+    assert appointment.status == "cancelled"
+    html = response.content.decode()
+    assert "अपॉइंटमेंट रद्द कर दिया गया है। 50 % का रिफ़ंड भेजा जा रहा है।" in html  # within 24 hours of the start
+    assert "The appointment is cancelled" not in html
+
+
+def test_a_hindi_patient_sees_a_form_error_in_hindi_and_nothing_is_saved(patient):
+    client = signed_in(patient)
+
+    response = client.post(
+        "/account/profile/", {"first_name": "Asha", "last_name": "Verma", "timezone": "UTC", "language": "hi", "date_of_birth": "2999-01-01"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["date_of_birth"] == ["1900 और आज के बीच की जन्मतिथि दर्ज करें।"]
+    assert "1900 और आज के बीच की जन्मतिथि दर्ज करें।" in response.content.decode()
+    patient.patient_profile.refresh_from_db()
+    assert patient.patient_profile.date_of_birth is None
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [("hi", "ईमेल या पासवर्ड गलत है।"), ("en", "Invalid email or password."), ("", "Invalid email or password.")],
+)
+def test_an_api_error_message_follows_accept_language_and_its_code_does_not(patient, language, message):
+    from rest_framework.test import APIClient
+
+    response = APIClient().post(
+        "/api/v1/auth/login/", {"email": patient.email, "password": "wrong-password-1"}, format="json", HTTP_ACCEPT_LANGUAGE=language
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "AUTH_002"
+    assert response.json()["error"]["message"] == message
+
+
+def test_a_framework_error_is_enveloped_in_hindi_too():
+    from rest_framework.test import APIClient
+
+    response = APIClient().get("/api/v1/appointments/", HTTP_ACCEPT_LANGUAGE="hi")
+
+    assert response.status_code == 401
+    assert response.json()["error"] == {"code": "AUTH_001", "message": "प्रमाणीकरण की जानकारी नहीं दी गई।", "fields": {}}
+
+
+def test_the_javascript_catalogue_gives_the_room_its_hindi_words(patient):
+    hindi = signed_in(patient).get("/jsi18n/?lang=hi")
+    english = Client().get("/jsi18n/?lang=en", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert hindi.status_code == 200
+    assert hindi["Content-Type"].startswith("text/javascript")
+    def entry(english: str, hindi: str) -> str:  # as JavaScriptCatalog writes it: JSON, \u escapes
+        return f"{json.dumps(english)}: {json.dumps(hindi)}"
+
+    assert entry("In the waiting room", "प्रतीक्षा कक्ष में") in hindi.content.decode()
+    assert entry("Connected to %(name)s", "%(name)s से कनेक्ट है") in hindi.content.decode()
+    assert json.dumps("प्रतीक्षा कक्ष में") not in english.content.decode()
+
+
+def test_every_page_loads_the_javascript_catalogue_before_its_scripts(patient):
+    html = signed_in(patient).get("/account/").content.decode()
+
+    catalogue = html.index('src="/jsi18n/?lang=hi"')
+    assert catalogue < html.index("js/medimeet.js")
+
+
+def test_a_hindi_reader_gets_the_blog_chrome_in_hindi():
+    from cms.tests.factories import PostFactory
+
+    post = PostFactory(title="Winter coughs", body="<p>Drink water and rest.</p>")
+    client = Client(HTTP_ACCEPT_LANGUAGE="hi")
+
+    listing = client.get("/blog/")
+    article = client.get(post.get_absolute_url())
+
+    assert_phrases(listing, hindi=["स्वास्थ्य लेख", "सभी", "मिनट में पढ़ें"], english=["Health articles", "min read", "Written for patients"])
+    assert_phrases(article, hindi=["प्रकाशित", "यह लेख सामान्य जानकारी है"], english=["Published", "This article is general information", "min read"])
+    assert "Winter coughs" in article.content.decode()  # the content itself is as written
+
+
+def test_a_hindi_visitor_gets_allauths_sign_in_and_password_reset_pages_in_hindi():
+    """allauth ships no Hindi: its msgids are translated in our catalogue (LOCALE_PATHS wins)."""
+    client = Client(HTTP_ACCEPT_LANGUAGE="hi")
+
+    assert_phrases(client.get("/accounts/login/"), hindi=["साइन इन करें", "पासवर्ड"], english=["Sign In", "Password"])
+    assert_phrases(client.get("/accounts/password/reset/"), hindi=["पासवर्ड भूल गए?"], english=["Forgotten your password?"])
+
+
+def test_coded_record_values_read_in_hindi_on_the_timeline(patient):
+    from records import services as record_services
+
+    record_services.entry_create(by=patient, patient=patient, category="allergy", payload={"substance": "Penicillin", "severity": "severe"})
+    record_services.entry_create(by=patient, patient=patient, category="vital", payload={"kind": "blood_pressure", "value": "120/80", "unit": "mmHg", "measured_at": "2026-11-01T08:00:00Z"})
+
+    assert_phrases(signed_in(patient).get("/records/"), hindi=["गंभीरता: गंभीर", "ब्लड प्रेशर: 120/80 mmHg"], english=["Severity: severe", "Blood pressure"])

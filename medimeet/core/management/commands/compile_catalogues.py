@@ -1,4 +1,4 @@
-"""Compile locale/*/LC_MESSAGES/django.po to .mo with Babel (pure Python), so a fresh machine
+"""Compile locale/*/LC_MESSAGES/django.po and djangojs.po (static/js) to .mo with Babel (pure Python), so a fresh machine
 needs no GNU gettext: `make messages`, `make test`, `make run` and CI run it; the test suite
 runs it too when a catalogue is newer than its .mo. Only stale catalogues are rebuilt."""
 
@@ -16,7 +16,7 @@ def catalogues_compile(*, force: bool = False) -> list[Path]:
 
     compiled = []
     for directory in settings.LOCALE_PATHS:
-        for po in sorted(Path(directory).glob("*/LC_MESSAGES/django.po")):
+        for po in sorted(Path(directory).glob("*/LC_MESSAGES/django*.po")):
             mo = po.with_suffix(".mo")
             if not force and mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
                 continue
