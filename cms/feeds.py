@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import gettext
 
 from . import selectors
 from .models import Post
@@ -15,8 +16,13 @@ FEED_LENGTH = 20
 
 
 class LatestPostsFeed(Feed):
-    title = f"{settings.SITE_NAME} health articles"
-    description = "Health advice written by our clinical team, and news about consulting doctors online."
+    """In the reader's language (Accept-Language): the feed's own words, not the posts."""
+
+    def title(self) -> str:
+        return gettext("%(site)s health articles") % {"site": settings.SITE_NAME}
+
+    def description(self) -> str:
+        return gettext("Health advice written by our clinical team, and news about consulting doctors online.")
 
     def link(self) -> str:
         return absolute(reverse("cms:index"))
@@ -54,7 +60,9 @@ class LatestPostsFeed(Feed):
 
 class LatestPostsAtomFeed(LatestPostsFeed):
     feed_type = Atom1Feed
-    subtitle = LatestPostsFeed.description
+
+    def subtitle(self) -> str:
+        return self.description()
 
     def feed_url(self) -> str:
         return absolute(reverse("cms:feed-atom"))

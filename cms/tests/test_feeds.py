@@ -66,6 +66,13 @@ def test_robots_txt_points_at_the_sitemap_and_keeps_private_areas_out(client):
     assert f"Sitemap: {settings.SITE_URL}/sitemap.xml" in lines
 
 
+def test_a_hindi_reader_gets_the_feeds_own_words_in_hindi(client, content):
+    rss = ET.fromstring(client.get("/blog/feed/", HTTP_ACCEPT_LANGUAGE="hi").content).find("channel")
+
+    assert rss.findtext("title") == "MediMeet स्वास्थ्य लेख"
+    assert rss.findtext("description").startswith("हमारी क्लिनिकल टीम")
+
+
 def test_rss_feed_has_the_channel_and_live_items_only(client, content):
     response = client.get("/blog/feed/")
 
