@@ -7,10 +7,10 @@ searchable in plain text because staff and doctors look people up by them.
 from __future__ import annotations
 
 import functools
-import re
 import uuid
 import zoneinfo
 
+import phonenumbers
 from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
@@ -34,12 +34,15 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(_("“%(value)s” is not a known time zone (e.g. Europe/London)."), params={"value": value})
 
 
-PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ()-]{5,24}$")
-
-
 def validate_phone_number(value: str) -> None:
-    """A loose international format check; Step 11 verifies numbers by SMS (E.164, phonenumbers)."""
-    if value and not PHONE_PATTERN.match(value):
+    """A real number with its country code (libphonenumber: length and ranges per country)."""
+    if not value:
+        return
+    try:
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(value, None))
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
         raise ValidationError(_("Enter a phone number with its country code, e.g. +44 20 7946 0958."))
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from datetime import timedelta
 
+import phonenumbers
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -26,8 +26,6 @@ from medimeet.core.models import NotificationPreference
 from .catalogue import SMS
 from .services import notify_sms
 
-E164 = re.compile(r"^\+[1-9]\d{7,14}$")
-
 
 def _code_hash(user, code: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), f"sms-code:{user.pk}:{code}".encode(), hashlib.sha256).hexdigest()
@@ -39,12 +37,19 @@ def masked(number: str) -> str:
 
 
 def sms_number_normalise(raw: str) -> str:
-    number = re.sub(r"[\s().-]", "", raw or "")
-    if number.startswith("00"):
-        number = "+" + number[2:]
-    if not E164.match(number):
+    """The number in E.164 (+447911123456), if it is a real, dialable number for its country
+    (libphonenumber's rules: length and ranges per country); NTF_001 otherwise. It must start
+    with its country code (+ or 00): we text people in many countries."""
+    text = (raw or "").strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
         raise ApplicationError("NTF_001", fields={"number": [gettext("Enter the number with its country code, e.g. +44 7700 900123.")]})
-    return number
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def sms_number_start(*, user, number: str, request=None) -> NotificationPreference:

@@ -43,7 +43,7 @@ def test_flags_changed_by_staff_are_not_reset_by_migrate():
 
 
 def verified_texter(user) -> None:
-    NotificationPreference.objects.create(user=user, channels={"reminders": ["email", "sms"]}, sms_number="+447700900123", sms_verified_at=START)
+    NotificationPreference.objects.create(user=user, channels={"reminders": ["email", "sms"]}, sms_number="+447911123456", sms_verified_at=START)
 
 
 @pytest.mark.parametrize("on", [True, False])

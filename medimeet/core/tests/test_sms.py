@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 TWILIO_SENT = {
     "sid": "SM3f1e2d4c5b6a79880123456789abcdef",
     "status": "queued",
-    "to": "+447700900123",
+    "to": "+447911123456",
     "from": "+15005550006",
     "body": "…",
     "num_segments": "1",
@@ -75,20 +75,20 @@ def test_a_number_is_confirmed_by_the_code_texted_to_it_then_reminders_can_go_by
     client.force_login(patient)
 
     with django_capture_on_commit_callbacks(execute=True):
-        client.post("/notifications/preferences/phone/", {"action": "send", "number": "+44 7700 900123"})
+        client.post("/notifications/preferences/phone/", {"action": "send", "number": "+44 7911 123456"})
     before = client.get("/notifications/preferences/").content.decode()
     wrong = client.post("/notifications/preferences/phone/", {"action": "confirm", "code": "000000" if code_from(sms_outbox) != "000000" else "111111"}, follow=True)
     client.post("/notifications/preferences/phone/", {"action": "confirm", "code": code_from(sms_outbox)})
     after = client.get("/notifications/preferences/").content.decode()
 
     [(to, body)] = texts(sms_outbox)
-    assert to == "To: +447700900123"
+    assert to == "To: +447911123456"
     assert "is your MediMeet code to confirm this phone number" in body
     assert 'value="sms"' not in before and "We texted a six-digit code to" in before
     assert "That code is not right." in wrong.content.decode()
-    assert "+44••••••••23" in after and 'value="sms"' in after
+    assert "+44••••••••56" in after and 'value="sms"' in after
     preference = NotificationPreference.objects.get(user=patient)
-    assert preference.verified_sms_number == "+447700900123" and preference.sms_code_hash == ""
+    assert preference.verified_sms_number == "+447911123456" and preference.sms_code_hash == ""
     assert code_from(sms_outbox) not in preference.sms_code_hash  # only an HMAC was ever stored
     assert {"notifications.sms_code_sent", "notifications.sms_number_verified"} <= set(AuditEvent.objects.filter(actor=patient).values_list("action", flat=True))
 
@@ -97,16 +97,16 @@ def test_a_number_is_confirmed_by_the_code_texted_to_it_then_reminders_can_go_by
     scan_at(START - timedelta(hours=24), django_capture_on_commit_callbacks)
 
     sms = Notification.objects.get(user=patient, event="appointment.reminder", channel="sms")
-    assert (sms.to, sms.status) == ("+447700900123", "sent")
+    assert (sms.to, sms.status) == ("+447911123456", "sent")
     [(to, reminder)] = [text for text in texts(sms_outbox) if "reminder" in text[1]]
-    assert to == "To: +447700900123"
+    assert to == "To: +447911123456"
     assert reminder.startswith(f"MediMeet reminder: Video consultation with {appointment.doctor.display_name}, Monday 2 November 2026, 14:30 (Asia/Kolkata). http")
     assert Notification.objects.filter(user=patient, event="appointment.reminder", channel="email").count() == 1
 
 
 def test_without_a_confirmed_number_nobody_gets_a_text(sms_outbox, django_capture_on_commit_callbacks):
     appointment = book()
-    NotificationPreference.objects.create(user=appointment.patient, channels={"reminders": ["email", "sms"]}, sms_number="+447700900123")  # never confirmed
+    NotificationPreference.objects.create(user=appointment.patient, channels={"reminders": ["email", "sms"]}, sms_number="+447911123456")  # never confirmed
 
     scan_at(START - timedelta(hours=24), django_capture_on_commit_callbacks)
 
@@ -133,14 +133,14 @@ def test_codes_are_limited_in_time_tries_and_frequency(sms_outbox, django_captur
 
     with time_machine.travel(moment, tick=False):
         with django_capture_on_commit_callbacks(execute=True):
-            assert api.post("/api/v1/notifications/sms/", {"number": "07700 900123"}, format="json").json()["error"]["code"] == "NTF_001"
-            assert api.post("/api/v1/notifications/sms/", {"number": "+44 7700 900123"}, format="json").status_code == 202
-        again = api.post("/api/v1/notifications/sms/", {"number": "+44 7700 900123"}, format="json")
+            assert api.post("/api/v1/notifications/sms/", {"number": "07911 123456"}, format="json").json()["error"]["code"] == "NTF_001"
+            assert api.post("/api/v1/notifications/sms/", {"number": "+44 7911 123456"}, format="json").status_code == 202
+        again = api.post("/api/v1/notifications/sms/", {"number": "+44 7911 123456"}, format="json")
         for _ in range(5):
             api.post("/api/v1/notifications/sms/verify/", {"code": "999999" if code_from(sms_outbox) != "999999" else "888888"}, format="json")
         locked = api.post("/api/v1/notifications/sms/verify/", {"code": code_from(sms_outbox)}, format="json")
     with time_machine.travel(moment + timedelta(minutes=2), tick=False), django_capture_on_commit_callbacks(execute=True):
-        assert api.post("/api/v1/notifications/sms/", {"number": "+44 7700 900123"}, format="json").status_code == 202
+        assert api.post("/api/v1/notifications/sms/", {"number": "+44 7911 123456"}, format="json").status_code == 202
     with time_machine.travel(moment + timedelta(minutes=13), tick=False):
         expired = api.post("/api/v1/notifications/sms/verify/", {"code": code_from(sms_outbox)}, format="json")
 
@@ -153,7 +153,7 @@ def test_codes_are_limited_in_time_tries_and_frequency(sms_outbox, django_captur
 
 def test_removing_the_number_stops_texts_and_unticks_sms(sms_outbox, django_capture_on_commit_callbacks):
     patient = book().patient
-    NotificationPreference.objects.create(user=patient, channels={"reminders": ["email", "sms"]}, sms_number="+447700900123", sms_verified_at=START)
+    NotificationPreference.objects.create(user=patient, channels={"reminders": ["email", "sms"]}, sms_number="+447911123456", sms_verified_at=START)
     api = APIClient()
     api.force_authenticate(patient)
 
@@ -166,12 +166,12 @@ def test_removing_the_number_stops_texts_and_unticks_sms(sms_outbox, django_capt
 def test_twilio_sends_with_the_account_credentials_and_returns_its_message_id(twilio):
     twilio.add(responses.POST, TWILIO_URL, json=TWILIO_SENT, status=201)
 
-    sid = TwilioSmsBackend().send(to="+447700900123", body="Hello", status_callback="http://127.0.0.1:8000/api/v1/notifications/sms/status/")
+    sid = TwilioSmsBackend().send(to="+447911123456", body="Hello", status_callback="http://127.0.0.1:8000/api/v1/notifications/sms/status/")
 
     assert sid == "SM3f1e2d4c5b6a79880123456789abcdef"
     [call] = twilio.calls
     assert call.request.headers["Authorization"] == "Basic " + base64.b64encode(b"AC0123456789abcdef0123456789abcdef:twilio-test-auth-token").decode()
-    assert "To=%2B447700900123" in call.request.body and "From=%2B15005550006" in call.request.body and "StatusCallback=" in call.request.body
+    assert "To=%2B447911123456" in call.request.body and "From=%2B15005550006" in call.request.body and "StatusCallback=" in call.request.body
 
 
 def test_a_refused_text_is_retried_then_marked_failed_with_twilios_reason(twilio):
@@ -192,7 +192,7 @@ def test_a_refused_text_is_retried_then_marked_failed_with_twilios_reason(twilio
 
 def test_twilio_status_callbacks_are_verified_and_move_the_message_on(twilio, settings):
     patient = book().patient
-    row = Notification.objects.create(user=patient, to="+447700900123", channel="sms", event="appointment.reminder", language="en", text_body="Reminder", status="sent", provider_message_id="SM3f1e")
+    row = Notification.objects.create(user=patient, to="+447911123456", channel="sms", event="appointment.reminder", language="en", text_body="Reminder", status="sent", provider_message_id="SM3f1e")
     url = f"{settings.SITE_URL}/api/v1/notifications/sms/status/"
     delivered = {"MessageSid": "SM3f1e", "MessageStatus": "delivered", "AccountSid": settings.TWILIO_ACCOUNT_SID}
     client = Client()
@@ -209,3 +209,24 @@ def test_twilio_status_callbacks_are_verified_and_move_the_message_on(twilio, se
     assert ok.status_code == other.status_code == 204
     assert row.status == "delivered"
     assert Notification.objects.filter(status="delivered").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("+44 7911 123456", "+447911123456"), ("0044 (7911) 123-456", "+447911123456"), ("+91 98765 43210", "+919876543210"), ("+1 412 555 0123", "+14125550123")],
+)
+def test_a_number_is_stored_in_e164_whatever_way_it_was_typed(typed, stored):
+    from medimeet.core.notifications.phone import sms_number_normalise
+
+    assert sms_number_normalise(typed) == stored
+
+
+@pytest.mark.parametrize("typed", ["07911 123456", "+44 7700 900123", "+91 12345", "+1 555 0100", "call me", ""])
+def test_a_number_that_is_not_a_real_one_for_its_country_is_refused(typed):
+    from medimeet.core.errors import ApplicationError
+    from medimeet.core.notifications.phone import sms_number_normalise
+
+    with pytest.raises(ApplicationError) as refused:
+        sms_number_normalise(typed)
+
+    assert refused.value.code == "NTF_001" and "number" in refused.value.fields
