@@ -335,21 +335,16 @@ def webhook_failures() -> int:
 REAL_TIME_WINDOW = timedelta(hours=24)
 
 
-def dashboard(period: Period, *, now: datetime | None = None) -> dict:
-    """Everything the dashboard shows, for the period: a fixed number of queries."""
-    now = now or timezone.now()
+# The period's numbers (usage and performance) are aggregates over up to 731 days of bookings and
+# payments: kept for a minute per period, zone and interval, so staff reloading the page or
+# clicking between periods do not re-aggregate. The real-time block is always computed fresh.
+HISTORY_CACHE_SECONDS = 60
+
+
+def _history(period: Period, *, now: datetime) -> dict:
     usage = {"signups": signups(period), "bookings": bookings(period), "consultations": consultations(period), "cancellations": cancellations(period)}
     searches_total = searches(period)
     return {
-        "period": period.as_dict(),
-        "generated_at": now.isoformat(),
-        "real_time": {
-            "active_consultations": active_consultations(),
-            "signed_in_users": signed_in_users(now=now),
-            "queues": queue_lengths(),
-            "failed_last_24h": failed_tasks(since=now - REAL_TIME_WINDOW),
-            "webhook_failures": webhook_failures(),
-        },
         "usage": usage,
         "performance": {
             "searches": searches_total,
@@ -360,6 +355,31 @@ def dashboard(period: Period, *, now: datetime | None = None) -> dict:
             "revenue": revenue(period),
             "refunds": refunds(period),
         },
+    }
+
+
+def dashboard(period: Period, *, now: datetime | None = None, fresh: bool = False) -> dict:
+    """Everything the dashboard shows, for the period: a fixed number of queries (none for the
+    period's numbers when they were computed in the last minute, unless ``fresh``)."""
+    from django.core.cache import cache
+
+    now = now or timezone.now()
+    key = f"dashboard:history:{period.name}:{period.first_day}:{period.last_day}:{period.interval}:{period.zone.key}"
+    history = None if fresh else cache.get(key)
+    if history is None:
+        history = _history(period, now=now)
+        cache.set(key, history, HISTORY_CACHE_SECONDS)
+    return {
+        "period": period.as_dict(),
+        "generated_at": now.isoformat(),
+        "real_time": {
+            "active_consultations": active_consultations(),
+            "signed_in_users": signed_in_users(now=now),
+            "queues": queue_lengths(),
+            "failed_last_24h": failed_tasks(since=now - REAL_TIME_WINDOW),
+            "webhook_failures": webhook_failures(),
+        },
+        **history,
     }
 
 

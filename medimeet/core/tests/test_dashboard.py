@@ -251,6 +251,16 @@ def test_whole_dashboard_takes_a_fixed_number_of_queries(world, django_assert_ma
     assert data["performance"]["search_to_booking"] == 0.5
 
 
+def test_the_periods_numbers_are_kept_a_minute_and_the_real_time_block_is_always_fresh(world, django_assert_max_num_queries):
+    selectors.dashboard(last_7_days(), now=NOW)
+
+    with django_assert_max_num_queries(7):  # the real-time block only (17 the first time)
+        again = selectors.dashboard(last_7_days(), now=NOW)
+
+    assert again["usage"]["bookings"]["total"] == 5
+    assert selectors.dashboard(last_7_days(), now=NOW, fresh=True)["usage"] == again["usage"]
+
+
 def test_weekly_and_monthly_buckets_start_on_monday_and_the_first(world):
     weekly = selectors.signups(period_resolve(name="30d", zone=ZONE, interval="week"))
     monthly = selectors.bookings(period_resolve(name="90d", zone=ZONE, interval="month"))
