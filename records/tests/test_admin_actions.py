@@ -10,7 +10,7 @@ import pytest
 from accounts.tests.factories import staff_member
 from medimeet.core import roles
 from medimeet.core.models import AuditEvent, Notification
-from medimeet.core.tests.admin_actions import ask_then_apply, audited_actions, changelist, ids, run_action
+from medimeet.core.tests.admin_actions import ask_then_apply, audited_actions, changelist, ids, run_action, signed_in
 from records import services
 from records.models import EmergencyAccess, ErasureRequest, RecordEntry
 
@@ -22,9 +22,7 @@ ACCESSES, ERASURES = changelist(EmergencyAccess), changelist(ErasureRequest)
 
 @pytest.fixture
 def compliance(client):
-    staff = staff_member(roles.COMPLIANCE)
-    client.force_login(staff)
-    return staff
+    return signed_in(client, roles.COMPLIANCE)
 
 
 def break_glass(cast) -> EmergencyAccess:

@@ -9,7 +9,15 @@ from collections.abc import Iterable
 
 from django.db.models import Model
 
+from accounts.tests.factories import staff_member
 from medimeet.core.models import AuditEvent
+
+
+def signed_in(client, *role_names: str):
+    """A staff member of those roles (``medimeet.core.roles``), signed in on ``client``."""
+    staff = staff_member(*role_names)
+    client.force_login(staff)
+    return staff
 
 
 def changelist(model: type[Model]) -> str:
