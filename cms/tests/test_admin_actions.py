@@ -1,5 +1,5 @@
-"""The CMS list actions, each run by the role that owns it: an author submits their drafts for
-review, a content editor unpublishes. Authors are not offered unpublishing; roles outside the
+"""The CMS list actions on posts and pages, each run by the role that owns it: an author submits
+their drafts for review, a content editor unpublishes. Authors are not offered unpublishing; roles outside the
 CMS get 403."""
 
 from __future__ import annotations
@@ -12,26 +12,29 @@ from medimeet.core import roles
 from medimeet.core.models import AuditEvent
 from medimeet.core.tests.admin_actions import audited_actions, changelist, ids, offered_actions, run_action, signed_in
 
-from .factories import PostFactory, author
+from .factories import PageFactory, PostFactory, author
 
 pytestmark = pytest.mark.django_db
 POSTS = changelist(Post)
+EACH_KIND = pytest.mark.parametrize("factory", [PostFactory, PageFactory], ids=["posts", "pages"])
 
 
-def draft_by(user, title: str) -> Post:
-    return PostFactory(author=user, title=title, status=Content.Status.DRAFT, publish_at=None)
+def draft_by(user, title: str, factory=PostFactory) -> Content:
+    return factory(author=user, title=title, status=Content.Status.DRAFT, publish_at=None)
 
 
-def statuses(*posts: Post) -> list[str]:
-    return [Post.objects.get(pk=post.pk).status for post in posts]
+def statuses(*items: Content) -> list[str]:
+    return [type(item).objects.get(pk=item.pk).status for item in items]
 
 
-def test_an_author_submits_their_own_drafts_for_review_but_not_someone_elses(client):
+@EACH_KIND
+def test_an_author_submits_their_own_drafts_for_review_but_not_someone_elses(client, factory):
+    model = factory._meta.model
     writer = signed_in(client, roles.AUTHOR)
-    mine = [draft_by(writer, "Sleep and blood pressure"), draft_by(writer, "Walking after meals")]
-    theirs = draft_by(author(), "Someone else's draft")
+    mine = [draft_by(writer, "Sleep and blood pressure", factory), draft_by(writer, "Walking after meals", factory)]
+    theirs = draft_by(author(), "Someone else's draft", factory)
 
-    response = run_action(client, POSTS, "submit_selected", [*mine, theirs])
+    response = run_action(client, changelist(model), "submit_selected", [*mine, theirs])
 
     assert response.status_code == 302
     assert statuses(*mine, theirs) == ["review", "review", "draft"]
@@ -39,22 +42,25 @@ def test_an_author_submits_their_own_drafts_for_review_but_not_someone_elses(cli
         "2 item(s) submitted for review.",
         "“Someone else's draft”: Only the author or a content editor can submit this draft for review.",
     ]
-    assert sorted(AuditEvent.objects.filter(action="cms.post_submitted", actor=writer).values_list("target_id", flat=True)) == ids(*mine)
-    assert audited_actions() == [(writer.pk, "cms.post", "submit_selected", ids(*mine, theirs), 3)]
+    submitted = AuditEvent.objects.filter(action=f"cms.{model._meta.model_name}_submitted", actor=writer)
+    assert sorted(submitted.values_list("target_id", flat=True)) == ids(*mine)
+    assert audited_actions() == [(writer.pk, model._meta.label_lower, "submit_selected", ids(*mine, theirs), 3)]
 
 
-def test_a_content_editor_unpublishes_selected_posts_and_they_leave_the_site(client):
+@EACH_KIND
+def test_a_content_editor_unpublishes_selected_items_and_they_leave_the_site(client, factory):
+    model = factory._meta.model
     editor = signed_in(client, roles.CONTENT_EDITOR)
-    posts = PostFactory.create_batch(2)
-    assert Post.objects.live().count() == 2
+    items = factory.create_batch(2)
+    assert model.objects.live().count() == 2
 
-    response = run_action(client, POSTS, "unpublish_selected", posts)
+    response = run_action(client, changelist(model), "unpublish_selected", items)
 
     assert response.status_code == 302
-    assert list(Post.objects.filter(pk__in=[p.pk for p in posts]).values_list("status", "publish_at")) == [("draft", None)] * 2
-    assert not Post.objects.live().exists()
-    assert AuditEvent.objects.filter(action="cms.post_unpublished", actor=editor).count() == 2
-    assert audited_actions() == [(editor.pk, "cms.post", "unpublish_selected", ids(*posts), 2)]
+    assert list(model.objects.filter(pk__in=[i.pk for i in items]).values_list("status", "publish_at")) == [("draft", None)] * 2
+    assert not model.objects.live().exists()
+    assert AuditEvent.objects.filter(action=f"cms.{model._meta.model_name}_unpublished", actor=editor).count() == 2
+    assert audited_actions() == [(editor.pk, model._meta.label_lower, "unpublish_selected", ids(*items), 2)]
 
 
 def test_an_author_is_not_offered_unpublishing_and_cannot_post_it(client):

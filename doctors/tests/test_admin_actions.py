@@ -1,7 +1,7 @@
-"""The verification queue's decisions that need a reason — reject and request changes — run
-through the admin by the verification role: the page asking for the reason changes nothing,
-the applied action moves each application, tells the doctor and is audited; other roles
-cannot run them."""
+"""The verification queue's actions, run through the admin by the verification role: start the
+review and approve; reject and request changes, which ask for a reason first (the page changes
+nothing). Each moves the applications, tells the doctor where the service does and is audited;
+other roles cannot run them."""
 
 from __future__ import annotations
 
@@ -43,6 +43,25 @@ def test_verification_decides_with_a_reason_the_doctors_are_told_and_it_is_audit
     assert sorted(Notification.objects.filter(event=f"doctor.application_{status}").values_list("to", flat=True)) == ["dr0@example.com", "dr1@example.com"]
     assert AuditEvent.objects.filter(action=f"doctor.verification.{status}", actor=staff).count() == 2
     assert audited_actions() == [(staff.pk, "doctors.doctorprofile", action, ids(*doctors), 2)]
+
+
+def test_verification_starts_the_review_then_approves_and_the_doctor_is_told(client):
+    staff = staff_member(roles.VERIFICATION)
+    doctor = DoctorProfileFactory(verification_status="submitted", user__email="dr0@example.com")
+    client.force_login(staff)
+
+    started = run_action(client, QUEUE, "start_review", [doctor])
+    approved = run_action(client, QUEUE, "approve", [doctor])
+
+    doctor.refresh_from_db()
+    assert (started.status_code, approved.status_code) == (302, 302)
+    assert (doctor.verification_status, doctor.is_listed) == ("approved", True)
+    assert list(VerificationEvent.objects.filter(doctor=doctor, by=staff).order_by("pk").values_list("to_status", flat=True)) == ["under_review", "approved"]
+    assert list(Notification.objects.filter(event="doctor.application_approved").values_list("to", flat=True)) == ["dr0@example.com"]
+    assert audited_actions() == [
+        (staff.pk, "doctors.doctorprofile", "start_review", ids(doctor), 1),
+        (staff.pk, "doctors.doctorprofile", "approve", ids(doctor), 1),
+    ]
 
 
 @pytest.mark.parametrize("action", ["reject", "request_changes"])
