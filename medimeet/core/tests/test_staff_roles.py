@@ -18,6 +18,8 @@ from medimeet.core import roles
 from medimeet.core.models import AuditEvent
 from records import services as records_services
 
+from .admin_actions import offered_actions
+
 pytestmark = pytest.mark.django_db
 
 PROJECT_APPS = ("core", "accounts", "doctors", "appointments", "payments", "consultations", "reviews", "records", "cms")
@@ -234,11 +236,6 @@ def test_compliance_sees_the_shape_of_a_record_but_not_its_content(client):
 
 
 # --- Actions ----------------------------------------------------------------------------------
-
-
-def offered_actions(client, url: str) -> set[str]:
-    form = client.get(url).context["action_form"]  # None when no action is offered
-    return {name for name, _ in form.fields["action"].choices} if form else set()
 
 
 def test_an_action_is_offered_and_runs_only_with_the_permission_it_declares(client):
