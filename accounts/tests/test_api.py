@@ -7,14 +7,13 @@ import io
 import json
 import os
 import re
-import time
 from datetime import timedelta
 
 import pytest
 import time_machine
 from allauth.account.models import EmailAddress
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.core import mail
 from django.db import connection
 from django.test import override_settings
@@ -25,6 +24,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiSession, PatientProfile, User
 from medimeet.core import roles
 from medimeet.core.models import AuditEvent
+from medimeet.core.tests.browser import totp_code
 
 from .factories import PASSWORD, StaffFactory, UserFactory, staff_member
 
@@ -59,8 +59,6 @@ def jwt_claims(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-def totp_code(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
 
 
 # --- Registration and verification -----------------------------------------------------------

@@ -10,14 +10,13 @@ error (a CSP violation, a missing file).
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.core import mail
 from django.utils import timezone
@@ -27,6 +26,7 @@ from accounts.models import User
 from accounts.tests.factories import StaffFactory
 from doctors import demo, services
 from doctors.models import DoctorProfile, DoctorService, Education, Language, Position, Specialization
+from medimeet.core.tests.browser import totp_code
 
 from .factories import DoctorProfileFactory
 
@@ -38,8 +38,6 @@ SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 
 
-def totp_code(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
 
 
 def sign_in(page: Page, base_url: str, email: str, password: str, path: str = "/accounts/login/") -> None:
