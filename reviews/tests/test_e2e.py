@@ -22,8 +22,7 @@ from doctors import demo
 from doctors.models import DoctorService, Specialization
 from doctors.services import doctor_fee_refresh, doctor_search_refresh
 from doctors.tests.factories import DoctorProfileFactory
-from doctors.tests.test_e2e import totp_code
-from medimeet.core.tests.browser import DESKTOP
+from medimeet.core.tests.browser import DESKTOP, totp_code
 from reviews import services
 from reviews.models import Review, ReviewFlag
 
