@@ -982,11 +982,28 @@
     },
   };
 
+  // Why the server refused the socket, in the page's language: the server words its refusals in
+  // English (with details such as the appointment's state); other languages get these by code.
+  var REFUSALS = {
+    WS_UNAUTHENTICATED: gettext("Sign in to join the consultation."),
+    WS_FORBIDDEN: gettext("Only the people invited to this consultation can join it."),
+    WS_NOT_FOUND: gettext("There is no such consultation room."),
+    WS_NOT_ACTIVE: gettext("This appointment can no longer be joined."),
+    WS_OUTSIDE_WINDOW: gettext("The consultation room is open from 15 minutes before the appointment until shortly after it ends."),
+    WS_RATE_LIMITED: gettext("Too many messages: the connection is closed."),
+  };
+
+  var refusalText = function (error) {
+    if (!error) return gettext("The consultation room cannot be joined now.");
+    var english = (document.documentElement.lang || "en").slice(0, 2) === "en";
+    return (!english && REFUSALS[error.code]) || error.message || gettext("The consultation room cannot be joined now.");
+  };
+
   var refused = function (code) {
     setCall("refused");
     closeAllPeers();
     stopLocalMedia();
-    var message = state.lastError && state.lastError.message ? state.lastError.message : gettext("The consultation room cannot be joined now.");
+    var message = refusalText(state.lastError);
     showEnded(code === 4410 ? gettext("The consultation room is closed") : gettext("You cannot join right now"), message, false);
   };
 

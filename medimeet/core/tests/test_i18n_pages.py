@@ -215,6 +215,7 @@ def test_the_javascript_catalogue_gives_the_room_its_hindi_words(patient):
 
     assert entry("In the waiting room", "प्रतीक्षा कक्ष में") in hindi.content.decode()
     assert entry("Connected to %(name)s", "%(name)s से कनेक्ट है") in hindi.content.decode()
+    assert entry("There is no such consultation room.", "ऐसा कोई परामर्श कक्ष नहीं है।") in hindi.content.decode()  # a refused socket
     assert json.dumps("प्रतीक्षा कक्ष में") not in english.content.decode()
 
 
