@@ -5,12 +5,12 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
 
 from doctors.models import format_money
 from medimeet.core.notifications import Attachment, notify
+from medimeet.core.pdf import document_language, pdf_render
 
 from .models import Invoice, Payment, Refund
 
@@ -39,10 +39,9 @@ def invoice_context(invoice: Invoice) -> dict:
 
 
 def invoice_pdf(invoice: Invoice) -> bytes:
-    from weasyprint import HTML
-
-    html = render_to_string("payments/invoice_pdf.html", invoice_context(invoice))
-    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    """The receipt in its patient's language, whoever downloads it."""
+    with document_language(invoice.payment.patient):
+        return pdf_render("payments/invoice_pdf.html", invoice_context(invoice))
 
 
 def receipt_email_send(*, payment_id: int) -> None:

@@ -9,13 +9,13 @@ import json
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext
 
 from accounts.models import User
 from appointments.models import Appointment
 from medimeet.core.errors import ApplicationError
+from medimeet.core.pdf import document_language, pdf_render
 
 from .models import Prescription, Scope
 from .payloads import prescription_validate
@@ -66,16 +66,15 @@ def prescription_verify_url(prescription: Prescription) -> str:
 
 
 def prescription_pdf(prescription: Prescription) -> bytes:
-    from weasyprint import HTML
-
+    """The prescription in its patient's language (the medicines as the doctor wrote them)."""
     context = {
         "rx": prescription,
         "content": prescription_content(prescription),
         "verify_url": prescription_verify_url(prescription),
         "SITE_NAME": settings.SITE_NAME,
     }
-    html = render_to_string("records/prescription_pdf.html", context)
-    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    with document_language(prescription.patient):
+        return pdf_render("records/prescription_pdf.html", context)
 
 
 def prescription_download(*, prescription: Prescription, user: User, request: HttpRequest | None = None) -> bytes:

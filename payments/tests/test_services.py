@@ -3,6 +3,7 @@ amount checks, hold expiry, refunds and their approval, invoices, reconciliation
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from datetime import timedelta
@@ -94,6 +95,26 @@ def test_paying_on_the_sandbox_confirms_the_appointment_once_and_emails_a_receip
     assert (name, mimetype) == ("MM-2026-000001.pdf", "application/pdf")
     text = pdf_text(content)
     assert "MM-2026-000001" in text and "₹500.00" in text and "GST 18 %" in text and invoice.verification_code in text
+
+
+def test_a_hindi_patients_receipt_is_in_hindi_with_an_embedded_devanagari_font(clinic, patient):
+    from pypdf import PdfReader
+
+    from payments.receipts import invoice_pdf
+
+    patient.language = "hi"
+    patient.save(update_fields=["language"])
+    payment = services.payment_create(patient=patient, appointment=awaiting_payment(clinic, patient))
+    pay(payment)
+    invoice = Invoice.objects.get(payment=payment)
+
+    content = invoice_pdf(invoice)
+
+    reader = PdfReader(io.BytesIO(content))
+    fonts = {str(font.get_object()["/BaseFont"]) for page in reader.pages for font in page["/Resources"]["/Font"].values()}
+    text = pdf_text(content)
+    assert any("NotoSansDevanagari" in name.replace("-", "") for name in fonts)
+    assert "रसीद" in text and invoice.number in text and "₹500.00" in text  # (pypdf garbles some conjuncts: simple words only)
 
 
 def test_the_amount_is_the_appointments_price_with_gst_carved_out_for_india(clinic, patient):
