@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
@@ -19,7 +18,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from cms.models import Post
-from medimeet.core.tests.browser import sign_in_with_code
+from medimeet.core.tests.browser import screenshot, sign_in_with_code
 
 from .factories import CategoryFactory, PostFactory, TagFactory, author
 from .factories import editor as content_editor
@@ -27,13 +26,10 @@ from .factories import editor as content_editor
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "Quiet-Meadow-Lantern-77"
-SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 
 
 def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
-    page.screenshot(path=str(SCREENSHOTS / f"step9-{name}.png"), full_page=True)
+    screenshot(page, f"step9-{name}")
 
 
 def library():

@@ -156,6 +156,18 @@ def asgi_live_server(transactional_db, tmp_path) -> Iterator[str]:
             server.join(timeout=10)
 
 
+# --- Screenshots ----------------------------------------------------------------------------------
+
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+
+
+def screenshot(page: Page, name: str) -> None:
+    """The whole page at rest (no focus ring, scrolled to the top) as docs/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
 # --- Signing in -----------------------------------------------------------------------------------
 
 

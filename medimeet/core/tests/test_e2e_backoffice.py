@@ -10,11 +10,9 @@ console error (a CSP violation, a missing file).
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-from django.conf import settings
 from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
@@ -24,7 +22,7 @@ from appointments.tests.test_booking import open_all_week
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
 from medimeet.core import roles
 from medimeet.core.models import AuditEvent
-from medimeet.core.tests.browser import sign_in_with_code
+from medimeet.core.tests.browser import screenshot, sign_in_with_code
 from payments import services as payment_services
 from payments.gateways import sandbox
 from payments.models import Refund
@@ -32,13 +30,10 @@ from payments.models import Refund
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "Quiet-Meadow-Lantern-77"
-SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 
 
 def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
-    page.screenshot(path=str(SCREENSHOTS / f"step9-admin-{name}.png"), full_page=True)
+    screenshot(page, f"step9-admin-{name}")
 
 
 def a_refund_waiting_for_approval() -> Refund:

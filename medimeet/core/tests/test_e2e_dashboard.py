@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -27,21 +26,18 @@ from doctors.models import SearchTally
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory, SpecializationFactory
 from medimeet.core.dashboard import selectors
 from medimeet.core.dashboard.periods import period_resolve
-from medimeet.core.tests.browser import sign_in_with_code
+from medimeet.core.tests.browser import SCREENSHOTS, screenshot, sign_in_with_code
 from payments.models import Payment, Refund
 from reviews.models import Review
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "Quiet-Meadow-Lantern-77"
-SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 DAYS = 30
 
 
 def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
-    page.screenshot(path=str(SCREENSHOTS / f"step9-{name}.png"), full_page=True)
+    screenshot(page, f"step9-{name}")
 
 
 def a_month_of_activity() -> None:
