@@ -20,7 +20,7 @@ from accounts.models import User, validate_timezone
 from doctors.api import IsDoctor, MoneySerializer, money
 from doctors.models import DoctorProfile, DoctorService
 from medimeet.core import platform
-from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
+from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, paginated, valid_input
 from medimeet.core.errors import ApplicationError
 from medimeet.core.roles import staff_can
 
@@ -238,7 +238,7 @@ class SlotsView(APIView):
 
 
 class AppointmentListView(APIView):
-    @extend_schema(tags=["appointments"], parameters=[ListQuery], responses={200: AppointmentOutput(many=True), **error_responses(400, 401)})
+    @extend_schema(tags=["appointments"], parameters=[ListQuery], responses={200: paginated(AppointmentOutput), **error_responses(400, 401)})
     def get(self, request):
         params = valid_input(ListQuery, request.query_params)
         role = params["role"] or ("doctor" if request.user.role == User.Role.DOCTOR else "patient")

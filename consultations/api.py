@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from appointments.models import Appointment
-from medimeet.core.api import StandardPagination, error_responses, valid_input
+from medimeet.core.api import StandardPagination, error_responses, paginated, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -111,7 +111,7 @@ def _consultation_for(request, room: str) -> Consultation:
 
 
 class ConsultationListView(APIView):
-    @extend_schema(tags=["consultations"], responses={200: ConsultationOutput(many=True), **error_responses(401)})
+    @extend_schema(tags=["consultations"], responses={200: paginated(ConsultationOutput), **error_responses(401)})
     def get(self, request):
         """Rooms of your appointments, soonest first."""
         queryset = selectors.consultations_for(user=request.user).order_by("appointment__start")
@@ -139,7 +139,7 @@ class ConsultationDetailView(APIView):
 
 
 class ConsultationChatView(APIView):
-    @extend_schema(tags=["consultations"], responses={200: ChatOutput(many=True), **error_responses(401, 404)})
+    @extend_schema(tags=["consultations"], responses={200: ChatOutput(many=True), **error_responses(401, 403, 404)})
     def get(self, request, room: str):
         """The room's chat, oldest first (the export kept with the appointment)."""
         consultation = _consultation_for(request, room)

@@ -444,7 +444,7 @@ class PrescriptionDetailView(APIView):
         services.record_audit(user=request.user, patient=rx.patient, action="prescription_read", target=rx, request=request)
         return Response(prescription_output(rx))
 
-    @extend_schema(tags=TAGS, request=PrescriptionInput, responses={409: error_responses(409)[409]})
+    @extend_schema(tags=TAGS, request=PrescriptionInput, responses=error_responses(401, 403, 404, 409))
     def put(self, request, prescription_id):
         """Issued prescriptions never change: REC_016 (supersede instead)."""
         prescriptions.prescription_get(user=request.user, prescription_id=prescription_id)

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from appointments.models import Appointment
 from doctors.models import DoctorProfile
-from medimeet.core.api import StandardPagination, error_responses, valid_input
+from medimeet.core.api import StandardPagination, error_responses, paginated, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -185,7 +185,7 @@ class ReviewsView(APIView):
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else super().get_permissions()
 
-    @extend_schema(tags=["reviews"], parameters=[ReviewListQuery], responses={200: ReviewOutput(many=True), **error_responses(400, 404)}, auth=[])
+    @extend_schema(tags=["reviews"], parameters=[ReviewListQuery], responses={200: paginated(ReviewOutput), **error_responses(400, 404)}, auth=[])
     def get(self, request):
         params = valid_input(ReviewListQuery, request.query_params)
         doctor = _listed_doctor(params["doctor"])

@@ -4,10 +4,12 @@ pagination and throttles that tell the client its limit."""
 from __future__ import annotations
 
 import copy
+import functools
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, throttling
 from rest_framework.pagination import PageNumberPagination
@@ -29,6 +31,30 @@ class ErrorSerializer(serializers.Serializer):
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """OpenAPI responses for the given error statuses, all with the error envelope."""
     return {code: OpenApiResponse(ErrorSerializer, description="Error envelope") for code in statuses}
+
+
+class WallClockTimeFieldExtension(OpenApiSerializerFieldExtension):
+    """Document DRF's TimeField as what it sends: a wall-clock time with no UTC offset
+    ("09:30:00", in the doctor's own timezone). OpenAPI's ``format: time`` is RFC 3339's
+    full-time, which requires the offset; clients validating against it rejected our answers."""
+
+    target_class = "rest_framework.fields.TimeField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction) -> dict:
+        return {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$", "example": "09:30:00"}
+
+
+def document_unsupported_media_type(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook: every operation that takes a request body answers
+    a body in a media type it does not parse with 415 (REQ_005, the error envelope), whichever
+    view it is, so the schema says so once here instead of in each view's responses."""
+    envelope = {"description": "Error envelope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("415", envelope)
+    return result
 
 
 def valid_input(serializer_class: type[serializers.Serializer], data) -> dict:
@@ -99,6 +125,25 @@ class StandardPagination(PageNumberPagination):
                 "results": schema,
             },
         }
+
+
+@functools.cache
+def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The documented answer of a list view paginated with ``StandardPagination``: one page of
+    ``item`` with the count and the neighbouring pages' links (``responses={200: paginated(X)}``).
+    One class per item serializer, so the schema has one component for it."""
+    return type(
+        f"Paginated{item.__name__}List",
+        (serializers.Serializer,),
+        {
+            "__module__": item.__module__,
+            "__doc__": f"One page of {item.__name__} results.",
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
 
 
 class KnownCountPaginator(Paginator):

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
+from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, paginated, valid_input
 from medimeet.core.errors import ApplicationError
 from medimeet.core.models import Announcement, Notification
 from medimeet.core.sms import TWILIO_STATUSES, twilio_signature_valid
@@ -53,7 +53,7 @@ def preferences_output(user) -> dict:
 
 
 class NotificationListView(APIView):
-    @extend_schema(tags=["notifications"], responses={200: NotificationOutput(many=True), **error_responses(401)})
+    @extend_schema(tags=["notifications"], responses={200: paginated(NotificationOutput), **error_responses(401)})
     def get(self, request):
         """Messages sent to you, newest first, with their delivery status."""
         paginator = StandardPagination()
