@@ -223,6 +223,10 @@ def report_csv(rows: list[dict], *, filename: str) -> HttpResponse:
     return response
 
 
+# JSON, or with `export=csv` the same rows as a CSV attachment.
+REPORT_RESPONSES = {200: ReportOutput, (200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401, 403)}
+
+
 def report_response(params: dict, rows: list[dict], *, filename: str):
     if params["export"] == "csv":
         return report_csv(rows, filename=f"{filename}-{params['start_date']}-{params['end_date']}")
@@ -369,7 +373,7 @@ class WebhookView(APIView):
 class OwnEarningsView(APIView):
     permission_classes = [IsDoctor]
 
-    @extend_schema(tags=["payments"], parameters=[ReportQuery], responses={200: ReportOutput, **error_responses(400, 401, 403)})
+    @extend_schema(tags=["payments"], parameters=[ReportQuery], responses=REPORT_RESPONSES)
     def get(self, request):
         """Your earnings: paid consultations, refunds, platform fee and net, per period and currency."""
         params = valid_input(ReportQuery, request.query_params)
@@ -380,7 +384,7 @@ class OwnEarningsView(APIView):
 class FinanceReportView(APIView):
     permission_classes = [staff_permission("payments.view_payment")]
 
-    @extend_schema(tags=["admin"], parameters=[ReportQuery], responses={200: ReportOutput, **error_responses(400, 401, 403)})
+    @extend_schema(tags=["admin"], parameters=[ReportQuery], responses=REPORT_RESPONSES)
     def get(self, request):
         """Revenue by period, doctor, gateway or currency, with refunds and the platform fee;
         `export=csv` for accounting."""

@@ -45,6 +45,8 @@ from appointments.models import Appointment, DoctorSchedule, WeeklyHours
 from consultations.services import consultation_ensure
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
 from medimeet.core.roles import ROLES
+from records.prescriptions import prescription_issue
+from records.services import entry_create
 
 pytestmark = pytest.mark.django_db
 
@@ -79,8 +81,9 @@ EXCLUDED = {
 
 @pytest.fixture
 def fuzz_world(db):
-    """The seeded cast: a patient with a confirmed appointment (and its room), a doctor with a
-    schedule and a service, and one staff member in each role; a bearer token for each."""
+    """The seeded cast: a patient with a confirmed appointment (and its room), a completed visit
+    with a prescription and a record entry, a doctor with a schedule and a service, and one staff
+    member in each role; a bearer token for each."""
     doctor = DoctorProfileFactory(user__timezone="Asia/Kolkata")
     schedule = DoctorSchedule.objects.create(doctor=doctor, timezone="Asia/Kolkata", min_notice_minutes=60, max_days_ahead=30)
     WeeklyHours.objects.bulk_create([WeeklyHours(schedule=schedule, weekday=d, start_time=time(9), end_time=time(17)) for d in range(7)])
@@ -93,6 +96,14 @@ def fuzz_world(db):
         price_minor=service.price_minor, currency=service.currency,
     )  # fmt: skip
     consultation = consultation_ensure(appointment=appointment)
+    visit_start = start - timedelta(days=4)  # a completed visit two days ago, with its prescription
+    visit = Appointment.objects.create(
+        doctor=doctor, patient=patient, service=service, start=visit_start, end=visit_start + timedelta(minutes=20),
+        blocked_start=visit_start, blocked_end=visit_start + timedelta(minutes=20), status="completed",
+        price_minor=service.price_minor, currency=service.currency,
+    )  # fmt: skip
+    prescription = prescription_issue(appointment=visit, by=doctor.user, content={"medicines": [{"name": "Paracetamol", "dose": "500 mg", "route": "oral", "frequency": "twice a day", "duration": "3 days"}]})
+    entry = entry_create(by=patient, patient=patient, category="allergy", payload={"substance": "Penicillin", "severity": "severe"})
     people = {"patient": patient, "doctor": doctor.user} | {f"staff:{role}": staff_member(role) for role in ROLES}
     tokens = {
         who: tokens_issue(session=ApiSession.objects.create(user=user, device_name="fuzz", expires_at=timezone.now() + timedelta(days=1)))["access"]
@@ -106,6 +117,8 @@ def fuzz_world(db):
         "patient_id": str(patient.public_id),
         "user_id": str(patient.public_id),
         "doctor_id": str(doctor.public_id),
+        "prescription_id": str(prescription.public_id),
+        "entry_id": str(entry.public_id),
     }
     return {"tokens": [None, *tokens.values()], "path_ids": path_ids}
 
