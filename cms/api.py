@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, paginated, valid_input
+from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors
@@ -108,8 +108,9 @@ class PostListInput(serializers.Serializer):
 
 class PostListView(APIView):
     permission_classes = [AllowAny]
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
 
-    @extend_schema(tags=["content"], parameters=[PostListInput], responses={200: paginated(PostCardOutput), **error_responses(400)}, auth=[])
+    @extend_schema(tags=["content"], parameters=[PostListInput], responses={200: PostCardOutput(many=True), **error_responses(400)}, auth=[])
     def get(self, request):
         params = valid_input(PostListInput, request.query_params)
         # An unknown category or tag filters everything out (an empty page), as a search would.
@@ -119,7 +120,7 @@ class PostListView(APIView):
             queryset = Post.objects.none()
         else:
             queryset = selectors.post_list(category=category, tag=tag)
-        paginator = StandardPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(PostCardOutput(page, many=True).data)
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from appointments.models import Appointment
 from doctors.models import DoctorProfile
-from medimeet.core.api import StandardPagination, error_responses, paginated, valid_input
+from medimeet.core.api import StandardPagination, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
@@ -180,17 +180,18 @@ def _visible_review(request, review_id) -> Review:
 
 
 class ReviewsView(APIView):
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else super().get_permissions()
 
-    @extend_schema(tags=["reviews"], parameters=[ReviewListQuery], responses={200: paginated(ReviewOutput), **error_responses(400, 404)}, auth=[])
+    @extend_schema(tags=["reviews"], parameters=[ReviewListQuery], responses={200: ReviewOutput(many=True), **error_responses(400, 404)}, auth=[])
     def get(self, request):
         params = valid_input(ReviewListQuery, request.query_params)
         doctor = _listed_doctor(params["doctor"])
         queryset = selectors.doctor_reviews(doctor_id=doctor.pk, sort=params["sort"], stars=params["stars"], with_photos=params["with_photos"], with_reply=params["with_reply"])
-        paginator = StandardPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         for review in page:
             review.doctor_slug = doctor.slug  # one doctor: no join per review

@@ -4,7 +4,6 @@ pagination and throttles that tell the client its limit."""
 from __future__ import annotations
 
 import copy
-import functools
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
@@ -125,25 +124,6 @@ class StandardPagination(PageNumberPagination):
                 "results": schema,
             },
         }
-
-
-@functools.cache
-def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
-    """The documented answer of a list view paginated with ``StandardPagination``: one page of
-    ``item`` with the count and the neighbouring pages' links (``responses={200: paginated(X)}``).
-    One class per item serializer, so the schema has one component for it."""
-    return type(
-        f"Paginated{item.__name__}List",
-        (serializers.Serializer,),
-        {
-            "__module__": item.__module__,
-            "__doc__": f"One page of {item.__name__} results.",
-            "count": serializers.IntegerField(),
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": item(many=True),
-        },
-    )
 
 
 class KnownCountPaginator(Paginator):

@@ -9,7 +9,7 @@ schema documents for that operation.
   savepoint that is rolled back, so one example (a logout, a cancellation) never changes what
   the next one sees.
 - Requests go round the cast (anonymous, the patient, the doctor, staff of each role), each with a
-  bearer token of its own. Half of them use the seeded objects' ids in the path, so operations
+  bearer token of its own (issued fresh for every request: access tokens live minutes). Half of them use the seeded objects' ids in the path, so operations
   reach real rows and not only 404s.
 - ``FUZZ_MAX_EXAMPLES`` sets the examples per operation (``scripts/fuzz-api`` raises it); the
   normal suite keeps it small and derandomized so CI is stable.
@@ -105,10 +105,7 @@ def fuzz_world(db):
     prescription = prescription_issue(appointment=visit, by=doctor.user, content={"medicines": [{"name": "Paracetamol", "dose": "500 mg", "route": "oral", "frequency": "twice a day", "duration": "3 days"}]})
     entry = entry_create(by=patient, patient=patient, category="allergy", payload={"substance": "Penicillin", "severity": "severe"})
     people = {"patient": patient, "doctor": doctor.user} | {f"staff:{role}": staff_member(role) for role in ROLES}
-    tokens = {
-        who: tokens_issue(session=ApiSession.objects.create(user=user, device_name="fuzz", expires_at=timezone.now() + timedelta(days=1)))["access"]
-        for who, user in people.items()
-    }
+    sessions = [ApiSession.objects.create(user=user, device_name="fuzz", expires_at=timezone.now() + timedelta(days=1)) for user in people.values()]
     path_ids = {
         "appointment_id": str(appointment.public_id),
         "room": consultation.room,
@@ -120,7 +117,7 @@ def fuzz_world(db):
         "prescription_id": str(prescription.public_id),
         "entry_id": str(entry.public_id),
     }
-    return {"tokens": [None, *tokens.values()], "path_ids": path_ids}
+    return {"sessions": [None, *sessions], "path_ids": path_ids}
 
 
 @pytest.fixture
@@ -161,9 +158,9 @@ def test_api_answers_every_generated_request_as_documented(api_schema, fuzz_worl
 
     def send(case) -> None:
         turn = next(turns)
-        tokens = fuzz_world["tokens"]
-        token = tokens[turn % len(tokens)]
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        session = fuzz_world["sessions"][turn % len(fuzz_world["sessions"])]
+        # A fresh access token each time: they live minutes, a long run (scripts/fuzz-api) longer.
+        headers = {"Authorization": f"Bearer {tokens_issue(session=session)['access']}"} if session else {}
         if case.path_parameters and turn % 2 == 0:
             for name in case.path_parameters:
                 if name in fuzz_world["path_ids"]:
