@@ -44,15 +44,31 @@ class WallClockTimeFieldExtension(OpenApiSerializerFieldExtension):
         return {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$", "example": "09:30:00"}
 
 
-def document_unsupported_media_type(result: dict, generator, request, public) -> dict:
-    """drf-spectacular post-processing hook: every operation that takes a request body answers
-    a body in a media type it does not parse with 415 (REQ_005, the error envelope), whichever
-    view it is, so the schema says so once here instead of in each view's responses."""
+def document_generic_errors(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook for the answers any view gives, whichever it is, so
+    the schema says so once here instead of in each view's responses:
+
+    - 415 (REQ_005) to a body in a media type the operation does not parse;
+    - 401 (AUTH_003/AUTH_004) to an expired or revoked bearer token, on public operations too:
+      a view that authenticates at all refuses a bad token rather than treating it as anonymous;
+    - 404 (REQ_004) to a ``?page=`` past the last page of a paginated list.
+    """
     envelope = {"description": "Error envelope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
-            if isinstance(operation, dict) and "requestBody" in operation:
+    authenticating = {
+        (path, method.lower())
+        for path, _, method, view in generator.endpoints
+        if getattr(view, "cls", None) is not None and view.cls().get_authenticators()
+    }
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            if "requestBody" in operation:
                 operation.setdefault("responses", {}).setdefault("415", envelope)
+            if (path, method) in authenticating:
+                operation.setdefault("responses", {}).setdefault("401", envelope)
+            if any(parameter.get("in") == "query" and parameter.get("name") == "page" for parameter in operation.get("parameters", [])):
+                operation.setdefault("responses", {}).setdefault("404", envelope)
     return result
 
 

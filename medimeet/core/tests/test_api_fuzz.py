@@ -9,8 +9,8 @@ schema documents for that operation.
   savepoint that is rolled back, so one example (a logout, a cancellation) never changes what
   the next one sees.
 - Requests go round the cast (anonymous, the patient, the doctor, staff of each role), each with a
-  bearer token of its own (issued fresh for every request: access tokens live minutes). Half of them use the seeded objects' ids in the path, so operations
-  reach real rows and not only 404s.
+  bearer token of its own (issued fresh for every request: access tokens live minutes). Half of
+  them use the seeded objects' ids in the path, so operations reach real rows, not only 404s.
 - ``FUZZ_MAX_EXAMPLES`` sets the examples per operation (``scripts/fuzz-api`` raises it); the
   normal suite keeps it small and derandomized so CI is stable.
 """

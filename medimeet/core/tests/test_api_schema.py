@@ -76,3 +76,19 @@ def test_a_body_in_an_unsupported_media_type_is_a_documented_415():
     raw = openapi_schema().raw_schema
     with_body = [op for ops in raw["paths"].values() for op in ops.values() if isinstance(op, dict) and "requestBody" in op]
     assert with_body and {"415" in op["responses"] for op in with_body} == {True}
+
+
+@pytest.mark.parametrize("url", ["/api/v1/specializations/", "/api/v1/doctors/", "/api/v1/reviews/categories/"])
+def test_a_public_operation_refuses_a_bad_bearer_token_with_a_documented_401(url):
+    # A long fuzzing run found public lists answering an expired token with an undocumented 401.
+    response = APIClient().get(url, HTTP_AUTHORIZATION="Bearer not-a-token")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "AUTH_004")
+    assert_documented(response, "GET", url)
+
+
+def test_a_page_past_the_end_is_a_documented_404():
+    response = APIClient().get("/api/v1/doctors/", {"page": 99})
+
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "REQ_004")
+    assert_documented(response, "GET", "/api/v1/doctors/")
