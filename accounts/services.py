@@ -427,8 +427,8 @@ def password_reset_request(*, request: HttpRequest, email: str) -> None:
 def password_reset_confirm(*, request: HttpRequest, key: str, password: str) -> User:
     """``key`` is the last part of the emailed link: ``<uidb36>-<token>``."""
     uidb36, _, token = (key or "").partition("-")
-    form = UserTokenForm(data={"uidb36": uidb36, "key": token})
-    if not form.is_valid():
+    # allauth's form fails with a TypeError (a 500) on an empty user part, e.g. "-123": refuse first.
+    if not uidb36 or not token or not (form := UserTokenForm(data={"uidb36": uidb36, "key": token})).is_valid():
         raise ApplicationError("AUTH_011", gettext("The password reset link is invalid or has expired."), fields={"key": [gettext("Invalid or expired key.")]})
     user = form.reset_user
     password_check(password, user)

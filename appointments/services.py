@@ -920,6 +920,9 @@ def doctor_vacation_set(*, doctor: DoctorProfile, first_day, last_day, by: User,
         raise ApplicationError("REQ_001", fields={"last_day": [gettext("The vacation ends before it starts.")]})
     if (last_day - first_day).days > 120:
         raise ApplicationError("REQ_001", fields={"last_day": [gettext("Set vacations of at most 120 days.")]})
+    # A day of slack for the doctor's zone; far-past dates (year 1) overflowed the UTC range: a 500.
+    if first_day < timezone.now().date() - timedelta(days=1):
+        raise ApplicationError("REQ_001", fields={"first_day": [gettext("A vacation cannot start in the past.")]})
     with transaction.atomic():
         schedule = _lock_schedule(doctor)
         from zoneinfo import ZoneInfo

@@ -108,6 +108,7 @@ class PostListInput(serializers.Serializer):
 
 class PostListView(APIView):
     permission_classes = [AllowAny]
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
 
     @extend_schema(tags=["content"], parameters=[PostListInput], responses={200: PostCardOutput(many=True), **error_responses(400)}, auth=[])
     def get(self, request):
@@ -119,7 +120,7 @@ class PostListView(APIView):
             queryset = Post.objects.none()
         else:
             queryset = selectors.post_list(category=category, tag=tag)
-        paginator = StandardPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(PostCardOutput(page, many=True).data)
 

@@ -111,11 +111,12 @@ def _consultation_for(request, room: str) -> Consultation:
 
 
 class ConsultationListView(APIView):
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
     @extend_schema(tags=["consultations"], responses={200: ConsultationOutput(many=True), **error_responses(401)})
     def get(self, request):
         """Rooms of your appointments, soonest first."""
         queryset = selectors.consultations_for(user=request.user).order_by("appointment__start")
-        paginator = StandardPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([consultation_output(c, request.user) for c in page])
 
@@ -139,7 +140,7 @@ class ConsultationDetailView(APIView):
 
 
 class ConsultationChatView(APIView):
-    @extend_schema(tags=["consultations"], responses={200: ChatOutput(many=True), **error_responses(401, 404)})
+    @extend_schema(tags=["consultations"], responses={200: ChatOutput(many=True), **error_responses(401, 403, 404)})
     def get(self, request, room: str):
         """The room's chat, oldest first (the export kept with the appointment)."""
         consultation = _consultation_for(request, room)

@@ -76,7 +76,7 @@ class ServiceOutput(serializers.ModelSerializer):
 
 
 class RatingSerializer(serializers.Serializer):
-    average = serializers.DecimalField(max_digits=4, decimal_places=3)
+    average = serializers.FloatField(help_text="The displayed rating (docs/ratings.md); 0 without reviews.")
     count = serializers.IntegerField()
 
 
@@ -111,7 +111,7 @@ class DoctorCardOutput(serializers.ModelSerializer):
 
     @extend_schema_field(RatingSerializer)
     def get_rating(self, doctor: DoctorProfile) -> dict:
-        return {"average": doctor.rating_average, "count": doctor.rating_count}
+        return {"average": float(doctor.rating_average), "count": doctor.rating_count}
 
     @extend_schema_field(MoneySerializer(allow_null=True))
     def get_fee_from(self, doctor: DoctorProfile) -> dict | None:
@@ -379,6 +379,7 @@ def _own_profile(request) -> DoctorProfile:
 
 class DoctorSearchView(APIView):
     permission_classes = [AllowAny]
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
 
     @extend_schema(tags=["doctors"], parameters=[SearchInput], responses={200: DoctorCardOutput(many=True), **error_responses(400)}, auth=[])
     def get(self, request):
@@ -481,7 +482,7 @@ class OwnDocumentsView(APIView):
 class OwnResubmitView(APIView):
     permission_classes = [IsDoctor]
 
-    @extend_schema(tags=["doctor portal"], request=None, responses={200: OwnProfileOutput, **error_responses(400, 401, 403)})
+    @extend_schema(tags=["doctor portal"], request=None, responses={200: OwnProfileOutput, **error_responses(400, 401, 403, 409)})
     def post(self, request):
         services.doctor_resubmit(doctor=request.user.doctor_profile, request=request._request)
         return Response(OwnProfileOutput(_own_profile(request), context={"request": request}).data)
@@ -535,14 +536,20 @@ class StaffDoctorFilter(serializers.Serializer):
     q = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
+class StaffDoctorCardOutput(DoctorCardOutput):
+    class Meta(DoctorCardOutput.Meta):
+        fields = DoctorCardOutput.Meta.fields + ["verification_status", "submitted_at", "licence_country", "licence_expiry"]
+
+
 class StaffDoctorListView(APIView):
     permission_classes = [DOCTOR_VERIFICATION]
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
 
-    @extend_schema(tags=["admin doctors"], parameters=[StaffDoctorFilter], responses={200: DoctorCardOutput(many=True), **error_responses(400, 401, 403)})
+    @extend_schema(tags=["admin doctors"], parameters=[StaffDoctorFilter], responses={200: StaffDoctorCardOutput(many=True), **error_responses(400, 401, 403)})
     def get(self, request):
         params = valid_input(StaffDoctorFilter, request.query_params)
         queryset = selectors.doctor_queue(status=params["status"], q=params["q"])
-        paginator = StandardPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(StaffDoctorCardOutput(page, many=True, context={"request": request}).data)
 
@@ -551,11 +558,6 @@ class StaffDoctorListView(APIView):
         data = valid_input(InviteInput, request.data)
         doctor = services.doctor_invite(by=request.user, request=request._request, **data)
         return Response(StaffDoctorOutput(doctor, context={"request": request}).data, status=status.HTTP_201_CREATED)
-
-
-class StaffDoctorCardOutput(DoctorCardOutput):
-    class Meta(DoctorCardOutput.Meta):
-        fields = DoctorCardOutput.Meta.fields + ["verification_status", "submitted_at", "licence_country", "licence_expiry"]
 
 
 def _staff_doctor(doctor_id) -> DoctorProfile:
@@ -580,7 +582,7 @@ class StaffDoctorDetailView(APIView):
 class StaffDoctorTransitionView(APIView):
     permission_classes = [DOCTOR_VERIFICATION]
 
-    @extend_schema(tags=["admin doctors"], request=TransitionInput, responses={200: StaffDoctorOutput, **error_responses(400, 401, 403, 404)})
+    @extend_schema(tags=["admin doctors"], request=TransitionInput, responses={200: StaffDoctorOutput, **error_responses(400, 401, 403, 404, 409)})
     def post(self, request, doctor_id):
         doctor = _staff_doctor(doctor_id)
         data = valid_input(TransitionInput, request.data)
@@ -591,7 +593,7 @@ class StaffDoctorTransitionView(APIView):
 class StaffDoctorInvitationView(APIView):
     permission_classes = [DOCTOR_VERIFICATION]
 
-    @extend_schema(tags=["admin doctors"], request=None, responses={202: None, **error_responses(400, 401, 403, 404)})
+    @extend_schema(tags=["admin doctors"], request=None, responses={202: None, **error_responses(400, 401, 403, 404, 409)})
     def post(self, request, doctor_id):
         doctor = _staff_doctor(doctor_id)
         if doctor.user.has_usable_password():

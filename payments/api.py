@@ -223,6 +223,10 @@ def report_csv(rows: list[dict], *, filename: str) -> HttpResponse:
     return response
 
 
+# JSON, or with `export=csv` the same rows as a CSV attachment.
+REPORT_RESPONSES = {200: ReportOutput, (200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401, 403)}
+
+
 def report_response(params: dict, rows: list[dict], *, filename: str):
     if params["export"] == "csv":
         return report_csv(rows, filename=f"{filename}-{params['start_date']}-{params['end_date']}")
@@ -243,10 +247,11 @@ def _payment_for(request, payment_id) -> Payment:
 
 
 class PaymentListView(APIView):
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
     @extend_schema(tags=["payments"], responses={200: PaymentOutput(many=True), **error_responses(401)})
     def get(self, request):
         """Your payments (staff: everyone's), newest first."""
-        paginator = StandardPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.payments_for(user=request.user), request, view=self)
         return paginator.get_paginated_response([payment_output(p, viewer=request.user) for p in page])
 
@@ -369,7 +374,7 @@ class WebhookView(APIView):
 class OwnEarningsView(APIView):
     permission_classes = [IsDoctor]
 
-    @extend_schema(tags=["payments"], parameters=[ReportQuery], responses={200: ReportOutput, **error_responses(400, 401, 403)})
+    @extend_schema(tags=["payments"], parameters=[ReportQuery], responses=REPORT_RESPONSES)
     def get(self, request):
         """Your earnings: paid consultations, refunds, platform fee and net, per period and currency."""
         params = valid_input(ReportQuery, request.query_params)
@@ -380,7 +385,7 @@ class OwnEarningsView(APIView):
 class FinanceReportView(APIView):
     permission_classes = [staff_permission("payments.view_payment")]
 
-    @extend_schema(tags=["admin"], parameters=[ReportQuery], responses={200: ReportOutput, **error_responses(400, 401, 403)})
+    @extend_schema(tags=["admin"], parameters=[ReportQuery], responses=REPORT_RESPONSES)
     def get(self, request):
         """Revenue by period, doctor, gateway or currency, with refunds and the platform fee;
         `export=csv` for accounting."""
@@ -390,11 +395,12 @@ class FinanceReportView(APIView):
 
 class RefundQueueView(APIView):
     permission_classes = [staff_permission("payments.approve_refund")]  # the queue is the approvers' work
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
 
     @extend_schema(tags=["admin"], responses={200: RefundOutput(many=True), **error_responses(401, 403)})
     def get(self, request):
         """Refunds waiting for a finance approver, oldest first."""
-        paginator = StandardPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.refunds_waiting(), request, view=self)
         return paginator.get_paginated_response([refund_output(r) for r in page])
 

@@ -180,6 +180,7 @@ def _visible_review(request, review_id) -> Review:
 
 
 class ReviewsView(APIView):
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_permissions(self):
@@ -190,7 +191,7 @@ class ReviewsView(APIView):
         params = valid_input(ReviewListQuery, request.query_params)
         doctor = _listed_doctor(params["doctor"])
         queryset = selectors.doctor_reviews(doctor_id=doctor.pk, sort=params["sort"], stars=params["stars"], with_photos=params["with_photos"], with_reply=params["with_reply"])
-        paginator = StandardPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         for review in page:
             review.doctor_slug = doctor.slug  # one doctor: no join per review

@@ -596,6 +596,19 @@ def test_password_reset_confirm_with_weak_password_keeps_the_old_one(client, dja
     assert user.check_password(PASSWORD)
 
 
+@pytest.mark.parametrize("key", ["-3148280", "-", "", "abc-", "0-x", "zzzzzzzzzzzzzz-token", "\u00fc-\u00fc"])
+def test_password_reset_confirm_with_a_malformed_key_is_auth_011(client, key):
+    # API fuzzing found "-3148280" (no user part) answered with a 500 from inside allauth's form.
+    user = UserFactory(email="p@example.com")
+
+    response = client.post("/api/v1/auth/password/reset/confirm/", {"key": key, "password": STRONG}, format="json")
+
+    assert response.status_code == 400
+    assert error_code(response) in {"AUTH_011", "REQ_001"}
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
 def test_password_change_needs_the_current_password(client):
     user = UserFactory(email="p@example.com")
     api = bearer(login(client, "p@example.com")["access"])

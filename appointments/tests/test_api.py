@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import StaffFactory, UserFactory, staff_member
 from appointments import services
-from appointments.models import Appointment, DoctorSchedule, WeeklyHours
+from appointments.models import Appointment, DateOverride, DoctorSchedule, WeeklyHours
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
 from medimeet.core import roles
 
@@ -278,6 +278,17 @@ def test_doctor_declares_a_vacation_and_an_emergency_through_the_api(clinic, boo
     assert backwards.status_code == 400 and "last_day" in backwards.json()["error"]["fields"]
     assert emergency.status_code == 200 and emergency.json()["affected"] == []
     assert by_patient.status_code == 403
+
+
+@pytest.mark.parametrize("first_day", ["0001-01-01", "2026-10-01"])
+def test_a_vacation_starting_in_the_past_is_refused_and_closes_nothing(clinic, first_day):
+    # API fuzzing found 0001-01-01 answered with a 500 (the day's start overflowed in UTC).
+    api = as_user(clinic["doctor"].user)
+
+    response = api.post("/api/v1/doctors/me/schedule/vacation/", {"first_day": first_day, "last_day": first_day}, format="json")
+
+    assert response.status_code == 400 and "first_day" in response.json()["error"]["fields"]
+    assert not DateOverride.objects.exists()
 
 
 def test_waitlist_api_join_list_leave_and_others_cannot_touch_it(clinic):

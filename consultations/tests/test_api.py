@@ -84,3 +84,16 @@ def test_chat_export_is_for_the_doctor_and_patient_not_staff():
 
     assert [(m["body"], m["sender"]) for m in mine] == [("My throat still hurts", str(participation.public_id))]
     assert staff.status_code == 403
+
+
+def test_staff_refused_the_chat_get_the_documented_403():
+    # API fuzzing found this 403 missing from the schema.
+    from medimeet.core.tests.openapi import assert_documented
+
+    appointment = booked()
+    url = f"/api/v1/consultations/{appointment.consultation.room}/chat/"
+
+    response = api(staff_member(roles.SUPPORT)).get(url)
+
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "AUTH_010")
+    assert_documented(response, "GET", url)

@@ -8,6 +8,7 @@ import copy
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, throttling
 from rest_framework.pagination import PageNumberPagination
@@ -29,6 +30,46 @@ class ErrorSerializer(serializers.Serializer):
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """OpenAPI responses for the given error statuses, all with the error envelope."""
     return {code: OpenApiResponse(ErrorSerializer, description="Error envelope") for code in statuses}
+
+
+class WallClockTimeFieldExtension(OpenApiSerializerFieldExtension):
+    """Document DRF's TimeField as what it sends: a wall-clock time with no UTC offset
+    ("09:30:00", in the doctor's own timezone). OpenAPI's ``format: time`` is RFC 3339's
+    full-time, which requires the offset; clients validating against it rejected our answers."""
+
+    target_class = "rest_framework.fields.TimeField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction) -> dict:
+        return {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$", "example": "09:30:00"}
+
+
+def document_generic_errors(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook for the answers any view gives, whichever it is, so
+    the schema says so once here instead of in each view's responses:
+
+    - 415 (REQ_005) to a body in a media type the operation does not parse;
+    - 401 (AUTH_003/AUTH_004) to an expired or revoked bearer token, on public operations too:
+      a view that authenticates at all refuses a bad token rather than treating it as anonymous;
+    - 404 (REQ_004) to a ``?page=`` past the last page of a paginated list.
+    """
+    envelope = {"description": "Error envelope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    authenticating = {
+        (path, method.lower())
+        for path, _, method, view in generator.endpoints
+        if getattr(view, "cls", None) is not None and view.cls().get_authenticators()
+    }
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            if "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("415", envelope)
+            if (path, method) in authenticating:
+                operation.setdefault("responses", {}).setdefault("401", envelope)
+            if any(parameter.get("in") == "query" and parameter.get("name") == "page" for parameter in operation.get("parameters", [])):
+                operation.setdefault("responses", {}).setdefault("404", envelope)
+    return result
 
 
 def valid_input(serializer_class: type[serializers.Serializer], data) -> dict:

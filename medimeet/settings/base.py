@@ -444,6 +444,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "medimeet.core.api.document_generic_errors"],
     "ENUM_NAME_OVERRIDES": {
         "VerificationStatusEnum": "doctors.models.DoctorProfile.Status",
         "TransitionTargetEnum": "doctors.models.TRANSITION_TARGET_CHOICES",

@@ -223,3 +223,14 @@ def test_listing_entries_takes_the_same_queries_for_one_or_twenty(cast, django_a
         answer = client.get(url)
 
     assert len(answer.json()) == 20
+
+
+def test_record_search_refuses_a_nul_character_with_a_400(cast):
+    # API fuzzing on PostgreSQL found "?q=...\x00..." answered with a 500 (PostgreSQL takes no NUL).
+    patient = cast["patient"]
+
+    response = as_user(patient).get(f"/api/v1/records/patients/{patient.public_id}/search/", {"q": "chole\x00sterol"})
+    ok = as_user(patient).get(f"/api/v1/records/patients/{patient.public_id}/search/", {"q": "cholesterol"})
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "REQ_001") and "q" in response.json()["error"]["fields"]
+    assert ok.status_code == 200

@@ -178,3 +178,19 @@ def test_an_approved_erasure_removes_the_record_keeps_it_for_retention_then_purg
     assert (RecordEntry.objects.count(), RecordEntryVersion.objects.count(), Document.objects.count(), AccessGrant.objects.count()) == (0, 0, 0, 1)
     assert AuditEvent.objects.count() == audit_count  # the audit trail is kept
     assert AuditEvent.objects.filter(action="record.erasure_decided", subject_user=patient).count() == 1
+
+
+@pytest.mark.parametrize("who", ["doctor", "other_patient", "anonymous"])
+def test_editing_a_prescription_is_answered_as_the_schema_documents(cast, who):
+    # API fuzzing found the PUT documented with 409 only, while an unknown prescription is 404,
+    # someone else's 403/404 and an anonymous caller 401.
+    from medimeet.core.tests.openapi import assert_documented
+
+    rx = issue(cast)
+    for url in (f"/api/v1/records/prescriptions/{rx.public_id}/", "/api/v1/records/prescriptions/00000000-0000-0000-0000-000000000000/"):
+        response = as_user(cast[who]).put(url, AMOXICILLIN, format="json")
+
+        assert response.status_code in {409, 404, 403, 401}
+        assert_documented(response, "PUT", url)
+    rx.refresh_from_db()
+    assert rx.status == "issued"

@@ -53,10 +53,11 @@ def preferences_output(user) -> dict:
 
 
 class NotificationListView(APIView):
+    pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
     @extend_schema(tags=["notifications"], responses={200: NotificationOutput(many=True), **error_responses(401)})
     def get(self, request):
         """Messages sent to you, newest first, with their delivery status."""
-        paginator = StandardPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.notifications_for(user=request.user), request, view=self)
         return paginator.get_paginated_response(NotificationOutput(page, many=True).data)
 
