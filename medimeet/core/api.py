@@ -94,12 +94,6 @@ class ModelOutputSerializer(serializers.ModelSerializer):
         return copy.deepcopy(template)
 
 
-class IsStaffMember(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_staff)
-
-
 def staff_permission(read: str, write: str | None = None) -> type[BasePermission]:
     """A DRF permission for staff endpoints that follows the admin's roles: reading needs the
     ``read`` Django permission, anything else ``write`` (default: the same one)."""
