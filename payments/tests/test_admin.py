@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from allauth.mfa.models import Authenticator
 from django.contrib.auth.models import Permission
 
-from accounts.tests.factories import StaffFactory
+from accounts.tests.factories import staff_member
 from medimeet.core.models import AuditEvent
 from payments import services
 from payments.gateways import sandbox
@@ -19,9 +18,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 @pytest.fixture
 def finance_client(client):
-    staff = StaffFactory()
+    staff = staff_member()
     staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="payments"))
-    Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "unused"})
     client.force_login(staff)
     return client
 
@@ -67,9 +65,8 @@ def test_the_finance_report_page_and_its_csv(finance_client, clinic, patient):
 
 def test_staff_who_may_only_look_at_refunds_cannot_approve_one_by_posting_the_action(client, clinic, patient):
     refund = requested_refund(clinic, patient)
-    viewer = StaffFactory()
+    viewer = staff_member()
     viewer.user_permissions.add(*Permission.objects.filter(content_type__app_label="payments", codename__startswith="view_"))
-    Authenticator.objects.create(user=viewer, type=Authenticator.Type.TOTP, data={"secret": "unused"})
     client.force_login(viewer)
 
     client.post("/admin/payments/refund/", {"action": "approve", "_selected_action": [refund.pk]})

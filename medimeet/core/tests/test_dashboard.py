@@ -18,7 +18,7 @@ from django.contrib.sessions.models import Session
 from rest_framework.test import APIClient
 
 from accounts.models import ApiSession
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import StaffFactory, UserFactory, staff_member
 from appointments.models import Appointment
 from consultations.models import Consultation
 from doctors.models import DoctorProfile, SearchTally
@@ -55,9 +55,8 @@ def permission(db):
 
 @pytest.fixture
 def analyst(permission):
-    staff = StaffFactory(email="analyst@medimeet.local", timezone=ZONE)
+    staff = staff_member(email="analyst@medimeet.local", timezone=ZONE)
     staff.user_permissions.add(permission)
-    Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "unused"})
     return staff
 
 

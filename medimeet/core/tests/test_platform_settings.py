@@ -5,14 +5,13 @@ the code could not use."""
 from __future__ import annotations
 
 import pytest
-from allauth.mfa.models import Authenticator
 from constance import config
 from constance.forms import ConstanceForm
 from constance.test import override_config
 from constance.utils import get_values
 from django.test import Client, RequestFactory
 
-from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.tests.factories import UserFactory, staff_member
 from medimeet.core import platform
 from medimeet.core.notifications.catalogue import EVENTS
 from medimeet.core.notifications.rendering import render_email
@@ -77,8 +76,7 @@ def test_the_error_page_still_renders_its_support_contact_when_the_database_is_g
 
 
 def admin_client() -> Client:
-    staff = StaffFactory(is_superuser=True)
-    Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "x"})
+    staff = staff_member(is_superuser=True)
     client = Client()
     client.force_login(staff)
     return client
@@ -137,8 +135,7 @@ def test_staff_change_settings_in_the_admin_and_they_apply_at_once(client):
 def test_staff_without_the_permission_only_read_the_settings():
     from django.contrib.auth.models import Permission
 
-    staff = StaffFactory()
-    Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "x"})
+    staff = staff_member()
     staff.user_permissions.add(Permission.objects.get(codename="view_config"))
     client = Client()
     client.force_login(staff)
