@@ -39,6 +39,7 @@ migrate: venv messages
 
 seed: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py pdf_signing_cert --if-missing
 
 ## Serve the whole product on http://127.0.0.1:$(PORT) in the embedded default:
 ## Daphne (HTTP + websockets) and a Celery worker with beat on the filesystem broker.

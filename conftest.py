@@ -4,7 +4,7 @@ live there, on LocMem or on the real Redis in CI) and the people every permissio
 import pytest
 from django.core.cache import cache
 
-pytest_plugins = ["medimeet.core.tests.browser"]
+pytest_plugins = ["medimeet.core.tests.browser", "medimeet.core.tests.journey"]
 
 
 def pytest_sessionstart(session):
@@ -13,6 +13,25 @@ def pytest_sessionstart(session):
     from medimeet.core.management.commands.compile_catalogues import catalogues_compile
 
     catalogues_compile()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pdf_signing_files(tmp_path_factory):
+    """A throwaway platform signing key and self-signed certificate for the whole session
+    (receipts and prescriptions are signed with it); no key is checked in."""
+    from datetime import UTC, datetime
+
+    from django.test import override_settings
+
+    from medimeet.core.pdf import signing_certificate_create
+
+    directory = tmp_path_factory.mktemp("pdf-signing")
+    key_pem, cert_pem = signing_certificate_create(common_name="MediMeet document signing (tests)", valid_from=datetime(2020, 1, 1, tzinfo=UTC))  # tests travel in time
+    (directory / "key.pem").write_bytes(key_pem)
+    (directory / "cert.pem").write_bytes(cert_pem)
+    files = {"key": directory / "key.pem", "cert": directory / "cert.pem"}
+    with override_settings(PDF_SIGNING_KEY_FILE=str(files["key"]), PDF_SIGNING_CERT_FILE=str(files["cert"]), PDF_SIGNING_KEY="", PDF_SIGNING_CERT="", PDF_SIGNING_CHAIN="", PDF_SIGNING_CHAIN_FILE="", PDF_SIGNING_PREVIOUS_CERTS_FILE="", PDF_SIGNING_TSA_URL=""):
+        yield files
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from accounts.models import User, validate_timezone
 from doctors.api import IsDoctor, MoneySerializer, money
 from doctors.models import DoctorProfile, DoctorService
 from medimeet.core import platform
-from medimeet.core.api import ModelOutputSerializer, StandardPagination, error_responses, valid_input
+from medimeet.core.api import ModelOutputSerializer, StandardPagination, UnsafeMethodsThrottleMixin, error_responses, valid_input
 from medimeet.core.errors import ApplicationError
 from medimeet.core.roles import staff_can
 
@@ -237,7 +237,8 @@ class SlotsView(APIView):
         )
 
 
-class AppointmentListView(APIView):
+class AppointmentListView(UnsafeMethodsThrottleMixin, APIView):
+    throttle_scope = "booking"
     pagination_class = StandardPagination  # what drf-spectacular documents the 200 as: one page
     @extend_schema(tags=["appointments"], parameters=[ListQuery], responses={200: AppointmentOutput(many=True), **error_responses(400, 401)})
     def get(self, request):
@@ -255,7 +256,7 @@ class AppointmentListView(APIView):
         tags=["appointments"],
         request=HoldInput,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="Retrying with the same key never creates a second appointment.")],
-        responses={201: AppointmentOutput, **error_responses(400, 401, 409)},
+        responses={201: AppointmentOutput, **error_responses(400, 401, 409, 429)},
     )
     def post(self, request):
         data = valid_input(HoldInput, request.data)
@@ -469,11 +470,13 @@ class SeriesInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
-class SeriesView(APIView):
+class SeriesView(UnsafeMethodsThrottleMixin, APIView):
+    throttle_scope = "booking"
+
     @extend_schema(
         tags=["appointments"],
         request=SeriesInput,
-        responses={201: AppointmentOutput(many=True), **error_responses(400, 401, 409)},
+        responses={201: AppointmentOutput(many=True), **error_responses(400, 401, 409, 429)},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="Retrying with the same key returns the series already booked.")],
     )
     def post(self, request):

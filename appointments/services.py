@@ -28,6 +28,15 @@ from medimeet.core.errors import ApplicationError
 from medimeet.core.roles import staff_can
 
 from . import selectors
+from .availability_events import (
+    BOOKED,
+    FREED,
+    HELD,
+    appointment_availability_changed,
+    availability_changed_on_commit,
+    days_availability_changed,
+    rules_availability_changed,
+)
 from .models import Appointment, AppointmentEvent, CalendarFeed, ClinicalNote, DateOverride, DoctorSchedule, RebookingOffer, WaitlistEntry, WeeklyHours
 
 Status = Appointment.Status
@@ -161,7 +170,7 @@ def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User 
             Appointment.objects.select_for_update()
             .filter(pk__in=candidates, status__in=Appointment.AWAITING_STATUSES, hold_expires_at__lte=now)
             .order_by("pk")
-            .only("pk", "status", "doctor_id")
+            .only("pk", "status", "doctor_id", "start", "end", "blocked_start", "blocked_end")
         )
         if not expired:
             return 0
@@ -171,7 +180,12 @@ def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User 
         )
         # A waitlist offer that lapsed goes to the next patient waiting.
         WaitlistEntry.objects.filter(offer__in=expired, status=WaitlistEntry.Status.OFFERED).update(status=WaitlistEntry.Status.CANCELLED)
+        _plan_credits_return([a.pk for a in expired])
         for freed in DoctorProfile.objects.filter(pk__in={a.doctor_id for a in expired}).order_by("pk"):
+            for lapsed in (a for a in expired if a.doctor_id == freed.pk):
+                availability_changed_on_commit(
+                    doctor=freed, state=FREED, start=lapsed.start, end=lapsed.end, blocked_start=lapsed.blocked_start, blocked_end=lapsed.blocked_end
+                )
             waitlist_offer_on_commit(freed.pk)
             next_available_refresh_on_commit(freed)  # freed time may come before the stored first free slot
     return len(expired)
@@ -250,7 +264,15 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
             previous.cancellation_reason = "Replaced by a new hold"
             previous.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "updated_at"])
             _record(previous, from_status=Status.HELD, by=patient, note="Replaced by a new hold", request=request)
+            availability_changed_on_commit(
+                doctor=doctor, state=FREED, start=previous.start, end=previous.end, blocked_start=previous.blocked_start, blocked_end=previous.blocked_end, schedule=schedule
+            )
+        if mine:
+            _plan_credits_return([a.pk for a in mine])
         price = appointment_price(patient=patient, service=service, start=start)
+        plan_credit = _plan_credit_take(patient=patient, doctor=doctor) if price else None
+        if plan_credit is not None:
+            price = 0  # covered by the patient's care plan: one consultation of this period is used
         status = Status.HELD if not reason else Status.CONFIRMED if price == 0 else Status.PENDING_PAYMENT
         # No savepoint: an IntegrityError (the exclusion constraints are the last word)
         # ends the whole transaction anyway.
@@ -269,7 +291,12 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
             currency=service.currency,
             idempotency_key=idempotency_key[:100],
         )
+        if plan_credit is not None:
+            from payments.subscriptions import credit_use_record
+
+            credit_use_record(balance=plan_credit, appointment=appointment)
         _record(appointment, from_status="", by=patient, request=request)
+        appointment_availability_changed(appointment, state=BOOKED if status == Status.CONFIRMED else HELD, schedule=schedule)
         if _may_move_first_free_slot(doctor, appointment, schedule):
             next_available_refresh_on_commit(doctor)
         if status == Status.CONFIRMED:
@@ -294,6 +321,19 @@ def _may_move_first_free_slot(doctor: DoctorProfile, appointment: Appointment, s
             return True
     slot_end = first + (appointment.end - appointment.start) + timedelta(minutes=schedule.buffer_after_minutes)
     return appointment.blocked_start < slot_end and appointment.blocked_end > first - timedelta(minutes=schedule.buffer_before_minutes)
+
+
+def _plan_credit_take(*, patient: User, doctor: DoctorProfile):
+    """One consultation of the patient's care plan if it covers this doctor (payments owns plans)."""
+    from payments.subscriptions import credit_take
+
+    return credit_take(patient=patient, doctor=doctor)
+
+
+def _plan_credits_return(appointment_ids: list[int]) -> None:
+    from payments.subscriptions import credits_return
+
+    credits_return(appointment_ids=appointment_ids)
 
 
 def _reason_check(reason: str) -> str:
@@ -342,6 +382,7 @@ def appointment_book_by_doctor(
                     price_minor=price, currency=service.currency, reason=reason,
                 )
             _record(appointment, from_status="", by=doctor_user, note="Booked by the doctor", request=request)
+            appointment_availability_changed(appointment, state=BOOKED if appointment.status == Status.CONFIRMED else HELD, schedule=schedule)
             next_available_refresh_on_commit(doctor)
             appointment_notify(appointment=appointment, change="confirmed" if price == 0 else "pending_payment")
     except SlotTaken:
@@ -411,6 +452,7 @@ def appointment_series_book(
                     idempotency_key=f"{key}:{number}" if key else "",
                 )
                 _record(appointment, from_status="", by=patient, note=f"Series {number}/{occurrences}", request=request)
+                appointment_availability_changed(appointment, state=BOOKED if appointment.status == Status.CONFIRMED else HELD, schedule=schedule)
                 created.append(appointment)
             next_available_refresh_on_commit(doctor)
     except IntegrityError as exc:  # a concurrent booking won one of the slots: all or nothing
@@ -538,9 +580,12 @@ def appointment_cancel(*, appointment: Appointment, by: User, reason: str, reque
         appointment.sequence += 1
         appointment.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "hold_expires_at", "sequence", "updated_at"])
         _record(appointment, from_status=from_status, by=by, note=reason, request=request)
+        appointment_availability_changed(appointment, state=FREED)
         _rebooking_offers_close(appointment, by=by, request=request)
         next_available_refresh_on_commit(appointment.doctor)
         waitlist_offer_on_commit(appointment.doctor_id)
+        if from_status == Status.HELD:
+            _plan_credits_return([appointment.pk])
         if from_status in (Status.PENDING_PAYMENT, Status.CONFIRMED):
             appointment_notify(appointment=appointment, change="cancelled")
         if appointment.refund_percent:
@@ -609,6 +654,7 @@ def _move(appointment: Appointment, *, start: datetime, schedule: DoctorSchedule
     """Give the appointment a new time (same duration, the schedule's buffers) and save it in a
     savepoint: a clash the exclusion constraints catch is SlotTaken."""
     duration = appointment.end - appointment.start
+    given_back = {"start": appointment.start, "end": appointment.end, "blocked_start": appointment.blocked_start, "blocked_end": appointment.blocked_end}
     appointment.start, appointment.end = start, start + duration
     appointment.blocked_start = start - timedelta(minutes=schedule.buffer_before_minutes)
     appointment.blocked_end = appointment.end + timedelta(minutes=schedule.buffer_after_minutes)
@@ -618,6 +664,8 @@ def _move(appointment: Appointment, *, start: datetime, schedule: DoctorSchedule
             appointment.save(update_fields=["start", "end", "blocked_start", "blocked_end", "reschedule_count", "sequence", "updated_at"])
     except IntegrityError as exc:
         raise SlotTaken from exc
+    availability_changed_on_commit(doctor=appointment.doctor, state=FREED, schedule=schedule, **given_back)
+    appointment_availability_changed(appointment, state=BOOKED, schedule=schedule)
 
 
 def appointment_no_show(*, appointment: Appointment, party: str, note: str = "") -> Appointment:
@@ -873,6 +921,7 @@ def _cancel_for_doctor(appointment: Appointment, *, by: User, reason: str, reque
     appointment.sequence += 1
     appointment.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "refund_percent", "hold_expires_at", "sequence", "updated_at"])
     _record(appointment, from_status=from_status, by=by, note=reason, request=request)
+    appointment_availability_changed(appointment, state=FREED)
     _rebooking_offers_close(appointment, by=by, request=request)
     if appointment.refund_percent:
         transaction.on_commit(lambda: refund_for_cancellation(appointment_id=appointment.pk, percent=100))
@@ -898,6 +947,7 @@ def doctor_emergency_unavailable(*, doctor: DoctorProfile, by: User, until: date
             schedule.overrides.filter(date=day).delete()
             DateOverride.objects.create(schedule=schedule, date=day, is_closed=True, note="Emergency unavailability")
             day += timedelta(days=1)
+        days_availability_changed(doctor=doctor, schedule=schedule, first_day=today, last_day=day - timedelta(days=1))
         affected = list(
             Appointment.objects.select_for_update()
             .select_related("patient", "doctor__primary_specialization", "service")
@@ -932,6 +982,7 @@ def doctor_vacation_set(*, doctor: DoctorProfile, first_day, last_day, by: User,
         DateOverride.objects.bulk_create(
             [DateOverride(schedule=schedule, date=first_day + timedelta(days=n), is_closed=True, note=note or "Vacation") for n in range((last_day - first_day).days + 1)]
         )
+        days_availability_changed(doctor=doctor, schedule=schedule, first_day=first_day, last_day=last_day)
         start = datetime.combine(first_day, time(0), tzinfo=tz)
         end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz)
         affected = list(
@@ -1042,6 +1093,7 @@ def _hold_release(hold: Appointment, *, by: User | None, note: str, request: Htt
     hold.sequence += 1
     hold.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancellation_reason", "hold_expires_at", "sequence", "updated_at"])
     _record(hold, from_status=Status.HELD, by=by, note=note, request=request)
+    appointment_availability_changed(hold, state=FREED)
     next_available_refresh_on_commit(hold.doctor)
     waitlist_offer_on_commit(hold.doctor_id)
 
@@ -1232,6 +1284,7 @@ def schedule_update(*, doctor: DoctorProfile, data: dict[str, Any], weekly_hours
             schedule.weekly_hours.all().delete()
             WeeklyHours.objects.bulk_create([WeeklyHours(schedule=schedule, weekday=w, start_time=s, end_time=e) for w, s, e in weekly_hours])
         audit_record(action="schedule.updated", actor=by, target=schedule, request=request, metadata={"fields": sorted(data), "weekly_hours": weekly_hours is not None})
+        rules_availability_changed(doctor=doctor, schedule=schedule)
         next_available_refresh_on_commit(doctor)
     return schedule
 
@@ -1251,6 +1304,7 @@ def override_set(*, doctor: DoctorProfile, day, ranges: list[tuple[time, time]] 
         )
         DateOverride.objects.bulk_create(rows)
         audit_record(action="schedule.override_set", actor=by, target=schedule, request=request, metadata={"date": day.isoformat(), "closed": not ranges})
+        days_availability_changed(doctor=doctor, schedule=schedule, first_day=day, last_day=day)
         next_available_refresh_on_commit(doctor)
     return rows
 
@@ -1262,6 +1316,7 @@ def override_clear(*, doctor: DoctorProfile, day, by: User, request: HttpRequest
         deleted, _ = schedule.overrides.filter(date=day).delete()
         if deleted:
             audit_record(action="schedule.override_cleared", actor=by, target=schedule, request=request, metadata={"date": day.isoformat()})
+            days_availability_changed(doctor=doctor, schedule=schedule, first_day=day, last_day=day)
             next_available_refresh_on_commit(doctor)
     return deleted
 

@@ -35,10 +35,11 @@ from consultations.selectors import join_card
 from doctors.models import DoctorProfile, DoctorService, format_money
 from doctors.views import doctor_required
 from medimeet.core import platform
+from medimeet.core.api import page_throttled
 from medimeet.core.errors import ApplicationError, form_add_service_errors
 from medimeet.core.flags import NEW_BOOKING_FLOW
 from medimeet.core.roles import staff_can
-from payments.selectors import payment_for_appointment
+from payments.selectors import payment_for_appointment, plan_coverage, plan_credit_for
 
 from . import selectors, services
 from .calendar import appointments_feed, google_calendar_link, outlook_calendar_link
@@ -167,6 +168,8 @@ def _slot_picker(
         "chosen_day": chosen,
         "slot_groups": _by_period(choices),
         "first_free": next((day for day in days if by_day[day]), None),
+        "window_start": window_start,  # the days shown, for the live updates (static/js/availability.js)
+        "window_end": window_end,
         "viewer_zone": _zone_label(viewer_tz, now),
         "doctor_zone": _zone_label(doctor_tz, now),
         "zones_differ": any(choice.doctor_label for choice in choices) or now.astimezone(viewer_tz).utcoffset() != now.astimezone(doctor_tz).utcoffset(),
@@ -292,8 +295,12 @@ def _book_series(
     return booked, ""
 
 
+SLOT_PICKER_FRAGMENT_HEADER = "X-MediMeet-Fragment"
+
+
 @never_cache
 @login_required
+@page_throttled("booking", methods=("POST",))
 def book(request: HttpRequest, slug: str) -> HttpResponse:
     doctor = DoctorProfile.objects.listed().select_related("user", "primary_specialization").filter(slug=slug).first()
     if doctor is None:
@@ -304,6 +311,10 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     offered = list(doctor.services.filter(is_active=True).order_by("price_minor", "name"))
     chosen_id = request.POST.get("service") or request.GET.get("service")
     service = next((s for s in offered if str(s.public_id) == chosen_id), offered[0] if offered else None)
+    if request.method == "GET" and service is not None and request.headers.get(SLOT_PICKER_FRAGMENT_HEADER) == "slot-picker":
+        # The live updates re-render only the day strip and the day's times (availability.js).
+        context = {**_slot_picker(request=request, doctor=doctor, service=service), "day_query": f"service={service.public_id}&"}
+        return render(request, "appointments/includes/slot_picker.html", context)
     viewer_tz = _viewer_zone(request)
     schedule = selectors.schedule_for(doctor)
     doctor_tz = ZoneInfo(schedule.timezone)
@@ -355,7 +366,9 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         "series_form": series_form,
         "one_step": one_step,
         "reason": reason,
+        "live_availability": settings.LIVE_AVAILABILITY_ON_PAGES,
         "policy": _policy_sentences(schedule.cancellation_policy or platform.cancellation_policy_default()) if one_step else [],
+        "plan_coverage": plan_coverage(patient=request.user, doctor=doctor),
         "current_hold": Appointment.objects.filter(patient=request.user, doctor=doctor, status=Status.HELD, hold_expires_at__gt=timezone.now())
         .exclude(Exists(selectors.open_proposals_of(OuterRef("pk"))))
         .select_related("service")
@@ -461,6 +474,7 @@ def _detail_context(
         "hold_expires_iso": appointment.hold_expires_at.isoformat(timespec="milliseconds") if appointment.hold_expires_at else "",
         "now_iso": now.isoformat(timespec="milliseconds"),
         "price": format_money(appointment.price_minor, appointment.currency),
+        "plan_credit": plan_credit_for(appointment) if appointment.price_minor == 0 else None,
         "quote": quote,
         "policy": _policy_sentences(quote.policy),
         "viewer_zone": _zone_label(viewer_tz, appointment.start),

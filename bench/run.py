@@ -29,7 +29,9 @@ Areas and scenarios (`--scenarios` takes either):
                            by level at 1 msg/s per room, and 50 rooms at 10/s; one Daphne process with
                            the in-memory channel layer (bench/signaling.py; always Daphne)
             signal-redis   the same with channels-redis (REDIS_URL set)
-            --concurrency sets the room counts (at 1 msg/s per room) of these two
+            signal-redis-2 channels-redis over two Daphne processes: each room's doctor on one and
+                           its patient on the other, so every frame crosses processes (scale-out)
+            --concurrency sets the room counts (at 1 msg/s per room) of these
 
     .venv/bin/python bench/run.py                 # full run (`make bench`), writes docs/performance.md
     .venv/bin/python bench/run.py --quick         # CI smoke, < 60 s (`make bench BENCH_ARGS=--quick`)
@@ -131,6 +133,7 @@ def server_env() -> dict[str, str]:
             "THROTTLE_LOGIN": UNLIMITED,
             "THROTTLE_ANON": UNLIMITED,
             "THROTTLE_USER": UNLIMITED,
+            "THROTTLE_BOOKING": UNLIMITED,  # 20/min per person in production: the booking areas book far more
             # Tokens are issued during setup and must outlive the run; the lifetime does not
             # change what a request costs.
             "JWT_ACCESS_TOKEN_LIFETIME_SECONDS": "86400",
@@ -145,7 +148,7 @@ def server_env() -> dict[str, str]:
 ENV_SUMMARY = (
     "DJANGO_SETTINGS_MODULE=medimeet.settings.local DEBUG=false "
     "DATABASE_URL=postgres://medimeet_bench@…/medimeet_bench REDIS_URL=redis://…/3 "
-    f"THROTTLE_LOGIN=THROTTLE_ANON=THROTTLE_USER={UNLIMITED} JWT_ACCESS_TOKEN_LIFETIME_SECONDS=86400"
+    f"THROTTLE_LOGIN=THROTTLE_ANON=THROTTLE_USER=THROTTLE_BOOKING={UNLIMITED} JWT_ACCESS_TOKEN_LIFETIME_SECONDS=86400"
 )
 
 
@@ -341,15 +344,16 @@ def _stat(pid: int | str) -> tuple[str, float, float, int] | None:
     return comm, (int(fields[11]) + int(fields[12])) / CLK_TCK, (int(fields[13]) + int(fields[14])) / CLK_TCK, int(fields[3])
 
 
-def cpu_snapshot(server_pid: int) -> dict[str, float]:
+def cpu_snapshot(*server_pids: int) -> dict[str, float]:
     """CPU seconds used so far by the server (every process of its session: the master and its
-    workers, and workers that exited), all postgres processes, redis, and this client."""
+    workers, and workers that exited; several servers' sessions summed), all postgres processes,
+    redis, and this client."""
     snap = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             s = _stat(entry.name)
-            if s and s[3] == server_pid:  # the server runs in a session of its own (start_new_session)
-                snap["server"] += s[1] + (s[2] if int(entry.name) == server_pid else 0.0)
+            if s and s[3] in server_pids:  # the server runs in a session of its own (start_new_session)
+                snap["server"] += s[1] + (s[2] if int(entry.name) in server_pids else 0.0)
             elif s and s[0] == "postgres":
                 # utime+stime+cutime+cstime: the postmaster's reaped children count too, so
                 # backends that exited during the level (one connection per request) are included.
@@ -911,15 +915,112 @@ class ContentionScenario(Scenario):
         }
 
 
+# --- Step 10: the mixed load ----------------------------------------------------------------
+
+# The sandbox card page is a Django form: any well-formed token works when the cookie and the
+# header carry the same one (CSRF double submit); the session is the patient's (seed --sessions).
+CSRF_TOKEN = "benchcsrf" + "0" * 23
+TEST_CARD = {"card_number": "4242 4242 4242 4242", "expiry": "12/30", "cvc": "123"}
+
+
+async def book_and_pay(client: httpx.AsyncClient, *, token: str, session: str, service: str, start: str, key: str) -> tuple[str, httpx.Response, dict]:
+    """The patient's whole booking: hold + reason in one request, start the payment, pay on the
+    sandbox gateway's card page, verify. Returns (status, last response, seconds by step); the
+    status is "200" when the payment succeeded and the appointment is confirmed, else the step
+    and its answer ("pay 503 SERVER_002", ...). Also used by scripts/fault-postgres."""
+    auth = {"Authorization": f"Bearer {token}"}
+    tags: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        tags[name] = now - t
+        t = now
+
+    r = await client.post("/api/v1/appointments/", json={"service": service, "start": start, "reason": BOOKING_REASON}, headers={**auth, "Idempotency-Key": key})
+    step("book")
+    if r.status_code != 201:
+        return f"book {r.status_code} {_error_code(r)}".strip(), r, tags
+    appointment = r.json()["id"]
+    r = await client.post("/api/v1/payments/", json={"appointment": appointment}, headers={**auth, "Idempotency-Key": f"{key}-pay"})
+    step("pay-start")
+    if r.status_code != 201:
+        return f"pay-start {r.status_code} {_error_code(r)}".strip(), r, tags
+    payment = r.json()
+    card_page = urlsplit(payment["checkout"]["url"]).path
+    r = await client.post(card_page, data=TEST_CARD, headers={"Cookie": f"sessionid={session}; csrftoken={CSRF_TOKEN}", "X-CSRFToken": CSRF_TOKEN})
+    step("card")
+    if r.status_code != 302:
+        return f"card {r.status_code}", r, tags
+    r = await client.post(f"/api/v1/payments/{payment['id']}/verify/", json={}, headers=auth)
+    step("verify")
+    if r.status_code != 200 or r.json().get("status") != "succeeded":
+        return f"verify {r.status_code} {_error_code(r) or r.json().get('status', '')}".strip(), r, tags
+    return "200", r, tags
+
+
+MIX = (("search", 60), ("slots", 25), ("book+pay", 10), ("records", 5))  # percent of requests
+MIX_CYCLE = [kind for kind, share in MIX for _ in range(share // 5)]  # 20 slots: 12, 5, 2, 1
+
+
+class MixScenario(Scenario):
+    name = "mix"
+    area = "mix"
+    description = (
+        "a realistic mix, interleaved deterministically: 60% doctor search (the `search` combinations), 25% slot "
+        "queries (`slots`), 10% a whole booking with payment (hold + reason, `POST /api/v1/payments/`, the sandbox "
+        "card page, verify: `book_and_pay`), 5% a patient reading their medical record "
+        "(`GET /api/v1/records/patients/<own id>/`); each worker is one patient"
+    )
+    levels = (1, 4, 8, 16, 32, 64)
+    quick_levels = (2, 4)
+
+    def __init__(self, seed: dict) -> None:
+        super().__init__(seed)
+        self.search = SearchMixScenario(seed)
+        self.slots = SlotsScenario(seed)
+        self.book = BookScenario(seed)
+        self.sessions: list[str] = seed.get("sessions") or []
+        self.patient_ids: list[str] = seed["patient_ids"]
+
+    def begin_level(self, concurrency: int) -> None:
+        self.book.begin_level(concurrency)
+
+    async def request(self, client, worker=0):
+        self.counter += 1
+        kind = MIX_CYCLE[(self.counter * 7 + worker) % len(MIX_CYCLE)]  # spread the kinds over the workers
+        if kind == "search":
+            status, r, _ = await self.search.request(client, worker)
+        elif kind == "slots":
+            status, r = await self.slots.request(client, worker)
+        elif kind == "records":
+            n = self.next_index()
+            r = await client.get(f"/api/v1/records/patients/{self.patient_ids[n]}/", headers={"Authorization": f"Bearer {self.tokens[n]}"})
+            status = str(r.status_code)
+        else:
+            try:
+                patient, i = self.book.take(worker)
+            except Exhausted:  # this worker's patient has no free slot left: a search instead
+                status, r, _ = await self.search.request(client, worker)
+                return status, r, {"search": None}
+            doctor, epoch = self.book.plans[patient][i]
+            slug, service = self.book.doctors[doctor]
+            status, r, steps = await book_and_pay(client, token=self.tokens[patient], session=self.sessions[patient], service=service,
+                                                  start=_iso(epoch), key=f"bench-{RUN_ID}-mix-{patient}-{i}")
+            return status, r, {kind: None, **{f"step:{k}": v for k, v in steps.items()}}
+        return status, r, {kind: None}
+
+
 SCENARIOS = {
     s.name: s
     for s in (
         LoginScenario, MeScenario, HealthScenario, SearchMixScenario, *SEARCH_COMBO_SCENARIOS,
-        SlotsScenario, SlotsPopularScenario, BookScenario, BookTwoStepScenario, ContentionScenario,
+        SlotsScenario, SlotsPopularScenario, BookScenario, BookTwoStepScenario, ContentionScenario, MixScenario,
     )
 }
-AREAS = {area: [n for n, s in SCENARIOS.items() if s.area == area] for area in ("auth", "search", "slots", "booking")}
-NEEDS_DATASET = {"search", "slots", "booking"}
+AREAS = {area: [n for n, s in SCENARIOS.items() if s.area == area] for area in ("auth", "search", "slots", "booking", "mix")}
+NEEDS_DATASET = {"search", "slots", "booking", "mix"}
 # --quick: one smoke level of each area (CI, < 60 s with the small data set)
 QUICK_SCENARIOS = ["me", "health", "login", "search", "slots", "book", "book-contention"]
 
@@ -1091,8 +1192,8 @@ def interpretation(results: list[Result], probe: dict) -> str:
         hash_ms = hr["cpu_per_hash_ms"]
         share = 100 * min(hash_ms / login.server_ms_per_request(), 1)
         lines.append(
-            f"- **Login is bounded by password hashing.** `{hr['algorithm']}` with {hr['iterations']:,} iterations "
-            f"(Django's default, what production runs) does **{rate:.2f} hashes/s on one core** in a tight loop "
+            f"- **Login is bounded by password hashing.** `{hr['algorithm']}` with {hr['params']} "
+            f"(the first of PASSWORD_HASHERS, what production runs) does **{rate:.2f} hashes/s on one core** in a tight loop "
             f"({hash_ms:.0f} ms of CPU per hash; {hr['per_second']:.2f}/s of wall-clock time on this shared machine). A login costs the server {login.server_ms_per_request():.0f} ms of CPU, "
             f"so the hash is ~{share:.0f}% of it. Ceiling: {rate:.1f} logins/s per core, {rate * cores:.1f}/s for all "
             f"{cores} cores; the best measured rate, {login.rps:.1f}/s, is {100 * login.rps / (rate * cores):.0f}% of "
@@ -1313,7 +1414,7 @@ def render_section(results, probe, info, command, server, started, commit, args,
                        commit, args, speed, names, load_extra=f"{args.users} seeded patients; ")
         + f"- **Password hash ceiling (same run, before the server starts):** "
         f"{1000 / hr['cpu_per_hash_ms'] if hr.get('cpu_per_hash_ms') else float('nan'):.2f} "
-        f"`{hr.get('algorithm', '?')}` hashes per CPU-second on one core ({hr.get('iterations', 0):,} iterations; "
+        f"`{hr.get('algorithm', '?')}` hashes per CPU-second on one core ({hr.get('params', '?')}; "
         f"{hr.get('per_second', float('nan')):.2f}/s of wall-clock time)\n\n"
         + table(results)
         + "\n" + TABLE_NOTE + "\n"
@@ -1322,7 +1423,7 @@ def render_section(results, probe, info, command, server, started, commit, args,
         + "\n**Setup notes.** Settings are `medimeet.settings.local` with `DEBUG=false`: `production.py` requires real "
         "secrets (SECRET_KEY, FIELD_ENCRYPTION_KEYS, ...) and adds HTTPS redirects/HSTS/secure cookies, which do not "
         "change the work these endpoints do; the field-encryption key is derived from SECRET_KEY instead of "
-        "FIELD_ENCRYPTION_KEYS (same Fernet cost). The password hasher is Django's default PBKDF2, as in production. "
+        "FIELD_ENCRYPTION_KEYS (same Fernet cost). The password hasher is the first of PASSWORD_HASHERS (Argon2 since Step 11), as in production. "
         "Throttles are raised so that the code is measured, not the limits; the access-token "
         "lifetime is raised because tokens are issued before the run. Seeded users share one password hash "
         "(hashing each user's password at ~5/s would dominate the setup; verifying costs the same). "
@@ -1619,6 +1720,148 @@ def render_booking(results, probe, data, header, contention: dict, verify: dict 
         out += "\n"
     out += "**Interpretation**\n\n" + booking_interpretation(results, contention, verify, hold, server) + "\n"
     return out
+
+
+# --- Step 10: the database's own ceiling (pgbench) and the mix report ---------------------
+
+PGBENCH_ROWS = 10_000
+PGBENCH_SCRIPTS = {
+    # a booking-like write transaction: one indexed read, one row update, a commit (WAL flush)
+    "read-update-commit": f"\\set id random(1, {PGBENCH_ROWS})\nBEGIN;\nSELECT status FROM appointments_appointment WHERE id = :id;\n"
+                          "UPDATE bench_pgbench SET n = n + 1 WHERE id = :id;\nCOMMIT;\n",
+    # the read side: one indexed read per transaction
+    "select-only": f"\\set id random(1, {PGBENCH_ROWS})\nSELECT status FROM appointments_appointment WHERE id = :id;\n",
+}
+
+
+def pgbench_levels(levels: list[int], duration: float) -> dict:
+    """pgbench on the bench database at the mix's client counts, right after the HTTP levels (same
+    machine, same PostgreSQL): the transactions/s the database itself sustains, the ceiling the
+    application's numbers are compared with. A table of its own (``bench_pgbench``) takes the
+    updates; the reads hit the appointments table."""
+    import shutil
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    pgbench = shutil.which("pgbench")
+    if not pgbench:
+        log("pgbench not found (Debian: postgresql-client): no database ceiling in this run")
+        return {}
+    conninfo = make_conninfo(admin_dsn(), dbname=db_name())
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_pgbench (id integer PRIMARY KEY, n bigint NOT NULL DEFAULT 0)")
+        conn.execute("INSERT INTO bench_pgbench (id) SELECT generate_series(1, %s) ON CONFLICT DO NOTHING", [PGBENCH_ROWS])
+    seconds = max(3, int(duration / 2))
+    out: dict = {"seconds": seconds, "rows": []}
+    for c in levels:
+        for name, script in PGBENCH_SCRIPTS.items():
+            path = VAR / f"bench-pgbench-{name}.sql"
+            path.write_text(script)
+            proc = subprocess.run([pgbench, "-n", "-c", str(c), "-j", str(min(c, os.cpu_count() or 1)), "-T", str(seconds), "-f", str(path), conninfo],
+                                  capture_output=True, text=True, timeout=seconds + 60)
+            tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", proc.stdout)
+            lat = re.search(r"latency average = ([0-9.]+) ms", proc.stdout)
+            if proc.returncode != 0 or not tps:
+                log(f"  pgbench {name} -c {c} failed: {(proc.stderr or proc.stdout)[-300:]}")
+                continue
+            row = {"script": name, "clients": c, "tps": float(tps.group(1)), "latency_ms": float(lat.group(1)) if lat else float("nan")}
+            out["rows"].append(row)
+            log(f"  pgbench {name} -c {c}: {row['tps']:,.0f} tps, average latency {row['latency_ms']:.2f} ms")
+    return out
+
+
+def mix_knee(results: list[Result]) -> Result | None:
+    """The knee: the lowest level that already reaches 90% of the best throughput, when a higher
+    level exists (more clients past it only queue: throughput flat, p99 climbing). Robust to one
+    noisy level, unlike comparing neighbours. None when the best is still at the last level."""
+    rows = sorted((r for r in results if r.count), key=lambda r: r.concurrency)
+    if len(rows) < 2:
+        return None
+    best = max(r.rps for r in rows)
+    knee = next(r for r in rows if r.rps >= 0.9 * best)
+    return knee if knee is not rows[-1] else None
+
+
+MIX_FINAL_COMMAND = (".venv/bin/python bench/run.py --scenarios mix --server gunicorn --workers 2 --threads 8 "
+                     "--concurrency 1,2,4,8,16,32,64 --duration 20 --warmup 5 --idle-wait 60")
+
+
+def render_mix(results, probe, data, header, verify: dict | None, pg: dict) -> str:
+    out = header + (f"- **The measurement to keep** is made on a quiet machine with the full data set (20,000 doctors, 500,000 appointments; "
+                    f"seeded on the first run, about 2 minutes), gunicorn as in docs/deployment.md: `{MIX_FINAL_COMMAND}` "
+                    "(`--server daphne` for the ASGI server instead)\n")
+    out += data_line(data) + "\n" + table(results) + "\n" + TABLE_NOTE
+    out += ("A request is one HTTP request, except `book+pay`: one whole booking with payment (four requests: book with the reason, "
+            "start the payment, the sandbox card page, verify), counted once with its total time.\n\n")
+    kinds = [k for k, _ in MIX]
+    out += ("**By kind** (ms, p50 / p99; the share of requests in brackets):\n\n| Conc. | " + " | ".join(kinds)
+            + " | book+pay steps p50: book / pay-start / card / verify |\n|---:|" + "---:|" * (len(kinds) + 1) + "\n")
+    for r in results:
+        cells = []
+        for k in kinds:
+            n = len(r.tags.get(k, []))
+            cells.append(f"{fmt_ms(r.tag_pct(k, 50))} / {fmt_ms(r.tag_pct(k, 99))} ({100 * n / r.count:.0f}%)" if r.count and n else "–")
+        steps = " / ".join(fmt_ms(r.tag_pct(f"step:{s}", 50)) for s in ("book", "pay-start", "card", "verify"))
+        out += f"| {r.concurrency} | " + " | ".join(cells) + f" | {steps} |\n"
+    out += "\n"
+    if pg.get("rows"):
+        out += (f"**The database's own ceiling** (pgbench on the same PostgreSQL, right after the HTTP levels, {pg['seconds']} s per level; "
+                "`read-update-commit`: one indexed read of `appointments_appointment`, one row update, a commit; `select-only`: the read alone):\n\n"
+                "| Clients | read-update-commit tps | avg ms | select-only tps | avg ms | mix req/s at that concurrency | mix as % of read-update-commit |\n"
+                "|---:|---:|---:|---:|---:|---:|---:|\n")
+        by = {(x["script"], x["clients"]): x for x in pg["rows"]}
+        for r in results:
+            w, ro = by.get(("read-update-commit", r.concurrency)), by.get(("select-only", r.concurrency))
+            out += (f"| {r.concurrency} | {w['tps']:,.0f} | {w['latency_ms']:.2f} | " if w else f"| {r.concurrency} | – | – | ")
+            out += (f"{ro['tps']:,.0f} | {ro['latency_ms']:.2f} | " if ro else "– | – | ")
+            out += f"{r.rps:,.1f} | " + (f"{100 * r.rps / w['tps']:.1f}% |" if w and w["tps"] else "– |") + "\n"
+        out += "\n"
+    if verify:
+        checks = ", ".join(f"{k} {verify.get(k, '–')}" for k in ("doctor_overlaps", "patient_overlaps", "paid_not_confirmed", "confirmed_unpaid", "double_paid", "amount_mismatch", "charged_not_recorded"))
+        out += f"**Database check after the run** (bench/dataset.py `verify`; each must be 0): {checks}; payments by status: {verify.get('payments')}.\n\n"
+    slowest = []
+    for kind, value in (probe.get("requests") or {}).items():
+        entries = value.items() if isinstance(value, dict) and "status" not in value else enumerate(value if isinstance(value, list) else [value])
+        for label, e in entries:
+            for x in (e or {}).get("explain", []):
+                slowest.append((x.get("execution_ms", 0.0) + x.get("planning_ms", 0.0), f"{kind} {label}", x))
+    if slowest:
+        ms, where, x = max(slowest, key=lambda t: t[0])
+        out += (f"**Slowest query of the mix's requests** (EXPLAIN (ANALYZE, BUFFERS) of one request of each kind, test client; full plans in "
+                f"`{EXPLAIN_FILE.relative_to(ROOT)}`): {where}, {x['label']}: planning {x['planning_ms']} ms + execution {x['execution_ms']} ms, "
+                f"{scans_text(x, 4)}.\n\n")
+    out += "**Interpretation**\n\n" + mix_interpretation(results, pg) + "\n"
+    return out
+
+
+def mix_interpretation(results: list[Result], pg: dict) -> str:
+    rows = [r for r in results if r.count]
+    if not rows:
+        return "- No level completed.\n"
+    lines = []
+    top = max(rows, key=lambda r: r.rps)
+    k = mix_knee(rows)
+    if k:
+        after = [r for r in rows if r.concurrency > k.concurrency]
+        lines.append(f"- **Knee at concurrency {k.concurrency}:** {k.rps:,.1f} req/s, p99 {fmt_ms(k.pct(99))} ms, already 90% of the best "
+                     f"throughput ({top.rps:,.1f} req/s at {top.concurrency}); more clients only queue: p99 {fmt_ms(after[-1].pct(99))} ms at {after[-1].concurrency}.")
+    else:
+        lines.append(f"- **No knee within the levels run:** throughput still grew at the last level ({top.rps:,.1f} req/s at {top.concurrency}); "
+                     "run higher `--concurrency` levels.")
+    busy = [r for r in rows if r.cpu_pct("other") > 50]
+    if busy:
+        lines.append(f"- **The machine was busy with other work** during {len(busy)} of {len(rows)} levels (the `other` CPU column above "
+                     "50% of a core): these figures check the harness, they are not the measurement; re-run on a quiet machine.")
+    errors = sum(r.errors for r in rows)
+    lines.append(f"- **Errors:** {errors} of {sum(r.count for r in rows):,} requests" + (f" ({', '.join(sorted({s for r in rows for s in r.statuses if not s.startswith('2')}))})" if errors else "") + ".")
+    w = [x for x in pg.get("rows", []) if x["script"] == "read-update-commit"]
+    if w:
+        best_db = max(w, key=lambda x: x["tps"])
+        lines.append(f"- **Against the database's ceiling:** the best mix throughput is {100 * top.rps / best_db['tps']:.1f}% of the "
+                     f"read-update-commit transactions/s pgbench gets from the same PostgreSQL ({best_db['tps']:,.0f} tps at {best_db['clients']} clients): "
+                     f"the application tier (server CPU {top.server_ms_per_request():.1f} ms per request), not PostgreSQL, sets the limit.")
+    return "\n".join(lines) + "\n"
 
 
 def booking_interpretation(results, contention, verify, hold, server: Server | None = None) -> str:
@@ -1991,6 +2234,7 @@ TITLES = {
     "search": "Doctor search: `GET /api/v1/doctors/` at 20,000 doctors (Step 2)",
     "slots": "Slots: `GET /api/v1/doctors/<slug>/slots/`, 30 days, 500,000 appointments (Step 3)",
     "booking": "Booking: throughput and contention (Step 3)",
+    "mix": "Mixed load (Step 10): search, slots, booking with payment, records",
 }
 
 
@@ -2017,6 +2261,7 @@ def main(argv: list[str] | None = None) -> int:
     ref_sha = None
     data = verify = None
     contention: dict = {}
+    pgbench_out: dict = {}
     try:
         if args.ref:
             PROJECT, ref_sha = export_ref(args.ref)
@@ -2047,9 +2292,11 @@ def main(argv: list[str] | None = None) -> int:
             run_checked([PYTHON, SETUP_SCRIPT, "dataset", "--size", args.data_size, "--out", str(data_file)], "data set", timeout=3600, stream=True)
             data = json.loads(data_file.read_text())
             log(f"  data set {'reused' if data['reused'] else 'seeded'} in {time.monotonic() - t_data:.0f} s: {data['counts']}")
-        log(f"seeding {args.users} users" + (" and computing slot/booking targets" if {"slots", "booking"} & set(areas) else ""))
+        log(f"seeding {args.users} users" + (" and computing slot/booking targets" if {"slots", "booking", "mix"} & set(areas) else ""))
         seed_cmd = [PYTHON, SETUP_SCRIPT, "seed", "--users", str(args.users), "--password", PASSWORD, "--out", str(seed_file)]
-        if {"slots", "booking"} & set(areas):
+        if "mix" in areas:
+            seed_cmd += ["--sessions"]
+        if {"slots", "booking", "mix"} & set(areas):
             seed_cmd += ["--targets", "--booking-workers", str(args.users // 2), "--per-worker", "400" if args.quick else "800",
                          "--contention-items", "3000"]
         run_checked(seed_cmd, "seeding")
@@ -2057,14 +2304,14 @@ def main(argv: list[str] | None = None) -> int:
         log("measuring password hashing (one core, idle server) and query counts" + (", EXPLAIN of the new areas' queries" if need_data else ""))
         probe_cmd = [PYTHON, SETUP_SCRIPT, "probe", "--email", seed["users"][0], "--password", PASSWORD,
                      "--hash-seconds", "1" if args.quick else "3", "--out", str(probe_file)]
-        if "search" in areas:
+        if {"search", "mix"} & set(areas):
             probe_cmd += ["--search-combos", json.dumps({c: search_query(c, 3) for c in SEARCH_COMBOS})]
-        if "slots" in areas:
+        if {"slots", "mix"} & set(areas):
             first, last = slots_window()
             ordinary = next(t for t in seed["targets"]["slots"] if not t[2])
             popular = next(t for t in seed["targets"]["slots"] if t[2])
             probe_cmd += ["--slots-target", json.dumps([[t[0], t[1], first, last, SLOTS_TZ] for t in (ordinary, popular)])]
-        if "booking" in areas:
+        if {"booking", "mix"} & set(areas):
             booking = seed["targets"]["booking"]
             doctor, epoch = booking["plans"][-1][-1]
             probe_cmd += ["--hold-target", json.dumps([booking["doctors"][doctor][1], _iso(epoch)]), "--token", seed["tokens"][-1]]
@@ -2072,7 +2319,7 @@ def main(argv: list[str] | None = None) -> int:
         probe = json.loads(probe_file.read_text())
         write_explain_file(probe)
         hr = probe["hash_rate"]
-        log(f"  {hr['algorithm']} ({hr['iterations']:,} iterations): {hr['per_second']:.2f} hashes/s on one core")
+        log(f"  {hr['algorithm']} ({hr['params']}): {hr['per_second']:.2f} hashes/s on one core")
         for name, q in probe["queries"].items():
             log(f"  {name}: HTTP {q['status']}, {len(q['queries'])} SQL queries")
         for kind, value in (probe.get("requests") or {}).items():
@@ -2092,7 +2339,9 @@ def main(argv: list[str] | None = None) -> int:
                                                lambda: Server(free_port(), "daphne"))
         if "book-contention" in scenarios:
             contention = scenarios["book-contention"].invariant()
-        if "booking" in areas:
+        if "mix" in areas:
+            pgbench_out = pgbench_levels(levels_of(args, "mix"), args.duration)
+        if {"booking", "mix"} & set(areas):
             log("checking the database for double bookings")
             run_checked([PYTHON, SETUP_SCRIPT, "verify", "--out", str(verify_file)], "verify")
             verify = json.loads(verify_file.read_text())
@@ -2119,8 +2368,10 @@ def main(argv: list[str] | None = None) -> int:
             sections[area] = render_section(rows, probe, info, command, server, started, commit_label, args, speed)
             continue
         header = section_header(TITLES[area], rows, info, command, server, started, commit_label, args, speed, names,
-                                load_extra=f"{args.users} seeded patients; " if area == "booking" else "")
-        if area == "search":
+                                load_extra=f"{args.users} seeded patients; " if area in ("booking", "mix") else "")
+        if area == "mix":
+            sections[area] = render_mix(rows, probe, data, header, verify, pgbench_out)
+        elif area == "search":
             sections[area] = render_search(rows, probe, data, header)
         elif area == "slots":
             sections[area] = render_slots(rows, probe, data, header)
@@ -2130,7 +2381,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table(by_area[area]) if area != signaling.AREA else signaling.table(signaling_out["results"]))
     if "auth" in areas:
         print(interpretation(by_area["auth"], probe))
-    for area in ("search", "slots", "booking", signaling.AREA):
+    for area in ("search", "slots", "booking", "mix", signaling.AREA):
         if area in sections:
             text = sections[area]
             print(text[text.index("**Interpretation**"):])
@@ -2147,7 +2398,8 @@ def main(argv: list[str] | None = None) -> int:
         failed = failed or any(r.errors for r in signaling_out["results"])
     if contention and (contention["slots_not_one"] or contention["other"]):
         failed = True
-    if verify and (verify["doctor_overlaps"] or verify["patient_overlaps"] or verify["contention_slots_doubled"]):
+    if verify and (verify["doctor_overlaps"] or verify["patient_overlaps"] or verify["contention_slots_doubled"]
+                   or any(verify.get(k) for k in ("paid_not_confirmed", "confirmed_unpaid", "double_paid", "amount_mismatch"))):
         failed = True
     return 1 if failed else 0
 

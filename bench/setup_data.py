@@ -116,6 +116,17 @@ def seed(users: int, password: str) -> dict:
         # Same state on every run: the password, the same lockout-free account, no bookings or
         # sessions left over from an earlier run.
         User.objects.filter(pk__in=[u.pk for u in created]).update(password=encoded, is_active=True, status="active")
+        # Paid bookings (the mix area) hold payments, their invoices and refunds, and a
+        # consultation room: protected references, removed first (plain SQL: invoices refuse the
+        # ORM's delete, they are tax documents, but these are the bench's own).
+        ids = [u.pk for u in created]
+        with connection.cursor() as cursor:
+            for table in ("payments_refund", "payments_invoice"):
+                cursor.execute(f"DELETE FROM {table} WHERE payment_id IN (SELECT id FROM payments_payment WHERE patient_id = ANY(%s))", [ids])
+            cursor.execute("DELETE FROM payments_payment WHERE patient_id = ANY(%s)", [ids])
+        from consultations.models import Consultation
+
+        Consultation.objects.filter(appointment__patient__in=created).delete()
         # The ORM's delete follows whatever refers to appointments (events, waitlist, ...).
         removed = Appointment.objects.filter(patient__in=created).delete()[1].get("appointments.Appointment", 0)
         ApiSession.objects.filter(user__in=created).delete()
@@ -134,6 +145,7 @@ def seed(users: int, password: str) -> dict:
     return {
         "users": [u.email for u in created],
         "tokens": tokens,
+        "patient_ids": [str(u.public_id) for u in created],
         "hasher": get_hasher("default").algorithm,
         "access_token_lifetime_s": int(jwt_settings.ACCESS_TOKEN_LIFETIME.total_seconds()),
         "removed_appointments": removed,
@@ -154,12 +166,21 @@ def hash_rate(min_seconds: float = 2.0, min_hashes: int = 5) -> dict:
     cpu = time.process_time() - cpu_start
     return {
         "algorithm": hasher.algorithm,
-        "iterations": getattr(hasher, "iterations", None),
+        "params": hasher_params(hasher),
         "hashes": n,
         "seconds": wall,
         "per_second": n / wall,
         "cpu_per_hash_ms": 1000 * cpu / n,
     }
+
+
+def hasher_params(hasher) -> str:
+    """What sets the hasher's cost, in words: PBKDF2's iterations or Argon2's time/memory/lanes."""
+    if hasattr(hasher, "iterations"):
+        return f"{hasher.iterations:,} iterations"
+    if hasattr(hasher, "memory_cost"):
+        return f"time cost {hasher.time_cost}, memory {hasher.memory_cost:,} KiB, parallelism {hasher.parallelism}"
+    return "default parameters"
 
 
 def query_counts(email: str, password: str) -> dict:
@@ -317,6 +338,20 @@ def probe_requests(combos: dict[str, str], slots_target: list | None, hold_targe
     return out
 
 
+def web_sessions(emails: list[str]) -> list[str]:
+    """A signed-in browser session (the ``sessionid`` cookie) per user, made by Django's own login
+    (the test client's force_login): the sandbox gateway's card page is a web page, not the API."""
+    from django.test import Client
+
+    cookies = []
+    for user in User.objects.filter(email__in=emails).order_by("email"):
+        client = Client()
+        client.force_login(user)
+        cookies.append((user.email, client.cookies[settings.SESSION_COOKIE_NAME].value))
+    by_email = dict(cookies)
+    return [by_email[e] for e in emails]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -337,6 +372,7 @@ def main() -> None:
     p_seed.add_argument("--booking-workers", type=int, default=0)
     p_seed.add_argument("--per-worker", type=int, default=500)
     p_seed.add_argument("--contention-items", type=int, default=2000)
+    p_seed.add_argument("--sessions", action="store_true", help="also a web session per user (sandbox card page of the booking+payment flow)")
     p_data = sub.add_parser("dataset")
     p_data.add_argument("--size", choices=["full", "quick"], default="full")
     p_data.add_argument("--out", required=True)
@@ -350,6 +386,8 @@ def main() -> None:
         data = dataset.ensure(dataset.FULL if args.size == "full" else dataset.QUICK, log=lambda m: print(m, file=sys.stderr, flush=True))
     elif args.command == "seed":
         data = seed(args.users, args.password)
+        if args.sessions:
+            data["sessions"] = web_sessions(data["users"])
         if args.targets:
             marker = dataset.marker_read()
             if marker is None:

@@ -19,7 +19,10 @@ fixed rate per room (open loop, each room with its own phase), and the doctor's 
 the receive time minus that: the relay latency message in → consumer → channel layer group →
 the other consumer → message out, on one clock. Rooms are added level by level (the sockets of
 the previous levels stay open); one level raises the rate per room instead (LEVELS).
-Each layer (in-memory, channels-redis) gets its own Daphne process and freshly seeded rooms.
+Each layer (in-memory, channels-redis) gets its own Daphne process and freshly seeded rooms;
+``signal-redis-2`` runs channels-redis over two Daphne processes, each room's doctor connected
+to one and its patient to the other, so every relayed frame crosses processes through Redis
+(how production scales the sockets out).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class SignalingScenario:
     quick_levels = tuple(r for r, _ in QUICK_LEVELS)
     duration_factor = 1.0
     expected: frozenset = frozenset()
+    processes = 1  # Daphne processes; with two, each room's doctor and patient are on different ones
 
 
 class MemoryScenario(SignalingScenario):
@@ -72,7 +76,14 @@ class RedisScenario(SignalingScenario):
     description = "channels-redis on loopback (REDIS_URL set)"
 
 
-SCENARIOS = {s.name: s for s in (MemoryScenario, RedisScenario)}
+class RedisTwoProcessesScenario(SignalingScenario):
+    name = "signal-redis-2"
+    layer = "redis2"
+    processes = 2
+    description = "channels-redis over two Daphne processes, the doctor and the patient of each room on different ones"
+
+
+SCENARIOS = {s.name: s for s in (MemoryScenario, RedisScenario, RedisTwoProcessesScenario)}
 
 
 # --- Django side: seeding (run as a script in the served tree) -------------------------------
@@ -245,17 +256,20 @@ class LevelResult:
 
 
 class Room:
-    def __init__(self, info: dict, gen: Generator) -> None:
+    def __init__(self, info: dict, gen: Generator, index: int) -> None:
         self.room, self.doctor_token, self.patient_token = info["room"], info["doctor"], info["patient"]
         self.gen = gen
+        # With several server processes, the doctor and the patient connect to different ones.
+        self.doctor_base = gen.ws_bases[index % len(gen.ws_bases)]
+        self.patient_base = gen.ws_bases[(index + 1) % len(gen.ws_bases)]
         self.doctor = self.patient = None
         self.seq = 0
         self.tasks: list[asyncio.Task] = []
 
-    async def _connect(self, token: str):
+    async def _connect(self, base: str, token: str):
         import websockets
 
-        url = f"{self.gen.ws_base}/ws/consultations/{self.room}/?token={token}"
+        url = f"{base}/ws/consultations/{self.room}/?token={token}"
         # No client pings (browsers send none; Daphne pings its clients itself); no compression
         # (Daphne does not negotiate permessage-deflate, so the frames are the same either way).
         return await websockets.connect(url, additional_headers={"Origin": self.gen.origin}, ping_interval=None,
@@ -273,11 +287,11 @@ class Room:
 
     async def open(self) -> float:
         t0 = time.perf_counter()
-        self.doctor = await self._connect(self.doctor_token)
+        self.doctor = await self._connect(self.doctor_base, self.doctor_token)
         welcome = await self._until(self.doctor, "welcome")
         if welcome["state"] != "admitted":
             raise RuntimeError(f"the doctor is {welcome['state']!r} on arrival")
-        self.patient = await self._connect(self.patient_token)
+        self.patient = await self._connect(self.patient_base, self.patient_token)
         welcome = await self._until(self.patient, "welcome")
         if welcome["state"] != "waiting":
             raise RuntimeError(f"the patient is {welcome['state']!r} on arrival")
@@ -322,9 +336,9 @@ class Room:
 
 
 class Generator:
-    def __init__(self, port: int, rooms: list[dict]) -> None:
-        self.ws_base = f"ws://127.0.0.1:{port}"
-        self.origin = f"http://127.0.0.1:{port}"
+    def __init__(self, ports: list[int], rooms: list[dict]) -> None:
+        self.ws_bases = [f"ws://127.0.0.1:{port}" for port in ports]
+        self.origin = f"http://127.0.0.1:{ports[0]}"
         self.pending = list(rooms)  # seeded, not opened yet
         self.open_rooms: list[Room] = []
         self.sink: list[float] = []
@@ -336,7 +350,8 @@ class Generator:
     async def grow(self, rooms: int) -> tuple[int, list[float]]:
         """Open rooms until ``rooms`` are open; (rooms that failed, setup seconds of each new room)."""
         want = rooms - len(self.open_rooms)
-        todo = [Room(info, self) for info in self.pending[:want]]
+        first = len(self.open_rooms)
+        todo = [Room(info, self, first + i) for i, info in enumerate(self.pending[:want])]
         del self.pending[:want]
         gate = asyncio.Semaphore(CONNECT_PARALLEL)
         took: list[float] = []
@@ -410,9 +425,11 @@ def levels_for(args, scenario: type[SignalingScenario]) -> list[tuple[int, float
     return list(QUICK_LEVELS if args.quick else LEVELS)
 
 
-async def run_layer(h, args, scenario: type[SignalingScenario], server, rooms: list[dict], failures: dict) -> list[LevelResult]:
-    """One layer: the levels against a running server. ``h`` is bench/run.py (cpu_snapshot, log, ...)."""
-    gen = Generator(server.port, rooms)
+async def run_layer(h, args, scenario: type[SignalingScenario], servers: list, rooms: list[dict], failures: dict) -> list[LevelResult]:
+    """One layer: the levels against running servers (their CPU summed as "server"). ``h`` is
+    bench/run.py (cpu_snapshot, log, ...)."""
+    gen = Generator([server.port for server in servers], rooms)
+    pids = [server.proc.pid for server in servers]
     levels = levels_for(args, scenario)
     results: list[LevelResult] = []
     try:
@@ -420,13 +437,13 @@ async def run_layer(h, args, scenario: type[SignalingScenario], server, rooms: l
             r = LevelResult(scenario.layer, target, rate)
             if target > len(gen.open_rooms):
                 h.log(f"{scenario.name}: opening rooms {len(gen.open_rooms)} → {target} ({CONNECT_PARALLEL} at a time)")
-                before = h.cpu_snapshot(server.proc.pid)
+                before = h.cpu_snapshot(*pids)
                 t0 = time.perf_counter()
                 r.failed_rooms, r.setup_ms = await gen.grow(target)
                 r.setup_ms = [x * 1000 for x in r.setup_ms]
                 r.setup_seconds = time.perf_counter() - t0
                 r.setup_rooms = len(r.setup_ms)
-                r.setup_cpu_server = h.cpu_snapshot(server.proc.pid)["server"] - before["server"]
+                r.setup_cpu_server = h.cpu_snapshot(*pids)["server"] - before["server"]
                 h.log(f"  {r.setup_rooms} rooms opened in {r.setup_seconds:.1f} s (p50 {pct(r.setup_ms, 50):.0f} ms, p99 {pct(r.setup_ms, 99):.0f} ms per room), "
                       f"{r.failed_rooms} failed" + (f": {gen.failures}" if r.failed_rooms else ""))
                 await asyncio.sleep(1.0)  # presence and peer_ready fan-out settles
@@ -437,14 +454,14 @@ async def run_layer(h, args, scenario: type[SignalingScenario], server, rooms: l
             r.waited = h.wait_for_quiet(args.idle_wait) if args.idle_wait > 0 else 0.0
             gen.sink, gen.errors_seen, closed_before = [], {}, gen.closed
             h.log(f"{scenario.name}: {len(gen.open_rooms)} rooms ({r.sockets} sockets), {rate:g} msg/s per room, {args.duration:g} s")
-            spy = h.start_profile(args, f"{scenario.name}-{target}-{rate:g}", server.proc.pid, args.duration) if n == len(levels) - 1 else None
+            spy = h.start_profile(args, f"{scenario.name}-{target}-{rate:g}", pids[0], args.duration) if n == len(levels) - 1 else None
             stop = asyncio.Event()
             lag = asyncio.create_task(loop_lag(r.loop_lag_ms, stop))
-            before = h.cpu_snapshot(server.proc.pid)
+            before = h.cpu_snapshot(*pids)
             t0 = time.perf_counter()
             r.sent = await gen.send_for(rate, args.duration)
             r.elapsed = time.perf_counter() - t0
-            after = h.cpu_snapshot(server.proc.pid)
+            after = h.cpu_snapshot(*pids)
             stop.set()
             await lag
             drain = time.perf_counter() + DRAIN_SECONDS
@@ -462,8 +479,9 @@ async def run_layer(h, args, scenario: type[SignalingScenario], server, rooms: l
             h.log(f"  -> {r.received:,}/{r.sent:,} relayed, {r.rate_total:,.0f} msg/s, p50 {pct(r.latencies, 50):.2f} ms, p99 {pct(r.latencies, 99):.2f} ms, "
                   f"max {max(r.latencies, default=float('nan')):.1f} ms, server CPU {r.cpu_pct('server'):.0f}%, errors {r.errors}")
             results.append(r)
-            if server.proc.poll() is not None:
-                raise h.BenchError(f"The server died during {scenario.name} {r.label}.\n{server.log_tail()}")
+            for server in servers:
+                if server.proc.poll() is not None:
+                    raise h.BenchError(f"A server died during {scenario.name} {r.label}.\n{server.log_tail()}")
     finally:
         for key, n in gen.failures.items():
             failures[key] = failures.get(key, 0) + n
@@ -472,8 +490,8 @@ async def run_layer(h, args, scenario: type[SignalingScenario], server, rooms: l
 
 
 def run_area(h, args, names: list[str], server_factory) -> dict:
-    """Each selected layer: seed fresh rooms, start a Daphne process with that layer, run the
-    levels, stop it. Returns {"results": [...], "seed_seconds": ..., "fd_limit": ...}."""
+    """Each selected layer: seed fresh rooms, start its Daphne process(es) with that layer, run the
+    levels, stop them. Returns {"results": [...], "seed_seconds": ..., "fd_limit": ...}."""
     most = max(r for name in names for r, _ in levels_for(args, SCENARIOS[name]))
     fd = raise_fd_limit(4 * most + 1024)
     h.log(f"signaling: RLIMIT_NOFILE {fd[0]} (hard {fd[1]}), {most} rooms = {2 * most} client sockets")
@@ -485,19 +503,22 @@ def run_area(h, args, names: list[str], server_factory) -> dict:
         h.run_checked([h.PYTHON, str(Path(__file__).resolve()), "seed", "--rooms", str(most), "--out", str(seed_file)], "signaling seed")
         seeded = json.loads(seed_file.read_text())
         out["seed_seconds"].append(seeded["seconds"])
-        server = server_factory()
+        servers = [server_factory() for _ in range(scenario.processes)]
         saved = dict(h.EXTRA_ENV)
         if scenario.layer == "memory":
             h.EXTRA_ENV["REDIS_URL"] = ""  # settings: no REDIS_URL → InMemoryChannelLayer (and a local-memory cache)
         try:
             h.flush_redis()
-            h.log(f"{name}: starting {server.display_cmd} ({scenario.description})")
-            server.start()
-            server.wait_ready()
-            out["servers"][name] = server.display_cmd
-            out["results"] += asyncio.run(run_layer(h, args, scenario, server, seeded["rooms"], out["failures"]))
+            for server in servers:
+                h.log(f"{name}: starting {server.display_cmd} ({scenario.description})")
+                server.start()
+            for server in servers:
+                server.wait_ready()
+            out["servers"][name] = " and ".join(f"`{server.display_cmd}`" for server in servers)
+            out["results"] += asyncio.run(run_layer(h, args, scenario, servers, seeded["rooms"], out["failures"]))
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
             h.EXTRA_ENV.clear()
             h.EXTRA_ENV.update(saved)
     return out
@@ -512,7 +533,7 @@ def _ms(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
 
 
-LAYER_NAMES = {"memory": "in-memory", "redis": "channels-redis"}
+LAYER_NAMES = {"memory": "in-memory", "redis": "channels-redis", "redis2": "channels-redis, 2 processes"}
 
 
 def table(results: list[LevelResult]) -> str:
@@ -563,17 +584,19 @@ def sustains(r: LevelResult) -> bool:
 
 def interpretation(results: list[LevelResult], failures: dict) -> str:
     lines = []
-    by_layer = {layer: [r for r in results if r.layer == layer] for layer in ("memory", "redis")}
-    redis_target = next((r for r in by_layer["redis"] if r.rooms == TARGET_ROOMS and r.rate == 1.0), None)
-    if redis_target:
-        p99 = pct(redis_target.latencies, 99)
-        met = p99 < TARGET_P99_MS and redis_target.errors == 0
-        lines.append(
-            f"- **Target (p99 relay < {TARGET_P99_MS:g} ms with channels-redis at {TARGET_ROOMS} rooms, one message per second per room):** "
-            f"{'**met**' if met else '**not met**'}: p99 {_ms(p99)} ms (p50 {_ms(pct(redis_target.latencies, 50))} ms) at "
-            f"{redis_target.rate_total:,.0f} relayed messages/s, server at {redis_target.cpu_pct('server'):.0f}% of a core"
-            + ("" if redis_target.errors == 0 else f", {redis_target.errors} errors") + "."
-        )
+    by_layer = {layer: [r for r in results if r.layer == layer] for layer in LAYER_NAMES}
+    for layer in ("redis", "redis2"):
+        redis_target = next((r for r in by_layer[layer] if r.rooms == TARGET_ROOMS and r.rate == 1.0), None)
+        if redis_target:
+            p99 = pct(redis_target.latencies, 99)
+            met = p99 < TARGET_P99_MS and redis_target.errors == 0
+            lines.append(
+                f"- **Target (p99 relay < {TARGET_P99_MS:g} ms with {LAYER_NAMES[layer]} at {TARGET_ROOMS} rooms, one message per second per room):** "
+                f"{'**met**' if met else '**not met**'}: p99 {_ms(p99)} ms (p50 {_ms(pct(redis_target.latencies, 50))} ms) at "
+                f"{redis_target.rate_total:,.0f} relayed messages/s, server{'s' if layer == 'redis2' else ''} at {redis_target.cpu_pct('server'):.0f}% of a core"
+                + (" (both processes together)" if layer == "redis2" else "")
+                + ("" if redis_target.errors == 0 else f", {redis_target.errors} errors") + "."
+            )
     for layer, rows in by_layer.items():
         if not rows:
             continue
@@ -593,6 +616,8 @@ def interpretation(results: list[LevelResult], failures: dict) -> str:
             text += f". Server CPU per relayed message {min(costs):,.0f}–{max(costs):,.0f} µs (all of the process's CPU over the level, divided by the messages relayed, idle sockets included)"
         lines.append(text + ".")
     for layer, rows in by_layer.items():
+        if layer == "redis2":  # two processes: "what one process can do" is the other rows' question
+            continue
         busy = [r for r in rows if r.received and r.cpu.get("server")]
         flowing = [r for r in busy if pct(r.latencies, 99) < 1000]  # not yet queueing for seconds
         if busy:
@@ -642,7 +667,7 @@ def interpretation(results: list[LevelResult], failures: dict) -> str:
 def render(h, results: list[LevelResult], out: dict, info, command, started, commit, args, speed) -> str:
     levels = {name: levels_for(args, SCENARIOS[name]) for name in SCENARIOS}
     level_text = ", ".join(f"{r:,} rooms @ {f:g}/s" for r, f in next(iter(levels.values())))
-    servers = "; ".join(f"{name}: `{cmd}`" for name, cmd in out["servers"].items())
+    servers = "; ".join(f"{name}: {cmds}" for name, cmds in out["servers"].items())
     # Another database / Redis database than the defaults (e.g. not to disturb someone else's run): part of the command.
     moved = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_DATABASE_URL", "BENCH_REDIS_URL") if os.environ.get(k))
     command = f"{moved} {command}" if moved else command
@@ -653,7 +678,7 @@ def render(h, results: list[LevelResult], out: dict, info, command, started, com
         f"- **Machine:** {info['nproc']} cores ({info['cpu']}), load average before the run {info['loadavg']}; "
         f"Python {info['python']}, PostgreSQL {info['postgres']}, Redis {info['redis']}, Django {info['django']}, Daphne {info['daphne']}\n"
         f"- **Command:** `{command}`\n"
-        f"- **Server:** one Daphne process per layer, {servers}; environment `{h.ENV_SUMMARY}`"
+        f"- **Server:** one Daphne process per layer (two for channels-redis, 2 processes), {servers}; environment `{h.ENV_SUMMARY}`"
         + (" plus `" + " ".join(f"{k}={v}" for k, v in h.EXTRA_ENV.items()) + "`" if h.EXTRA_ENV else "")
         + "; the in-memory run has `REDIS_URL=` (empty: `InMemoryChannelLayer`, local-memory cache), the channels-redis run "
         f"`REDIS_URL=redis://…/{h.REDIS_URL.rsplit('/', 1)[-1]}` (`RedisChannelLayer`, pool of `CHANNELS_REDIS_MAX_CONNECTIONS`=1000)\n"
@@ -677,7 +702,7 @@ def render(h, results: list[LevelResult], out: dict, info, command, started, com
         "frame goes client → Daphne → the patient's consumer (validation, `group_send` to `consultation.<room>`) → the layer → "
         "the doctor's consumer → client. Errors = rooms that could not be opened, sockets the server closed, frames sent but "
         f"not received within {DRAIN_SECONDS:g} s, and error frames. CPU % is of one core over the level (server = the Daphne "
-        "process; redis = the redis-server process, which other users of this machine may share; client = the load generator; "
+        "process, both processes summed for the 2-process layer; redis = the redis-server process, which other users of this machine may share; client = the load generator; "
         "other = the rest of the machine). Server CPU µs/msg is all of the server's CPU over the level divided by the frames relayed.\n\n"
         "**Opening rooms** (new rooms of each level; the sockets of earlier levels stay open):\n\n"
         + setup_table(results)

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
+from medimeet.core.consumers import NoConnectionHopMixin
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .models import Participation
+
+logger = logging.getLogger("medimeet.consultations")
+UNAVAILABLE_MESSAGE = "The live connection service is unavailable right now; the page retries by itself."
 
 AUTH_TIMEOUT_SECONDS = 10
 STATS_INTERVAL_SECONDS = 5
@@ -112,17 +117,22 @@ def _user_from_token(token: str):
         return None
 
 
-class ConsultationConsumer(AsyncJsonWebsocketConsumer):
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Channels' dispatch, without its ``aclose_old_connections()`` before every event: that
-        is a hop to the database thread per frame received and per group event (three per
-        relayed frame, a third of the server's CPU when relaying). Every database access here
-        goes through ``database_sync_to_async``, which closes old connections before and after
-        each call in that thread, so the extra hop did nothing for this consumer."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+class ConsultationConsumer(NoConnectionHopMixin, AsyncJsonWebsocketConsumer):
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop, which also reads this socket's channel-layer inbox: when Redis
+        goes away mid-call that read raises. The socket is then told WS_UNAVAILABLE and closed
+        with 4503 (the page retries; docs/signaling.md) and the leaving is recorded, instead of
+        the application crashing with a traceback and the socket dropping without a reason."""
+        try:
+            await super().__call__(scope, receive, send)
+        except RedisError as exc:
+            logger.warning("consultation socket closed: channel layer unreachable", extra={"code": type(exc).__name__})
+            try:
+                await self.refuse(services.Refusal(4503, "WS_UNAVAILABLE", UNAVAILABLE_MESSAGE))
+            except Exception:  # noqa: BLE001 - the socket may already be closed: nothing left to tell
+                pass
+            if getattr(self, "participation", None) is not None:
+                await self.disconnect(4503)
 
     async def connect(self) -> None:
         self.room: str = self.scope["url_route"]["kwargs"]["room"]
@@ -195,7 +205,15 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
     async def enter(self, *, ice_user) -> None:
         """The socket is someone's in the room now: join the group, greet, tell the others."""
         self.admitted = self.participation.admitted_at is not None
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        for attempt in (1, 2):  # a connection pooled before a Redis restart fails once, then reconnects
+            try:
+                await self.channel_layer.group_add(self.group, self.channel_name)
+                break
+            except RedisError as exc:  # the channel layer is down: the page says so and retries (4503)
+                if attempt == 2:
+                    logger.warning("consultation socket refused: channel layer unreachable", extra={"code": type(exc).__name__})
+                    await self.refuse(services.Refusal(4503, "WS_UNAVAILABLE", UNAVAILABLE_MESSAGE))
+                    return
         await self.send_json(await self.welcome(ice_user))
         await self.broadcast_presence()
         if self.admitted:
@@ -232,11 +250,14 @@ class ConsultationConsumer(AsyncJsonWebsocketConsumer):
         if self.participation is None:
             return
         self.participation = await database_sync_to_async(services.participant_disconnect)(participation=self.participation)
-        await self.channel_layer.group_discard(self.group, self.channel_name)
         view = await database_sync_to_async(selectors.participant_view)(self.participation)
         if view["state"] == "left" and not self.hung_up:  # dropped, not hung up: it may come back
             view["state"] = "reconnecting"
-        await self.channel_layer.group_send(self.group, {"type": "room.presence", "participant": view})
+        try:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_send(self.group, {"type": "room.presence", "participant": view})
+        except RedisError:  # Redis is down: nobody can be told; the others read the state when they reconnect
+            pass
 
     # --- Incoming frames ---------------------------------------------------------------------
 

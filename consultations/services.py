@@ -432,6 +432,15 @@ def _recording_stop_active(*, consultation: Consultation, now, reason: str, acto
     return recording
 
 
+def _recording_stop_turned_off(recording: Recording) -> None:
+    """Staff turned recording off while this one ran: it stops at its next chunk (what was
+    stored stays, as after a withdrawal) and the room is told."""
+    with transaction.atomic():
+        consultation = Consultation.objects.select_for_update().select_related("appointment__patient").get(pk=recording.consultation_id)
+        if _recording_stop_active(consultation=consultation, now=timezone.now(), reason="turned_off", actor=None):
+            recording_group_notify(consultation=consultation)
+
+
 def recording_feature_require(user: User) -> None:
     """Recording is offered only while the ``video-recording`` flag is on for this person."""
     if not flag_active_for(user, VIDEO_RECORDING):
@@ -525,6 +534,9 @@ def recording_chunk_store(*, recording: Recording, user: User, seq: int, data: b
         if existing.sha256 != digest:
             raise ApplicationError("CONS_018")
         return existing, False
+    if not flag_active_for(user, VIDEO_RECORDING):
+        _recording_stop_turned_off(recording)
+        recording_feature_require(user)
     storage = RecordingChunk._meta.get_field("file").storage
     # The file is written before the row (storage is not transactional) and removed again if
     # the row is not: a refused or failed chunk leaves nothing behind.

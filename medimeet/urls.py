@@ -14,6 +14,7 @@ from medimeet.core import health as core_health
 from medimeet.core import views as core_views
 from medimeet.core.dashboard import api as dashboard_api
 from medimeet.core.dashboard import views as dashboard_views
+from medimeet.core.documents import urls as documents_urls
 from medimeet.core.flags import FlagsView
 from medimeet.core.notifications import urls as notifications_urls
 from payments import urls as payments_urls
@@ -33,6 +34,7 @@ api_v1 = [
     path("", include((reviews_urls.api_patterns, "reviews"))),
     path("", include((records_urls.api_patterns, "records"))),
     path("", include((cms_urls.api_patterns, "cms"))),
+    path("", include((documents_urls.api_patterns, "documents"))),
     path("flags/", FlagsView.as_view(), name="flags"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="swagger"),
@@ -57,6 +59,7 @@ urlpatterns = [
     path("", include((notifications_urls.page_patterns, "notifications"))),
     path("", include((reviews_urls.page_patterns, "reviews"))),
     path("", include((records_urls.page_patterns, "records"))),
+    path("", include((documents_urls.page_patterns, "documents"))),
     path("", include((cms_urls.page_patterns, "cms"))),
     path("admin/dashboard/", dashboard_views.dashboard_page, name="admin-dashboard"),  # inside the admin, before its catch-all
     # Staff pages inside the admin: before admin.site.urls, whose catch-all would take them.

@@ -11,19 +11,36 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from doctors.models import format_money
-from medimeet.core.admin import ReadOnlyAdmin, action_reason_page, action_with_reason, has_model_permission
+from doctors.models import DoctorProfile, format_money
+from medimeet.core.admin import ReadOnlyAdmin, ReadOnlyInline, action_reason_page, action_with_reason, has_model_permission
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .api import report_csv
-from .models import GatewayCustomer, Invoice, InvoiceCounter, Payment, PayoutAccount, Refund, SandboxTransaction, SavedCard, WebhookEvent
+from .models import (
+    CreditBalance,
+    CreditUse,
+    GatewayCustomer,
+    Invoice,
+    InvoiceCounter,
+    Payment,
+    PayoutAccount,
+    Plan,
+    Refund,
+    SandboxTransaction,
+    SavedCard,
+    Subscription,
+    SubscriptionCharge,
+    SubscriptionEvent,
+    WebhookEvent,
+)
 
 
 class RefundInline(admin.TabularInline):
@@ -201,7 +218,6 @@ class PayoutAccountAdmin(admin.ModelAdmin):
     list_display = ("doctor", "gateway", "account_id")
     list_filter = ("gateway",)
     search_fields = ("doctor__slug", "account_id")
-    autocomplete_fields = ("doctor",)
 
 
 @admin.register(GatewayCustomer)
@@ -223,3 +239,92 @@ class InvoiceCounterAdmin(ReadOnlyAdmin):
     """The last invoice number issued each year (numbers are gapless, taken under a row lock)."""
 
     list_display = ("year", "last_number")
+
+
+# --- Care plans ----------------------------------------------------------------------------------
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    """Finance defines plans; a plan with subscribers is archived (untick "offered"), never deleted."""
+
+    list_display = ("name", "price", "period", "credits_per_period", "specialization", "doctor", "is_active", "subscribers")
+    list_filter = ("is_active", "period", "currency")
+    search_fields = ("name",)
+    autocomplete_fields = ("doctor",)
+    list_select_related = ("specialization", "doctor__user")
+    fields = (
+        "name", "description", ("price_minor", "currency"), "period", "credits_per_period", "specialization", "doctor",
+        "rollover", "is_active", "sort_order", "stripe_price_id", "razorpay_plan_id",
+    )  # fmt: skip
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Plain choices (finance has no access to the doctors' admin, so no autocomplete there).
+        if db_field.name == "doctor":
+            kwargs["queryset"] = DoctorProfile.objects.listed().select_related("user").order_by("user__last_name")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(live_count=Count("subscriptions", filter=Q(subscriptions__status__in=Subscription.LIVE_STATUSES)))
+
+    @admin.display(description=_("Price"))
+    def price(self, obj):
+        return obj.price_display
+
+    @admin.display(description=_("Subscribers"), ordering="live_count")
+    def subscribers(self, obj):
+        return obj.live_count
+
+
+class SubscriptionChargeInline(ReadOnlyInline):
+    model = SubscriptionCharge
+    fields = ("created_at", "kind", "amount_minor", "currency", "status", "period_start", "period_end", "attempts", "gateway_reference", "failure_message", "paid_at")
+    readonly_fields = fields
+
+
+class CreditBalanceInline(ReadOnlyInline):
+    model = CreditBalance
+    fields = ("period_start", "period_end", "granted", "used")
+    readonly_fields = fields
+
+
+class SubscriptionEventInline(ReadOnlyInline):
+    model = SubscriptionEvent
+    fields = ("at", "from_status", "to_status", "note")
+    readonly_fields = fields
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "patient", "plan", "status", "gateway", "current_period_end", "cancel_at_period_end")
+    list_filter = ("status", "gateway", "plan")
+    search_fields = ("public_id", "gateway_reference", "patient__email")
+    list_select_related = ("patient", "plan")
+    readonly_fields = [f.name for f in Subscription._meta.fields]
+    inlines = [CreditBalanceInline, SubscriptionChargeInline, SubscriptionEventInline]
+
+    def get_urls(self):
+        return [path("report/", self.admin_site.admin_view(self.report_view), name="payments_subscription_report"), *super().get_urls()]
+
+    def report_view(self, request):
+        """Subscriptions by plan and monthly recurring revenue per currency."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        rows = selectors.subscriptions_report()
+        totals = [{"currency": currency, "mrr": format_money(amount, currency)} for currency, amount in selectors.mrr_by_currency(rows).items()]
+        for row in rows:
+            row["mrr"] = format_money(row["mrr_minor"], row["currency"])
+        context = {**self.admin_site.each_context(request), "title": _("Care plans: subscriptions and monthly recurring revenue"), "rows": rows, "totals": totals, "opts": self.model._meta}
+        return render(request, "admin/payments/subscription_report.html", context)
+
+
+@admin.register(CreditUse)
+class CreditUseAdmin(ReadOnlyAdmin):
+    """Which booking used which period's consultation, and whether it came back."""
+
+    list_display = ("used_at", "appointment", "balance", "returned_at")
+    list_select_related = ("appointment", "balance")
+    readonly_fields = [f.name for f in CreditUse._meta.fields]

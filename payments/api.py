@@ -44,11 +44,11 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 class CheckoutOutput(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["sandbox_page", "stripe_payment_intent", "razorpay_order"])
+    kind = serializers.ChoiceField(choices=["sandbox_page", "stripe_payment_intent", "razorpay_order", "razorpay_subscription"])
     reference = serializers.CharField(help_text="PaymentIntent id, Razorpay order id or sandbox reference.")
     public_key = serializers.CharField(help_text="Stripe publishable key or Razorpay key id (empty for the sandbox).")
     client_secret = serializers.CharField(help_text="Stripe only: confirm the PaymentIntent with Stripe.js.")
-    url = serializers.CharField(help_text="Sandbox only: the page where the patient pays.")
+    url = serializers.CharField(help_text="Sandbox: the page where the patient pays; Razorpay subscriptions: its hosted page.")
 
 
 class ReceiptOutput(serializers.Serializer):

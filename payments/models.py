@@ -333,3 +333,230 @@ class SandboxTransaction(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.reference
+
+
+# --- Subscriptions (care plans) -----------------------------------------------------------------
+
+
+class PlanQuerySet(models.QuerySet):
+    def offered(self) -> PlanQuerySet:
+        return self.filter(is_active=True).select_related("specialization", "doctor__user").order_by("sort_order", "price_minor")
+
+
+class Plan(TimeStampedModel):
+    """A care plan staff offer: a price per month or year and what it entitles to — a number of
+    consultations per period (any doctor, or one specialization) or unlimited consultations with
+    one doctor. Archived plans keep their subscribers but are not offered."""
+
+    class Period(models.TextChoices):
+        MONTH = "month", _("Monthly")
+        YEAR = "year", _("Yearly")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    price_minor = models.PositiveIntegerField(_("price"), help_text=_("In the currency's minor unit (cents, paise; yen for JPY)."))
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    period = models.CharField(_("billing period"), max_length=5, choices=Period.choices, default=Period.MONTH)
+    credits_per_period = models.PositiveSmallIntegerField(
+        _("consultations per period"), null=True, blank=True, help_text=_("Empty: unlimited (only with a chosen doctor).")
+    )
+    specialization = models.ForeignKey(
+        "doctors.Specialization", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("specialization"),
+        help_text=_("Only doctors of this specialization (or under it). Empty: any doctor."),
+    )
+    doctor = models.ForeignKey(DoctorProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("doctor"))
+    rollover = models.BooleanField(_("unused consultations roll over"), default=False)
+    is_active = models.BooleanField(_("offered"), default=True, help_text=_("Untick to archive: subscribers keep it, nobody new can choose it."))
+    sort_order = models.PositiveSmallIntegerField(default=0)
+    stripe_price_id = models.CharField(max_length=100, blank=True, help_text=_("Stripe Price id (price_…) for Stripe Billing."))
+    razorpay_plan_id = models.CharField(max_length=100, blank=True, help_text=_("Razorpay plan id (plan_…) for Razorpay Subscriptions."))
+
+    objects = PlanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sort_order", "price_minor"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_minor__gt=0), name="plan_price_positive"),
+            # Unlimited consultations only with one chosen doctor.
+            models.CheckConstraint(condition=Q(credits_per_period__isnull=False) | Q(doctor__isnull=False), name="plan_unlimited_needs_doctor"),
+            models.CheckConstraint(condition=Q(credits_per_period__isnull=True) | Q(credits_per_period__gt=0), name="plan_credits_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({format_money(self.price_minor, self.currency)}/{self.period})"
+
+    @property
+    def price_display(self) -> str:
+        return format_money(self.price_minor, self.currency)
+
+    @property
+    def months(self) -> int:
+        return 12 if self.period == self.Period.YEAR else 1
+
+    def covers(self, *, doctor: DoctorProfile) -> bool:
+        """Whether a booking with ``doctor`` is covered (the caller checks credits)."""
+        if self.doctor_id is not None and self.doctor_id != doctor.pk:
+            return False
+        if self.specialization_id is not None:
+            paths = [doctor.primary_specialization.path, *(s.path for s in doctor.secondary_specializations.all())]
+            if not any(path.startswith(self.specialization.path) for path in paths):
+                return False
+        return True
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def live(self) -> SubscriptionQuerySet:
+        return self.filter(status__in=Subscription.LIVE_STATUSES)
+
+
+class Subscription(TimeStampedModel):
+    """A patient's care plan. incomplete (first payment not made) → active → past_due (a renewal
+    failed: entitlements keep working until ``grace_until`` while payment is retried) → active
+    again, or expired after the last retry; cancelled when it ends at the patient's request (at
+    the period's end) or the gateway's. Every transition is checked and recorded."""
+
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete", _("Waiting for the first payment")
+        ACTIVE = "active", _("Active")
+        PAST_DUE = "past_due", _("Payment overdue")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
+
+    LIVE_STATUSES = ("incomplete", "active", "past_due")
+    ENTITLED_STATUSES = ("active", "past_due")
+    TRANSITIONS = {
+        Status.INCOMPLETE: {Status.ACTIVE, Status.EXPIRED, Status.CANCELLED},
+        Status.ACTIVE: {Status.PAST_DUE, Status.CANCELLED, Status.EXPIRED},
+        Status.PAST_DUE: {Status.ACTIVE, Status.CANCELLED, Status.EXPIRED},
+        Status.CANCELLED: set(),
+        Status.EXPIRED: set(),
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    gateway = models.CharField(max_length=10, choices=Gateway.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.INCOMPLETE, db_index=True)
+    gateway_reference = models.CharField(max_length=100, blank=True, help_text=_("Stripe subscription / Razorpay subscription id."))
+    payment_method = models.CharField(max_length=100, blank=True, help_text=_("The gateway's token of the card renewals are charged to (sandbox)."))
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True, db_index=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    grace_until = models.DateTimeField(null=True, blank=True)
+    balance_minor = models.PositiveIntegerField(default=0, help_text=_("Credit from a downgrade, taken off the next renewal."))
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "current_period_end"], name="subscription_status_end_idx")]
+        constraints = [
+            # One plan at a time per patient.
+            models.UniqueConstraint(fields=["patient"], condition=Q(status__in=["incomplete", "active", "past_due"]), name="subscription_one_live_per_patient"),
+            models.UniqueConstraint(fields=["gateway", "gateway_reference"], condition=~Q(gateway_reference=""), name="subscription_unique_gateway_reference"),
+            models.CheckConstraint(condition=~Q(status__in=["active", "past_due"]) | Q(current_period_end__isnull=False), name="subscription_entitled_has_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan.name} · {self.get_status_display()}"
+
+    def can_transition_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.Status(self.status)]
+
+    def is_entitled(self, now) -> bool:
+        """Entitlements work while active and during the grace period of a failed renewal."""
+        if self.status == self.Status.ACTIVE:
+            return True
+        return self.status == self.Status.PAST_DUE and self.grace_until is not None and now < self.grace_until
+
+
+class SubscriptionEvent(models.Model):
+    """Every status change of a subscription (and plan changes), with why."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10)
+    note = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+
+class SubscriptionCharge(TimeStampedModel):
+    """One invoice of a subscription: the first payment, a renewal (tried again while dunning)
+    or a plan change's prorated difference."""
+
+    class Kind(models.TextChoices):
+        FIRST = "first", _("First payment")
+        RENEWAL = "renewal", _("Renewal")
+        PRORATION = "proration", _("Plan change (prorated)")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for the payment")
+        PAID = "paid", _("Paid")
+        FAILED = "failed", _("Failed")
+        VOIDED = "voided", _("Voided")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="charges")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    gateway_reference = models.CharField(max_length=100, blank=True, help_text=_("Sandbox transaction / Stripe invoice / Razorpay payment id."))
+    attempts = models.PositiveSmallIntegerField(default=0)
+    failure_message = models.CharField(max_length=300, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "gateway_reference"], condition=~Q(gateway_reference=""), name="subscription_charge_unique_reference"),
+            # One renewal invoice per period, however many times it is retried.
+            models.UniqueConstraint(fields=["subscription", "kind", "period_start"], condition=Q(kind="renewal"), name="subscription_charge_one_renewal_per_period"),
+            models.CheckConstraint(condition=~Q(status="paid") | Q(paid_at__isnull=False), name="subscription_charge_paid_has_time"),
+        ]
+
+    @property
+    def amount_display(self) -> str:
+        return format_money(self.amount_minor, self.currency)
+
+
+class CreditBalance(models.Model):
+    """The consultations a subscription grants for one period and how many are used. Taken with
+    a conditional update inside the booking's transaction; the check constraint is the last
+    word that ``used`` never exceeds ``granted`` (unlimited: ``granted`` empty)."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="credit_balances")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    granted = models.PositiveSmallIntegerField(null=True, blank=True)
+    used = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-period_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "period_start"], name="credit_balance_one_per_period"),
+            models.CheckConstraint(condition=Q(granted__isnull=True) | Q(used__lte=F("granted")), name="credit_balance_never_negative"),
+        ]
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.granted is None else self.granted - self.used
+
+
+class CreditUse(models.Model):
+    """One appointment covered by a plan. Returned (once) when the booking is cancelled with a
+    full refund, lapses or is cancelled by the doctor."""
+
+    balance = models.ForeignKey(CreditBalance, on_delete=models.PROTECT, related_name="uses")
+    appointment = models.OneToOneField(Appointment, on_delete=models.CASCADE, related_name="credit_use")
+    used_at = models.DateTimeField()
+    returned_at = models.DateTimeField(null=True, blank=True)

@@ -7,10 +7,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
+from django.utils.translation import gettext
 
 from doctors.models import format_money
 from medimeet.core.notifications import Attachment, notify
-from medimeet.core.pdf import document_language, pdf_render
+from medimeet.core.pdf import SignedDocument, document_language, pdf_render, pdf_sign
 
 from .models import Invoice, Payment, Refund
 
@@ -39,9 +40,18 @@ def invoice_context(invoice: Invoice) -> dict:
 
 
 def invoice_pdf(invoice: Invoice) -> bytes:
-    """The receipt in its patient's language, whoever downloads it."""
+    """The receipt in its patient's language, whoever downloads it, signed by the platform."""
     with document_language(invoice.payment.patient):
-        return pdf_render("payments/invoice_pdf.html", invoice_context(invoice))
+        data = pdf_render("payments/invoice_pdf.html", invoice_context(invoice))
+    return pdf_sign(data, reason=f"{settings.SITE_NAME} receipt {invoice.number}", reference=f"receipt:{invoice.verification_code}")
+
+
+def receipt_signed_document(code: str) -> SignedDocument | None:
+    """The receipt a signed PDF names (medimeet.core.pdf.pdf_signature_check)."""
+    invoice = Invoice.objects.filter(verification_code=code).only("number", "verification_code").first()
+    if invoice is None:
+        return None
+    return SignedDocument(kind="receipt", title=gettext("Receipt %(number)s") % {"number": invoice.number}, code=invoice.verification_code, verify_url=reverse("payments:verify-receipt", args=[invoice.verification_code]))
 
 
 def receipt_email_send(*, payment_id: int) -> None:
@@ -67,3 +77,16 @@ def refund_email_send(*, refund_id: int) -> None:
     refund = Refund.objects.select_related("payment__patient", "payment__doctor__user").get(pk=refund_id)
     payment = refund.payment
     notify(user=payment.patient, event="payment.refund", context={"refund": refund, "payment": payment, "payments_url": settings.SITE_URL + reverse("payments:history")}, dedupe_key=f"refund:{refund.pk}:{refund.status}")
+
+
+def subscription_email_send(*, subscription_id: int, event: str, attempt: int = 0) -> None:
+    """A renewal that failed (with when it is tried again) or a plan that ended."""
+    from .models import Subscription
+
+    subscription = Subscription.objects.select_related("plan", "patient").get(pk=subscription_id)
+    notify(
+        user=subscription.patient,
+        event=event,
+        context={"subscription": subscription, "plan": subscription.plan, "attempt": attempt, "plans_url": settings.SITE_URL + reverse("payments:plans")},
+        dedupe_key=f"subscription:{subscription.pk}:{event}:{subscription.current_period_end and subscription.current_period_end.isoformat()}:{attempt}",
+    )

@@ -9,15 +9,16 @@ consultation earns nobody anything.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, ExpressionWrapper, F, IntegerField, QuerySet, Sum
+from django.db.models import Count, ExpressionWrapper, F, IntegerField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 
 from accounts.models import User
 from doctors.models import DoctorProfile, format_money
 from medimeet.core.roles import staff_can
 
-from .models import Payment, Refund
+from .models import CreditBalance, CreditUse, Payment, Refund, Subscription
 
 PERIODS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 GROUPS = ("month", "week", "day", "doctor", "gateway", "currency")
@@ -145,3 +146,70 @@ def reconciliation(*, gateway: str, start: datetime, end: datetime) -> list[dict
             if mine != other:
                 problems.append({"reference": reference, "problem": f"{name} differs", "ours": str(mine), "theirs": str(other)})
     return problems
+
+
+# --- Care plans ----------------------------------------------------------------------------------
+
+
+def subscription_current(*, patient) -> Subscription | None:
+    """The patient's live subscription (at most one), with its plan."""
+    return Subscription.objects.live().filter(patient=patient).select_related("plan__doctor__user", "plan__specialization").first()
+
+
+def subscriptions_for(*, user):
+    """A patient's own subscriptions: the only ones they can see (others' ids → 404)."""
+    return Subscription.objects.filter(patient=user).select_related("plan__specialization", "plan__doctor").prefetch_related("charges", "credit_balances")
+
+
+def credit_balance_current(subscription: Subscription | None) -> CreditBalance | None:
+    if subscription is None or subscription.current_period_start is None:
+        return None
+    return CreditBalance.objects.filter(subscription=subscription, period_start=subscription.current_period_start).first()
+
+
+def plan_coverage(*, patient, doctor, now=None) -> CreditBalance | None:
+    """The balance a booking with ``doctor`` would use now (for "Covered by your plan: 3 of 4
+    left"), or None when the patient's plan does not cover it or nothing is left."""
+    from django.utils import timezone
+
+    if not getattr(patient, "is_authenticated", False):
+        return None
+    subscription = Subscription.objects.filter(patient=patient, status__in=Subscription.ENTITLED_STATUSES).select_related("plan__specialization").first()
+    if subscription is None or not subscription.is_entitled(now or timezone.now()) or not subscription.plan.covers(doctor=doctor):
+        return None
+    balance = credit_balance_current(subscription)
+    if balance is None or (balance.remaining is not None and balance.remaining <= 0):
+        return None
+    return balance
+
+
+def plan_credit_for(appointment) -> CreditUse | None:
+    """The care-plan consultation a booking used (its balance, subscription and plan along)."""
+    return CreditUse.objects.filter(appointment=appointment).select_related("balance__subscription__plan").first()
+
+
+def subscriptions_report() -> list[dict]:
+    """Subscriptions by plan (active and past due count: they are billed) and monthly recurring
+    revenue per currency; a yearly plan counts for a twelfth of its price (rounded half up)."""
+    rows = list(
+        Subscription.objects.filter(status__in=Subscription.ENTITLED_STATUSES)
+        .values("plan_id", "plan__name", "plan__currency", "plan__price_minor", "plan__period")
+        .annotate(active=Count("pk", filter=Q(status="active")), past_due=Count("pk", filter=Q(status="past_due")))
+        .order_by("plan__currency", "plan__name")
+    )
+    report = []
+    for row in rows:
+        months = 12 if row["plan__period"] == "year" else 1
+        count = row["active"] + row["past_due"]
+        mrr = int((Decimal(row["plan__price_minor"] * count) / months).quantize(Decimal(1), ROUND_HALF_UP))
+        report.append(
+            {"plan": row["plan__name"], "currency": row["plan__currency"], "period": row["plan__period"], "active": row["active"], "past_due": row["past_due"], "mrr_minor": mrr}
+        )
+    return report
+
+
+def mrr_by_currency(report: list[dict] | None = None) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for row in subscriptions_report() if report is None else report:
+        totals[row["currency"]] = totals.get(row["currency"], 0) + row["mrr_minor"]
+    return totals

@@ -489,6 +489,10 @@ def refund_request(
 def refund_for_cancellation(*, appointment_id: int, percent: int) -> Refund | None:
     """The cancellation policy's refund (Step 3's seam): ``percent`` of what was paid, approved at
     once and processed by Celery. Runs once per appointment whatever calls it twice."""
+    if percent >= 100:  # a booking covered by a care plan gets its consultation back instead
+        from .subscriptions import credits_return
+
+        credits_return(appointment_ids=[appointment_id])
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(appointment_id=appointment_id, status=Status.SUCCEEDED).first()
         if payment is None or percent <= 0:
@@ -542,11 +546,14 @@ def refund_decide(*, refund: Refund, by: User, approve: bool, note: str = "", re
 
 
 def refund_process(*, refund_id: int) -> Refund:
-    """Send an approved refund to the gateway (or retry a failed one). The conditional update
-    claims it, so two workers never send it at once; the idempotency key derived from the refund
-    makes a retry after a timeout return the same gateway refund instead of a second one."""
-    claimed = Refund.objects.filter(pk=refund_id, status__in=[Refund.Status.APPROVED, Refund.Status.FAILED], attempts__lt=settings.REFUND_MAX_ATTEMPTS).update(
-        status=Refund.Status.PROCESSING, attempts=F("attempts") + 1
+    """Send an approved refund to the gateway (or retry a failed one, or one left "processing"
+    past its lease by a worker that died). The conditional update claims it, so two workers never
+    send it at once; the idempotency key derived from the refund makes a retry after a timeout or
+    a killed worker return the same gateway refund instead of a second one."""
+    now = timezone.now()
+    claimable = Q(status__in=[Refund.Status.APPROVED, Refund.Status.FAILED]) | Q(status=Refund.Status.PROCESSING, updated_at__lt=now - processing_lease())
+    claimed = Refund.objects.filter(claimable, pk=refund_id, attempts__lt=settings.REFUND_MAX_ATTEMPTS).update(
+        status=Refund.Status.PROCESSING, attempts=F("attempts") + 1, updated_at=now
     )
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if not claimed:
@@ -565,13 +572,22 @@ def refund_process(*, refund_id: int) -> Refund:
 
 def refunds_retry_failed() -> int:
     """Every five minutes (beat): failed refunds are sent again with exponential backoff
-    (2, 4, 8, … minutes after the last attempt), up to ``REFUND_MAX_ATTEMPTS``."""
+    (2, 4, 8, … minutes after the last attempt), up to ``REFUND_MAX_ATTEMPTS``, and refunds
+    stuck "processing" past ``REFUND_PROCESSING_LEASE_SECONDS`` are sent again."""
     now, count = timezone.now(), 0
     for refund in Refund.objects.filter(status=Refund.Status.FAILED, attempts__lt=settings.REFUND_MAX_ATTEMPTS)[:200]:
         if refund.updated_at <= now - timedelta(minutes=2**refund.attempts):
             _refund_enqueue(refund)
             count += 1
+    # A worker killed mid-call left these "processing": sent again with the same idempotency key.
+    for refund in Refund.objects.filter(status=Refund.Status.PROCESSING, updated_at__lt=now - processing_lease(), attempts__lt=settings.REFUND_MAX_ATTEMPTS)[:200]:
+        _refund_enqueue(refund)
+        count += 1
     return count
+
+
+def processing_lease() -> timedelta:
+    return timedelta(seconds=settings.REFUND_PROCESSING_LEASE_SECONDS)
 
 
 def refund_apply_result(*, refund: Refund, result: base.RefundResult) -> Refund:
@@ -674,8 +690,23 @@ def _payment_for_reference(gateway: str, reference: str) -> Payment | None:
 
 
 def _apply_event(gateway: str, event: base.GatewayEvent) -> str:
+    from . import subscriptions
+
     if event.kind == base.OTHER:
         return WebhookEvent.Status.IGNORED
+    if event.kind in (base.SUBSCRIPTION_PAID, base.SUBSCRIPTION_PAYMENT_FAILED, base.SUBSCRIPTION_UPDATED, base.SUBSCRIPTION_ENDED):
+        subscription = subscriptions.subscription_for_event(gateway, event.subscription_reference)
+        if subscription is None:
+            raise EventNotReady  # our record of the start may not be committed yet
+        if event.invoice is not None:
+            subscriptions.subscription_invoice_apply(subscription=subscription, invoice=event.invoice)
+        if event.subscription is not None:
+            subscriptions.subscription_state_apply(subscription=subscription, state=event.subscription)
+        return WebhookEvent.Status.PROCESSED
+    charge = subscriptions.charge_for_reference(gateway, event.payment_reference) if event.kind in (base.PAYMENT_SUCCEEDED, base.PAYMENT_FAILED) else None
+    if charge is not None:  # the first payment of a sandbox subscription (its card page)
+        subscriptions.subscription_charge_apply(charge=charge, result=event.charge, source="webhook")
+        return WebhookEvent.Status.PROCESSED
     payment = _payment_for_reference(gateway, event.payment_reference)
     if event.kind in (base.PAYMENT_SUCCEEDED, base.PAYMENT_FAILED, base.PAYMENT_CANCELED):
         if payment is None:

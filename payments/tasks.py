@@ -52,6 +52,21 @@ def notify_refund(*, refund_id: int) -> None:
     refund_email_send(refund_id=refund_id)
 
 
+@shared_task
+def renew_subscriptions() -> int:
+    """Every fifteen minutes (beat): sandbox care plans due for renewal or a dunning retry."""
+    from .subscriptions import subscriptions_renew_due
+
+    return subscriptions_renew_due()
+
+
+@shared_task
+def notify_subscription(*, subscription_id: int, event: str, attempt: int = 0) -> None:
+    from .receipts import subscription_email_send
+
+    subscription_email_send(subscription_id=subscription_id, event=event, attempt=attempt)
+
+
 @shared_task(bind=True, autoretry_for=(Exception,), retry_backoff=5, max_retries=5)
 def sandbox_deliver_webhook(self, *, body: str) -> None:
     """The sandbox gateway calling our webhook endpoint, signed, as Stripe or Razorpay would."""

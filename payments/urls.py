@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, subscription_api, views
 
 page_patterns = [
     path("payments/", views.history, name="history"),
@@ -10,6 +10,12 @@ page_patterns = [
     path("appointments/<uuid:appointment_id>/pay/", views.pay, name="pay"),
     path("receipts/verify/<str:code>/", views.verify_receipt, name="verify-receipt"),
     path("portal/earnings/", views.earnings, name="earnings"),
+    path("plans/", views.plans, name="plans"),
+    path("plans/<uuid:plan_id>/subscribe/", views.plan_subscribe, name="plan-subscribe"),
+    path("plans/<uuid:plan_id>/change/", views.plan_change, name="plan-change"),
+    path("plans/sandbox/<str:reference>/", views.plan_sandbox, name="plan-sandbox"),
+    path("plans/subscriptions/<uuid:subscription_id>/return/", views.plan_return, name="plan-return"),
+    path("plans/subscriptions/<uuid:subscription_id>/cancel/", views.plan_cancel, name="plan-cancel"),
 ]
 
 api_patterns = [
@@ -24,6 +30,14 @@ api_patterns = [
     path("doctors/me/earnings/", api.OwnEarningsView.as_view(), name="doctor-me-earnings"),
     path("admin/finance/report/", api.FinanceReportView.as_view(), name="finance-report"),
     path("admin/refunds/", api.RefundQueueView.as_view(), name="refund-queue"),
+    path("admin/subscriptions/report/", subscription_api.SubscriptionReportView.as_view(), name="subscription-report"),
+    path("subscriptions/", subscription_api.SubscriptionListView.as_view(), name="subscriptions"),
+    path("subscriptions/plans/", subscription_api.PlanListView.as_view(), name="subscription-plans"),
+    path("subscriptions/<uuid:subscription_id>/", subscription_api.SubscriptionDetailView.as_view(), name="subscription"),
+    path("subscriptions/<uuid:subscription_id>/verify/", subscription_api.SubscriptionVerifyView.as_view(), name="subscription-verify"),
+    path("subscriptions/<uuid:subscription_id>/cancel/", subscription_api.SubscriptionCancelView.as_view(), name="subscription-cancel"),
+    path("subscriptions/<uuid:subscription_id>/resume/", subscription_api.SubscriptionResumeView.as_view(), name="subscription-resume"),
+    path("subscriptions/<uuid:subscription_id>/change/", subscription_api.SubscriptionChangeView.as_view(), name="subscription-change"),
     path("admin/refunds/<uuid:refund_id>/approve/", api.RefundDecisionView.as_view(), name="refund-approve"),
     path("admin/refunds/<uuid:refund_id>/reject/", api.RefundRejectView.as_view(), name="refund-reject"),
 ]

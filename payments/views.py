@@ -12,19 +12,22 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from appointments.models import Appointment
 from doctors.models import DoctorProfile, format_money
 from doctors.views import doctor_required
+from medimeet.core.api import page_throttled
 from medimeet.core.errors import ApplicationError, form_add_service_errors
 
-from . import selectors, services
+from . import selectors, services, subscriptions
 from .forms import EarningsFilterForm, SandboxCardForm
 from .gateways import sandbox
-from .models import Invoice, Payment
+from .models import Invoice, Payment, Plan, Subscription, SubscriptionCharge
 from .receipts import invoice_pdf
 
 # Stripe.js and Razorpay Checkout must load from their own hosts (PCI); only this page allows them.
@@ -85,6 +88,12 @@ def sandbox_pay(request: HttpRequest, reference: str) -> HttpResponse:
     )
     if payment is None:
         raise Http404
+    return _sandbox_card_page(request, reference=reference, payment=payment, continue_url=reverse("payments:return", args=[payment.public_id]))
+
+
+def _sandbox_card_page(request: HttpRequest, *, reference: str, payment, continue_url: str, plan: Plan | None = None) -> HttpResponse:
+    """The sandbox's card form, for an appointment's payment or a plan's first charge: a paid
+    submit goes on to ``continue_url`` (the return page, which asks the sandbox)."""
     form = SandboxCardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -92,8 +101,8 @@ def sandbox_pay(request: HttpRequest, reference: str) -> HttpResponse:
         except ApplicationError as exc:
             form_add_service_errors(form, exc)
         else:
-            return redirect("payments:return", payment_id=payment.public_id)
-    return render(request, "payments/sandbox.html", {"payment": payment, "form": form})
+            return redirect(continue_url)
+    return render(request, "payments/sandbox.html", {"payment": payment, "plan": plan, "form": form, "continue_url": continue_url})
 
 
 @never_cache
@@ -139,6 +148,7 @@ def receipt(request: HttpRequest, payment_id) -> HttpResponse:
     return response
 
 
+@page_throttled("verify")
 def verify_receipt(request: HttpRequest, code: str) -> HttpResponse:
     """Public: anyone holding a receipt checks it is genuine. Shows what we recorded, without
     the patient's name."""
@@ -180,3 +190,129 @@ def earnings(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
             "fee_percent": settings.PLATFORM_FEE_PERCENT,
         },
     )
+
+
+# --- Care plans ----------------------------------------------------------------------------------
+
+
+def _own_subscription(request: HttpRequest, subscription_id) -> Subscription:
+    subscription = selectors.subscriptions_for(user=request.user).filter(public_id=subscription_id).first()
+    if subscription is None:
+        raise Http404
+    return subscription
+
+
+def _offered_plan(plan_id) -> Plan:
+    plan = Plan.objects.offered().filter(public_id=plan_id).first()
+    if plan is None:
+        raise Http404
+    return plan
+
+
+@never_cache
+@login_required
+def plans(request: HttpRequest) -> HttpResponse:
+    """Browse plans; the current plan with consultations left, next renewal, its invoices."""
+    subscription = selectors.subscription_current(patient=request.user)
+    balance = selectors.credit_balance_current(subscription)
+    charges = list(subscription.charges.exclude(status=SubscriptionCharge.Status.VOIDED)[:24]) if subscription else []
+    return render(
+        request,
+        "payments/plans.html",
+        {"plans": list(Plan.objects.offered()), "subscription": subscription, "balance": balance, "charges": charges, "retry_days": settings.SUBSCRIPTION_RETRY_DAYS},
+    )
+
+
+@never_cache
+@login_required
+@require_POST
+@csp_update(GATEWAY_CSP)
+def plan_subscribe(request: HttpRequest, plan_id) -> HttpResponse:
+    """Start the subscription and send the patient to pay the first period: the sandbox card
+    page or Razorpay's hosted page (a URL), or the Stripe Payment Element here."""
+    plan = _offered_plan(plan_id)
+    try:
+        subscription, checkout = subscriptions.plan_subscribe(patient=request.user, plan=plan, request=request)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("payments:plans")
+    if checkout.kind == "sandbox_page":  # our own page: relative, so it works on any host
+        return redirect("payments:plan-sandbox", reference=checkout.reference)
+    if checkout.url:
+        return redirect(checkout.url)
+    return render(request, "payments/plan_pay.html", {"plan": plan, "subscription": subscription, "checkout": checkout})
+
+
+@never_cache
+@login_required
+def plan_sandbox(request: HttpRequest, reference: str) -> HttpResponse:
+    """The sandbox gateway's card page for a plan's first payment."""
+    charge = (
+        SubscriptionCharge.objects.select_related("subscription__plan")
+        .filter(gateway_reference=reference, subscription__gateway="sandbox", subscription__patient=request.user, kind=SubscriptionCharge.Kind.FIRST)
+        .first()
+    )
+    if charge is None:
+        raise Http404
+    continue_url = reverse("payments:plan-return", args=[charge.subscription.public_id])
+    return _sandbox_card_page(request, reference=reference, payment=charge, continue_url=continue_url, plan=charge.subscription.plan)
+
+
+@never_cache
+@login_required
+def plan_return(request: HttpRequest, subscription_id) -> HttpResponse:
+    subscription = subscriptions.subscription_verify(subscription=_own_subscription(request, subscription_id), by=request.user)
+    if subscription.status == Subscription.Status.ACTIVE:
+        messages.success(request, _("Welcome to your care plan. Covered consultations are booked without paying."))
+    elif subscription.status == Subscription.Status.INCOMPLETE:
+        messages.info(request, _("Your payment is being processed. Your plan starts as soon as it completes."))
+    else:
+        messages.error(request, _("The payment did not go through, so the plan has not started. You can try again."))
+    return redirect("payments:plans")
+
+
+@never_cache
+@login_required
+def plan_change(request: HttpRequest, plan_id) -> HttpResponse:
+    """Show the prorated amount of switching to another plan; confirm with a POST."""
+    plan = _offered_plan(plan_id)
+    subscription = selectors.subscription_current(patient=request.user)
+    if subscription is None:
+        raise Http404
+    try:
+        if request.method == "POST":
+            subscriptions.subscription_change_plan(subscription=subscription, plan=plan, by=request.user, request=request)
+            messages.success(request, _("Your plan is now %(plan)s.") % {"plan": plan.name})
+            return redirect("payments:plans")
+        quote = subscriptions.proration_quote(subscription=subscription, plan=plan, by=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("payments:plans")
+    return render(
+        request,
+        "payments/plan_change.html",
+        {
+            "subscription": subscription,
+            "plan": plan,
+            "quote": quote,
+            "due": format_money(abs(quote.amount_due_minor), quote.currency),
+            "credit": format_money(quote.credit_minor, quote.currency),
+            "charge": format_money(quote.charge_minor, quote.currency),
+        },
+    )
+
+
+@never_cache
+@login_required
+@require_POST
+def plan_cancel(request: HttpRequest, subscription_id) -> HttpResponse:
+    """Cancel at the end of the period (``resume=1``: take that back)."""
+    subscription = _own_subscription(request, subscription_id)
+    cancel = request.POST.get("resume") != "1"
+    try:
+        subscriptions.subscription_set_cancel(subscription=subscription, by=request.user, cancel=cancel, request=request)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Your plan ends at the end of this period.") if cancel else _("Your plan will renew as usual."))
+    return redirect("payments:plans")

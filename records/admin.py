@@ -55,7 +55,7 @@ class EmergencyAccessAdmin(ReadOnlyAdmin):
             self, request, queryset, NoteForm(request.POST if "apply" in request.POST else None),
             title=_("Review emergency accesses"),
             lines=lambda: [f"{a.started_at:%Y-%m-%d %H:%M} — {a.doctor} → {a.patient} — {a.reason}" for a in queryset.select_related("doctor", "patient")],
-            apply=lambda access, data: services.emergency_access_review(access=access, by=request.user, note=data["note"]),
+            apply=lambda access, data: services.emergency_access_review(access=access, by=request.user, note=data["note"], request=request),
             label=str,
             done="reviewed",
         )  # fmt: skip
@@ -80,7 +80,7 @@ class ErasureRequestAdmin(ReadOnlyAdmin):
             self, request, queryset.select_related("patient"), NoteForm(request.POST if "apply" in request.POST else None),
             title=_("Approve erasure requests") if approve else _("Reject erasure requests"),
             lines=lambda: [f"{e.created_at:%Y-%m-%d} — {e.patient} — {e.get_status_display()}" for e in queryset.select_related("patient")],
-            apply=lambda erasure, data: services.erasure_request_decide(erasure=erasure, by=request.user, approve=approve, note=data["note"]),
+            apply=lambda erasure, data: services.erasure_request_decide(erasure=erasure, by=request.user, approve=approve, note=data["note"], request=request),
             label=str,
             done="approved" if approve else "rejected",
         )  # fmt: skip

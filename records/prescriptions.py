@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 from accounts.models import User
 from appointments.models import Appointment
 from medimeet.core.errors import ApplicationError
-from medimeet.core.pdf import document_language, pdf_render
+from medimeet.core.pdf import SignedDocument, document_language, pdf_render, pdf_sign
 
 from .models import Prescription, Scope
 from .payloads import prescription_validate
@@ -72,9 +72,11 @@ def prescription_pdf(prescription: Prescription) -> bytes:
         "content": prescription_content(prescription),
         "verify_url": prescription_verify_url(prescription),
         "SITE_NAME": settings.SITE_NAME,
+        "SITE_URL": settings.SITE_URL,
     }
     with document_language(prescription.patient):
-        return pdf_render("records/prescription_pdf.html", context)
+        data = pdf_render("records/prescription_pdf.html", context)
+    return pdf_sign(data, reason=f"{settings.SITE_NAME} prescription {prescription.verification_code}", reference=f"prescription:{prescription.verification_code}")
 
 
 def prescription_download(*, prescription: Prescription, user: User, request: HttpRequest | None = None) -> bytes:
@@ -82,6 +84,18 @@ def prescription_download(*, prescription: Prescription, user: User, request: Ht
     access = record_access_require(user=user, patient=prescription.patient, scope=Scope.PRESCRIPTIONS)
     record_audit(access=access, patient=prescription.patient, action="prescription_downloaded", target=prescription, request=request)
     return prescription_pdf(prescription)
+
+
+def prescription_signed_document(code: str) -> SignedDocument | None:
+    """The prescription a signed PDF names (medimeet.core.pdf.pdf_signature_check); a superseded
+    one is genuine but no longer current."""
+    prescription = Prescription.objects.filter(verification_code=code).only("verification_code", "status").first()
+    if prescription is None:
+        return None
+    return SignedDocument(
+        kind="prescription", title=gettext("Prescription %(code)s") % {"code": prescription.verification_code}, code=prescription.verification_code,
+        verify_url=reverse("records:verify-prescription", args=[prescription.verification_code]), current=prescription.status == Prescription.Status.ISSUED,
+    )
 
 
 def prescription_by_code(code: str) -> Prescription | None:

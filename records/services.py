@@ -319,14 +319,14 @@ def emergency_access_start(*, doctor: User, patient: User, reason: str, request:
     return access
 
 
-def emergency_access_review(*, access: EmergencyAccess, by: User, note: str) -> EmergencyAccess:
+def emergency_access_review(*, access: EmergencyAccess, by: User, note: str, request: HttpRequest | None = None) -> EmergencyAccess:
     if not (by.is_staff and by.has_perm("records.review_emergency_access")):
         raise ApplicationError("AUTH_010")
     note = _reason(note, "review_note")
     with transaction.atomic():
         if not EmergencyAccess.objects.filter(pk=access.pk, reviewed_at__isnull=True).update(reviewed_at=timezone.now(), reviewed_by=by, review_note=note):
             raise ApplicationError("REC_009")
-        audit_record(action="record.emergency_access_reviewed", actor=by, target=access, subject_user=access.patient, metadata={"doctor": str(access.doctor.public_id)})
+        audit_record(action="record.emergency_access_reviewed", actor=by, target=access, subject_user=access.patient, request=request, metadata={"doctor": str(access.doctor.public_id)})
     access.refresh_from_db()
     return access
 
@@ -363,7 +363,7 @@ def erasure_request_create(*, patient: User, reason: str = "", request: HttpRequ
     return erasure
 
 
-def erasure_request_decide(*, erasure: ErasureRequest, by: User, approve: bool, note: str) -> ErasureRequest:
+def erasure_request_decide(*, erasure: ErasureRequest, by: User, approve: bool, note: str, request: HttpRequest | None = None) -> ErasureRequest:
     """Staff approve or reject. Approval soft-deletes every entry and document now ("erasure"),
     keeping them for the legal retention period, after which they are purged."""
     if not (by.is_staff and by.has_perm("records.decide_erasure")):
@@ -382,7 +382,7 @@ def erasure_request_decide(*, erasure: ErasureRequest, by: User, approve: bool, 
                 entry.deleted_at, entry.deleted_by, entry.deletion_reason, entry.retain_until = now, by, "Erasure request", retain_until
                 _version_add(entry=entry, by=by, change=RecordEntryVersion.Change.DELETED, payload=selectors.entry_payload(entry.current_version), reason="Erasure request")
             AccessGrant.objects.filter(patient=patient, revoked_at__isnull=True).update(revoked_at=now)
-        audit_record(action="record.erasure_decided", actor=by, target=erasure, subject_user=patient, metadata={"approved": approve})
+        audit_record(action="record.erasure_decided", actor=by, target=erasure, subject_user=patient, request=request, metadata={"approved": approve})
         record_notify(user=patient, event="erasure_decided", context={"erasure": erasure, "approved": approve, "retention_days": settings.RECORDS_RETENTION_DAYS})
     erasure.refresh_from_db()
     return erasure

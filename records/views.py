@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from doctors.models import DoctorProfile
+from medimeet.core.api import page_throttled
 from medimeet.core.errors import ApplicationError, form_add_service_errors
 
 from . import prescriptions, selectors, services
@@ -241,6 +242,7 @@ def prescription_pdf(request: HttpRequest, prescription_id) -> HttpResponse:
 
 
 @never_cache
+@page_throttled("verify")
 def verify_prescription(request: HttpRequest, code: str) -> HttpResponse:
     """Public: a pharmacist checks a prescription is genuine and current. Shows the prescriber,
     registration number and medicines, and only the patient's initials."""

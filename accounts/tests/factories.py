@@ -45,13 +45,18 @@ class StaffFactory(UserFactory):
     is_staff = True
 
 
-def staff_member(*roles: str, **kwargs) -> User:
+def staff_member(*roles: str, totp_secret: str | None = None, **kwargs) -> User:
     """A staff user in the given role groups (``medimeet.core.roles``), with the TOTP
-    authenticator staff need to pass the MFA requirement."""
+    authenticator staff need to pass the MFA requirement: of ``totp_secret`` when they sign in
+    through the login page in the test (``medimeet.core.tests.browser.totp_code``)."""
     from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP
     from django.contrib.auth.models import Group
 
     user = StaffFactory(**kwargs)
     user.groups.add(*Group.objects.filter(name__in=roles))
-    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "unused"})
+    if totp_secret:
+        TOTP.activate(user, totp_secret)
+    else:
+        Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "unused"})
     return user

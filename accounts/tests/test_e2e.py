@@ -19,23 +19,12 @@ from django.core import mail
 from playwright.sync_api import Page, expect
 
 from accounts.models import PatientProfile, User
+from medimeet.core.tests.browser import expect_fits_the_window, sign_in, sign_out
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "Vivid-Harbor-2026!"
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
-
-
-def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign In").click()
-
-
-def sign_out(page: Page) -> None:
-    page.get_by_role("button", name=re.compile("account menu")).click()
-    page.get_by_role("button", name="Sign out", exact=True).click()
 
 
 def link_in_last_email(pattern: str) -> str:
@@ -189,6 +178,7 @@ def test_step1_pages_render_cleanly_for_screenshots(live_server, page: Page, bro
 
     sign_in(page, live_server.url, "sam@example.com", PASSWORD)
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Sam")
+    expect_fits_the_window(page)  # a patient's links fit the header of a 1280-pixel window
     shot("dashboard")
     page.goto(f"{live_server.url}/account/profile/")
     expect(page.get_by_label("Allergies (optional)")).to_have_value("Penicillin")

@@ -137,9 +137,14 @@ def test_a_booking_far_from_the_first_free_slot_leaves_it_to_the_periodic_refres
     with django_capture_on_commit_callbacks(execute=False) as first:
         services.appointment_hold(patient=UserFactory(), service=service, start=SLOT)
 
+    from appointments.availability_events import _PendingEvent
+
+    def refreshes(callbacks):  # every hold also tells the live availability subscribers
+        return [callback for callback in callbacks if not isinstance(callback, _PendingEvent)]
+
     assert doctor.next_available_at == SLOT
-    assert (len(far), len(next_one)) == (0, 0)
-    assert len(first) == 1  # it took the first free slot: recomputed after commit
+    assert (len(refreshes(far)), len(refreshes(next_one))) == (0, 0)
+    assert len(refreshes(first)) == 1  # it took the first free slot: recomputed after commit
 
 
 def test_a_released_hold_gives_its_time_back_to_the_soonest_sort(clinic, frozen_time, django_capture_on_commit_callbacks):

@@ -372,3 +372,28 @@ async def test_relaying_a_frame_does_not_hop_to_the_database_thread(monkeypatch)
     assert hops == []
     await doctor.disconnect()
     await patient.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_with_the_channel_layer_down_the_socket_is_told_the_service_is_unavailable_then_joins_when_it_is_back(settings):
+    import socket as sockets
+
+    with sockets.socket() as probe:  # a port where no Redis listens: a real connection refusal
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    layer = settings.CHANNEL_LAYERS
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"]}}}
+    appointment = await _sync(booked)
+    ws = socket(appointment.consultation.room, appointment.patient)
+
+    await ws.connect()
+    refusal = await until(ws, "error", timeout=10)
+
+    assert refusal["code"] == "WS_UNAVAILABLE"
+    assert await closed_with(ws) == 4503  # not a 44xx refusal: the page keeps retrying
+
+    settings.CHANNEL_LAYERS = layer  # the service is back: the page's next attempt joins
+    again = socket(appointment.consultation.room, appointment.patient)
+    await again.connect()
+    assert (await until(again, "welcome"))["type"] == "welcome"
+    await again.disconnect()

@@ -15,29 +15,18 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, expect
 
 from accounts.tests.factories import UserFactory
 from appointments.models import Appointment
 from appointments.tests.test_e2e import PASSWORD, cardiologist, shot, sign_in
 from consultations.models import Consultation, Participation
 from consultations.services import consultation_ensure
+from medimeet.core.tests.browser import Person, expect_call_connected
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1280, "height": 860}
-
-
-class Person:
-    """One side of the call: a browser context of its own and the console errors it logged."""
-
-    def __init__(self, context: BrowserContext):
-        self.context = context
-        self.page = context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda message: self.errors.append(f"{self.page.url}: {message.text}") if message.type == "error" else None)
-        self.page.on("pageerror", lambda error: self.errors.append(f"{self.page.url}: {error}"))
-        self.page.emulate_media(reduced_motion="reduce")
 
 
 @pytest.fixture
@@ -65,18 +54,6 @@ def appointment_starting_soon(minutes: int = 5) -> Appointment:
     )  # fmt: skip
     consultation_ensure(appointment=appointment)
     return appointment
-
-
-def frames_decoded(page: Page) -> int:
-    return page.evaluate(
-        """async () => {
-            const pc = window.mmConsultation && window.mmConsultation.pc;
-            if (!pc) return 0;
-            let frames = 0;
-            (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
-            return frames;
-        }"""
-    )
 
 
 def test_doctor_admits_the_patient_they_talk_and_the_doctor_ends_the_consultation(asgi_live_server, people):
@@ -117,22 +94,8 @@ def test_doctor_admits_the_patient_they_talk_and_the_doctor_ends_the_consultatio
     doctor.page.get_by_role("button", name="Admit Asha Verma").click()
 
     # Then both peer connections connect and each side decodes the other's video
-    for page, other in ((patient.page, "Dr. Priya Raman"), (doctor.page, "Asha Verma")):
-        call = page.locator("#mm-consultation")
-        expect(call).to_have_attribute("data-call-state", "admitted")
-        expect(call).to_have_attribute("data-peer-state", "connected")
-        expect(call).to_have_attribute("data-remote-video", "playing")
-        expect(page.locator("[data-mm-connection]")).to_have_text(f"Connected to {other}")
-        page.wait_for_function("() => window.mmConsultation.pc && window.mmConsultation.pc.connectionState === 'connected'")
-    for page in (patient.page, doctor.page):
-        page.wait_for_function(
-            """async () => {
-                let frames = 0;
-                (await window.mmConsultation.pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
-                return frames > 0;
-            }"""
-        )
-        assert frames_decoded(page) > 0
+    expect_call_connected(patient.page, "Dr. Priya Raman")
+    expect_call_connected(doctor.page, "Asha Verma")
     expect(doctor.page.locator("[data-mm-people] li[data-state='admitted']")).to_have_count(2)
 
     # When they chat, each message reaches both sides
@@ -232,3 +195,28 @@ def test_check_page_tests_camera_microphone_speakers_and_network(asgi_live_serve
     patient.page.wait_for_function("() => Number(document.querySelector('[data-mm-level]').getAttribute('aria-valuenow')) > 0")
     shot(patient.page, "check", step=5)
     assert patient.errors == []
+
+
+@pytest.fixture
+def channel_layer_down(settings):
+    """Redis, the channel layer, is not there (a port where nothing listens). Requested before
+    ``asgi_live_server``: the server process starts with these settings."""
+    from medimeet.core.tests.test_smtp_delivery import free_port
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]}}}
+
+
+def test_with_the_live_service_down_the_room_says_so_and_keeps_retrying(channel_layer_down, asgi_live_server, people):
+    appointment = appointment_starting_soon()
+    patient = people["patient"]
+    sign_in(patient.page, asgi_live_server, "asha.verma@example.com")
+    patient.page.goto(f"{asgi_live_server}/consultations/{appointment.consultation.room}/")
+    room = patient.page.locator("#mm-consultation")
+
+    patient.page.get_by_role("button", name="Join consultation").click()
+
+    # The socket is refused with 4503 (not a refusal to this person): the page says why and retries
+    expect(room).to_have_attribute("data-socket-state", "reconnecting")
+    expect(patient.page.locator("[data-mm-connection]")).to_have_text("The live connection service is unavailable right now, retrying…")
+    expect(patient.page.get_by_role("heading", name="You cannot join right now")).to_have_count(0)
+    shot(patient.page, "live-service-unavailable", step=10)

@@ -16,7 +16,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from appointments.tests.test_e2e import shot, sign_in
 from consultations.models import GuestInvite, Participation
-from consultations.tests.test_e2e import DESKTOP, Person, appointment_starting_soon
+from consultations.tests.test_e2e import DESKTOP, appointment_starting_soon
+from medimeet.core.tests.browser import Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -1,6 +1,6 @@
 """The ``video-recording`` flag: off, the room page offers no recording, the recording API
-refuses to start (FEAT_001) and consent cannot be given (withdrawing still works); on (the
-default), all of it works as before."""
+refuses to start (FEAT_001), a running recording stops at its next chunk and consent cannot be
+given (withdrawing still works); on (the default), all of it works as before."""
 
 # ruff: noqa: F811  (fixtures imported from the module that defines them, then requested by name)
 from __future__ import annotations
@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 from waffle.testutils import override_flag
 
-from consultations.models import Recording, RecordingConsent
+from consultations.models import Recording, RecordingChunk, RecordingConsent
 from consultations.services import recording_consent_set
 from consultations.tests.test_pages import INSIDE, clock, consultation, doctor, patient, room_url  # noqa: F401 (fixtures)
-from consultations.tests.test_recordings import WEBM, Room
+from consultations.tests.test_recordings import EBML, WEBM, Room
 from medimeet.core.errors import ApplicationError
 from medimeet.core.flags import VIDEO_RECORDING
 
@@ -40,6 +40,24 @@ def test_the_recording_api_refuses_to_start_while_the_flag_is_off():
     assert refused.json()["error"]["code"] == "FEAT_001"
     assert allowed.status_code == 201
     assert Recording.objects.count() == 1
+
+
+def test_turning_the_flag_off_stops_a_running_recording_at_its_next_chunk_and_keeps_what_was_stored(django_capture_on_commit_callbacks):
+    room = Room()
+    recording_id = room.start().json()["id"]
+    assert room.put(recording_id, 0, EBML + b"cluster zero").status_code == 201
+
+    with override_flag(VIDEO_RECORDING, active=False):
+        with django_capture_on_commit_callbacks() as told:
+            refused = room.put(recording_id, 1, b"cluster one")
+    after = room.put(recording_id, 1, b"cluster one")
+
+    recording = Recording.objects.get()
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "FEAT_001")
+    assert after.json()["error"]["code"] == "CONS_015"  # stopped: turning the flag on again does not resume it
+    assert recording.status == Recording.Status.STOPPED and recording.ended_at is not None
+    assert list(RecordingChunk.objects.values_list("seq", flat=True)) == [0]
+    assert len(told) == 1  # the room hears that recording stopped
 
 
 def test_consent_cannot_be_given_while_the_flag_is_off_but_can_be_withdrawn():

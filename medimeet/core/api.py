@@ -4,9 +4,12 @@ pagination and throttles that tell the client its limit."""
 from __future__ import annotations
 
 import copy
+import functools
+from types import SimpleNamespace
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
+from django.shortcuts import render
 from django.utils.functional import cached_property
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse
@@ -194,3 +197,35 @@ class UserRateThrottle(RateLimitHeadersMixin, throttling.UserRateThrottle):
 
 class ScopedRateThrottle(RateLimitHeadersMixin, throttling.ScopedRateThrottle):
     """Per-view scope (``throttle_scope = "login"``), keyed by user or IP."""
+
+
+class UnsafeMethodsThrottleMixin:
+    """An API view whose ``throttle_scope`` limits its writes (POST...) only; reads keep the
+    default anon/user rates."""
+
+    def get_throttles(self):
+        throttles = super().get_throttles()  # type: ignore[misc]
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):  # type: ignore[attr-defined]
+            throttles.append(ScopedRateThrottle())
+        return throttles
+
+
+def page_throttled(scope: str, methods: tuple[str, ...] = ("GET", "POST")):
+    """The API's scoped rate (``DEFAULT_THROTTLE_RATES[scope]``, keyed by user or client IP) on a
+    server-rendered page: beyond it the page answers 429 with ``Retry-After``."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method in methods:
+                throttle = ScopedRateThrottle()
+                if not throttle.allow_request(request, SimpleNamespace(throttle_scope=scope)):
+                    wait = max(int(throttle.wait() or 1), 1)
+                    response = render(request, "429.html", {"retry_after": wait}, status=429)
+                    response["Retry-After"] = str(wait)
+                    return response
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -30,3 +30,18 @@ def check_field_encryption_keys(app_configs, **kwargs):
         except (ValueError, TypeError):
             errors.append(Error("A FIELD_ENCRYPTION_KEYS entry is not a valid Fernet key (32 url-safe base64 bytes).", id="medimeet.E002"))
     return errors
+
+
+@register(Tags.security, deploy=True)
+def check_pdf_signing_key(app_configs, **kwargs):
+    """Receipts and prescriptions are signed when made: a missing or unreadable key would fail
+    every receipt email and download, so the deploy check says so first."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .pdf import signing_credentials
+
+    try:
+        signing_credentials()
+    except ImproperlyConfigured as exc:
+        return [Error(f"PDF signing is not configured: {exc}", hint="Set PDF_SIGNING_KEY_FILE and PDF_SIGNING_CERT_FILE (docs/deployment.md).", id="medimeet.E010")]
+    return []

@@ -42,6 +42,8 @@ ERROR_CODES: dict[str, tuple[int, StrOrPromise]] = {
     "AUTH_010": (403, _("You do not have permission to perform this action.")),
     "AUTH_011": (400, _("The link or code is invalid or has expired.")),
     "AUTH_012": (400, _("The current password is not correct.")),
+    # A browser session (cookie) without the CSRF token: DRF's SessionAuthentication refuses it.
+    "SEC_001": (403, _("The request came with your browser session but without its CSRF token. Reload the page and try again.")),
     "USER_001": (404, _("User not found.")),
     "USER_002": (409, _("An account with this email address already exists.")),
     "USER_003": (400, _("The uploaded picture is not acceptable.")),
@@ -78,6 +80,12 @@ ERROR_CODES: dict[str, tuple[int, StrOrPromise]] = {
     "PAY_010": (409, _("This appointment is not waiting for a payment.")),
     "PAY_011": (404, _("Refund not found.")),
     "PAY_012": (403, _("This refund needs approval by another finance approver.")),
+    "SUB_001": (404, _("Care plan not found.")),
+    "SUB_002": (404, _("Subscription not found.")),
+    "SUB_003": (409, _("You already have a care plan. Change or cancel it instead.")),
+    "SUB_004": (409, _("The subscription cannot change that way now.")),
+    "SUB_005": (400, _("You can only switch to a plan in the same currency and billing period.")),
+    "SUB_006": (409, _("This care plan cannot be subscribed to right now.")),
     "CONS_001": (404, _("Consultation not found.")),
     "CONS_002": (409, _("This appointment has no consultation room.")),
     "CONS_003": (409, _("The consultation room has closed.")),
@@ -142,6 +150,10 @@ ERROR_CODES: dict[str, tuple[int, StrOrPromise]] = {
     "CMS_004": (403, _("Only content editors can schedule, publish or unpublish.")),
     "CMS_005": (403, _("Only the author or a content editor can submit this draft for review.")),
     "CMS_006": (400, _("The image is not acceptable.")),
+    # Signed documents: the public verifier of receipt and prescription PDFs (medimeet/core/pdf.py).
+    "SIGN_001": (400, _("The file is not a PDF document.")),
+    "SIGN_002": (413, _("The file is too large to check.")),
+    "SIGN_003": (400, _("This PDF has no digital signature.")),
     # Staff dashboard and reports
     "DASH_001": (400, _("Unknown period: choose today, 7d, 30d, 90d or custom.")),
     "DASH_002": (400, _("The dates of the custom period are not valid.")),
@@ -160,7 +172,25 @@ ERROR_CODES: dict[str, tuple[int, StrOrPromise]] = {
     "REQ_006": (400, _("Malformed request body.")),
     "REQ_007": (406, _("Not acceptable.")),
     "SERVER_001": (500, _("An unexpected error occurred. It has been logged.")),
+    "SERVER_002": (503, _("The service is briefly unavailable. Nothing was changed that you were not told about; try again in a moment.")),
 }
+
+OUTAGE_RETRY_AFTER_SECONDS = 5
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """Whether ``exc`` means a backing service (PostgreSQL, Redis, the task broker) could not be
+    reached: the request gets 503 SERVER_002 with Retry-After, not a 500. The transaction it was
+    in was rolled back by the database (docs/testing.md, Fault injection)."""
+    if exc is None:
+        return False
+    from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import RedisError
+
+    from .cache import CacheUnavailable
+
+    return isinstance(exc, OperationalError | InterfaceError | CacheUnavailable | RedisError | BrokerError)
 
 CANNOT_COMPLETE = _("The request cannot be completed.")
 
@@ -240,7 +270,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         code = getattr(exc, "medimeet_code", "AUTH_004")
         return _response(code, str(exc.detail) if code != "AUTH_004" else None, headers=_auth_headers(exc, context))
     if isinstance(exc, drf_exceptions.PermissionDenied):
-        return _response("AUTH_010")
+        # DRF's SessionAuthentication raises PermissionDenied("CSRF Failed: ...").
+        return _response("SEC_001" if str(exc.detail).startswith("CSRF Failed") else "AUTH_010")
     if isinstance(exc, drf_exceptions.NotFound):
         return _response("REQ_004")
     if isinstance(exc, drf_exceptions.MethodNotAllowed):
@@ -255,6 +286,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         wait = int(exc.wait) if exc.wait is not None else None
         headers = {"Retry-After": str(wait)} if wait is not None else {}
         return _response("REQ_002", fields=None, headers=headers, retry_after=wait)
+    if is_outage(exc):
+        logger.warning("service unavailable", extra={"code": type(exc).__name__})
+        return _response("SERVER_002", headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
     response = drf_exception_handler(exc, context)
     if response is not None:  # any other APIException: keep its status, wrap its detail
         response.data = error_payload("REQ_001", CANNOT_COMPLETE, _field_messages(response.data))

@@ -1,27 +1,89 @@
 """Side effects after commit: the one helper every service uses to queue a task, an email or
-a websocket event, so a rolled-back transaction never sends anything."""
+a websocket event, so a rolled-back transaction never sends anything.
+
+The transaction has committed by then, so a broker or channel layer that cannot be reached
+(Redis down) must not turn the answer into an error: the failure is logged, recorded as a
+``FailedTask`` (the staff dashboard's failed tasks; name and error type only) and the work is
+picked up again from the database by a beat scan where one exists (stored notifications:
+``requeue_stalled_notifications``; refunds and webhook events: their retry scans). A websocket
+event that cannot be sent is dropped: the pages read the state again when they reconnect.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from functools import partial
 
 from django.db import transaction
 
+logger = logging.getLogger(__name__)
+
+# A websocket event is a courtesy to whoever is watching: the change it reports is committed
+# already. A channel layer that is down or slow must not fail (or hold up) the request that
+# made the change, so a send waits at most this long and any failure is logged and dropped.
+GROUP_SEND_TIMEOUT_SECONDS = 1.0
+
+
+def _unreachable(exc: Exception) -> bool:
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import RedisError
+
+    return isinstance(exc, BrokerError | RedisError)
+
+
+def task_enqueue(task, *args, **kwargs) -> bool:
+    """``task.delay(...)``; False (logged) when the broker cannot be reached."""
+    try:
+        task.delay(*args, **kwargs)
+    except Exception as exc:
+        if not _unreachable(exc):
+            raise
+        logger.warning("task not queued: broker unreachable", extra={"task": task.name, "code": type(exc).__name__})
+        _record_not_queued(task.name, exc)
+        return False
+    return True
+
+
+def _record_not_queued(task_name: str, exc: Exception) -> None:
+    """Staff see it with the failed tasks (dashboard, admin): name, error type and time only."""
+    from .dashboard.failures import failed_task_record
+
+    try:
+        failed_task_record(task_name=task_name, task_id="", exception=exc)
+    except Exception:  # the database may be what is down too: the log line above remains
+        logger.warning("could not record a task that was not queued", extra={"task": task_name})
+
 
 def enqueue_on_commit(task, *args, **kwargs) -> None:
     """Queue Celery ``task`` with the given arguments once the current transaction commits."""
-    transaction.on_commit(partial(task.delay, *args, **kwargs))
+    transaction.on_commit(partial(task_enqueue, task, *args, **kwargs))
+
+
+def group_send_now(group: str, event: dict, *, timeout: float | None = GROUP_SEND_TIMEOUT_SECONDS) -> bool:
+    """Send ``event`` to a channel-layer group from synchronous code; never raises. Returns
+    whether the layer took it (a layer that is down, or slower than ``timeout`` seconds, is
+    logged as a warning and the event is dropped)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    async def send() -> None:
+        await asyncio.wait_for(get_channel_layer().group_send(group, event), timeout=timeout)
+
+    try:
+        async_to_sync(send)()
+    except Exception as exc:  # the layer's errors are many (connection, timeout, capacity): all are "not sent"
+        # The group's kind only (a consultation room id is a secret), the event and the error.
+        kind = group.split(".", 1)[0]
+        logger.warning("websocket event not sent to a %s group: %s", kind, type(exc).__name__, extra={"event": event.get("type"), "code": type(exc).__name__})
+        return False
+    return True
 
 
 def group_send_on_commit(group: str, event: dict | Callable[[], dict]) -> None:
     """Send ``event`` to a channel-layer group (websockets) once the current transaction commits;
-    a callable is called then, so the event describes the committed state."""
-
-    def send() -> None:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
-        async_to_sync(get_channel_layer().group_send)(group, event() if callable(event) else event)
-
-    transaction.on_commit(send)
+    a callable is called then, so the event describes the committed state. A layer that is
+    down is logged, not raised (the change is committed already); no time bound here, as the
+    consultation room's events (recording state, a withdrawn guest) must not be dropped."""
+    transaction.on_commit(lambda: group_send_now(group, event() if callable(event) else event, timeout=None))

@@ -72,6 +72,9 @@ ROLES: dict[str, list[str]] = {
         "payments.view_webhookevent", "payments.change_webhookevent", "payments.view_invoice", "payments.view_invoicecounter",
         "payments.view_gatewaycustomer", "payments.view_savedcard", "payments.view_payoutaccount",
         "payments.change_payoutaccount", "payments.view_sandboxtransaction",
+        "payments.view_plan", "payments.add_plan", "payments.change_plan", "payments.view_subscription",
+        "payments.view_subscriptioncharge", "payments.view_creditbalance", "payments.view_subscriptionevent",
+        "payments.view_credituse",
     ],
     AUTHOR: _CMS_AUTHOR,
     CONTENT_EDITOR: [

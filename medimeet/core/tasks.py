@@ -28,3 +28,11 @@ def deliver_notification(self, *, notification_id: int):
         # Celery's apply() runs the retry in place instead.
         return self.retry(countdown=countdown, throw=not self.request.is_eager)
     return outcome
+
+
+@shared_task
+def requeue_stalled_notifications() -> int:
+    """Every minute (beat): messages whose delivery task was lost are queued again."""
+    from .notifications.services import notifications_requeue_stalled
+
+    return notifications_requeue_stalled()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from collections.abc import Callable
 
@@ -11,8 +12,9 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 
-from .errors import ERROR_CODES, error_payload
+from .errors import ERROR_CODES, OUTAGE_RETRY_AFTER_SECONDS, error_payload, is_outage
 
 logger = logging.getLogger("medimeet.health")
 READY_TIMEOUT_SECONDS = 2
@@ -109,8 +111,18 @@ def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500, called while the exception is being handled: a backing service that cannot be
+    reached (is_outage) is a 503 with Retry-After, not a bug."""
+    outage = is_outage(sys.exc_info()[1])
+    code, status = ("SERVER_002", 503) if outage else ("SERVER_001", 500)
     if _wants_json(request):
-        return JsonResponse(error_payload("SERVER_001", ERROR_CODES["SERVER_001"][1]), status=500)
-    from .platform import site_notice_or_default
+        response = JsonResponse(error_payload(code, ERROR_CODES[code][1]), status=status)
+    else:
+        from .platform import site_notice_or_default
 
-    return render(request, "500.html", {"support": site_notice_or_default()}, status=500)
+        # Without the request: its context processors read the signed-in user and the
+        # announcements from the database, which may be what just failed.
+        response = HttpResponse(render_to_string("500.html", {"support": site_notice_or_default(), "outage": outage}), status=status)
+    if outage:
+        response["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
+    return response

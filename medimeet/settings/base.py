@@ -213,7 +213,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "medimeet"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "medimeet.core.sessions"  # cached_db; a database outage while saving is a 503, not a 400
 
 # --- Celery -------------------------------------------------------------------------------
 # Production: Redis broker. Embedded default: Kombu's filesystem transport under var/, so
@@ -221,7 +221,9 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
 if REDIS_URL:
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # A message taken by a worker that died without acknowledging it (acks_late) is given to
+    # another worker after this long (scripts/fault-celery-worker shortens it to show it).
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600)}
 else:
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -268,6 +270,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "consultations.tasks.purge_recordings",
         "schedule": timedelta(hours=1),
     },
+    "requeue-stalled-notifications": {  # tasks lost while the broker was down, or by a killed worker
+        "task": "medimeet.core.tasks.requeue_stalled_notifications",
+        "schedule": timedelta(minutes=1),
+    },
     "void-lapsed-payments": {
         "task": "payments.tasks.void_lapsed_payments",
         "schedule": timedelta(minutes=1),
@@ -275,6 +281,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "retry-failed-refunds": {
         "task": "payments.tasks.retry_failed_refunds",
         "schedule": timedelta(minutes=5),
+    },
+    "renew-subscriptions": {  # sandbox care plans: renewals and dunning retries
+        "task": "payments.tasks.renew_subscriptions",
+        "schedule": timedelta(minutes=15),
     },
     "retry-webhook-events": {
         "task": "payments.tasks.retry_webhook_events",
@@ -411,6 +421,12 @@ REST_FRAMEWORK = {
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
         "register": env.str("THROTTLE_REGISTER", default="10/hour"),
         "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="5/hour"),
+        # Holds and series bookings (API and the booking page): a person cannot sit on a doctor's calendar.
+        "booking": env.str("THROTTLE_BOOKING", default="20/min"),
+        # The public receipt and prescription verification pages: no guessing codes in bulk.
+        "verify": env.str("THROTTLE_VERIFY", default="30/min"),
+        # The public signed-document verifier (page and API): each check parses an uploaded PDF.
+        "document_verify": env.str("THROTTLE_DOCUMENT_VERIFY", default="20/min"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -502,6 +518,11 @@ EMAIL_TIMEOUT = 10
 # with exponential backoff from this many seconds, before the message is marked failed.
 NOTIFICATION_MAX_RETRIES = env.int("NOTIFICATION_MAX_RETRIES", default=8)
 NOTIFICATION_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATION_RETRY_BACKOFF_SECONDS", default=30)
+# A worker killed while sending leaves its row "sending": after this lease another run may send it.
+NOTIFICATION_CLAIM_LEASE_SECONDS = env.int("NOTIFICATION_CLAIM_LEASE_SECONDS", default=900)
+# A queued message whose task never reached the broker (Redis down at commit) is queued again by
+# the requeue-stalled-notifications scan after this long.
+NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=120)
 
 # --- Text messages (medimeet/core/sms.py) ------------------------------------------------------
 # Twilio when its account is configured; otherwise the local outbox (var/sms-outbox/).
@@ -549,6 +570,10 @@ DOCTOR_DOCUMENT_MAX_BYTES = env.int("DOCTOR_DOCUMENT_MAX_BYTES", default=10 * 10
 CMS_IMAGE_MAX_BYTES = env.int("CMS_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
 DOCTOR_INVITATION_DAYS = env.int("DOCTOR_INVITATION_DAYS", default=7)
 WAITLIST_OFFER_MINUTES = env.int("WAITLIST_OFFER_MINUTES", default=30)
+# The booking page subscribes to /ws/doctors/<slug>/availability/ (docs/signaling.md, "Live
+# availability"). Off where no websocket server answers /ws/ (a WSGI-only deployment): the page
+# then works as before, without a socket that can only fail.
+LIVE_AVAILABILITY_ON_PAGES = env.bool("LIVE_AVAILABILITY_ON_PAGES", default=True)
 
 # --- Consultations (docs/signaling.md) ------------------------------------------------------
 CONSULTATION_JOIN_BEFORE_MINUTES = env.int("CONSULTATION_JOIN_BEFORE_MINUTES", default=15)
@@ -646,7 +671,40 @@ SANDBOX_WEBHOOK_SECRET = env_secret("SANDBOX_WEBHOOK_SECRET") or hashlib.sha256(
 PLATFORM_FEE_PERCENT = env.int("PLATFORM_FEE_PERCENT", default=10)
 PAYMENT_MAX_FAILURES_PER_HOUR = env.int("PAYMENT_MAX_FAILURES_PER_HOUR", default=5)
 REFUND_MAX_ATTEMPTS = env.int("REFUND_MAX_ATTEMPTS", default=6)
+# A refund left "processing" by a worker that died mid-call is sent again (same idempotency key,
+# so the gateway answers with the same refund) once this lease has passed.
+REFUND_PROCESSING_LEASE_SECONDS = env.int("REFUND_PROCESSING_LEASE_SECONDS", default=600)
 INVOICE_PREFIX = env.str("INVOICE_PREFIX", default="MM")
+# Care plans: a failed renewal is retried this many days after the period's end (entitlements
+# keep working until the last retry); after the last failure the subscription expires.
+SUBSCRIPTION_RETRY_DAYS = env.list("SUBSCRIPTION_RETRY_DAYS", cast=int, default=[1, 3, 5])
+if not SUBSCRIPTION_RETRY_DAYS or SUBSCRIPTION_RETRY_DAYS != sorted(set(SUBSCRIPTION_RETRY_DAYS)) or SUBSCRIPTION_RETRY_DAYS[0] < 1:
+    raise ImproperlyConfigured("SUBSCRIPTION_RETRY_DAYS must be increasing whole days, e.g. 1,3,5.")
+
+# --- Signed documents (receipts, prescriptions: medimeet/core/pdf.py) ----------------------
+# Every receipt and prescription PDF carries a PAdES signature made with this key and certificate
+# (PEM). ``PDF_SIGNING_KEY`` / ``PDF_SIGNING_CERT`` / ``PDF_SIGNING_CHAIN`` may hold the PEM itself;
+# the ``*_FILE`` variables name files. With none set (the embedded default) the files under
+# var/pdf-signing/ are used, which `manage.py pdf_signing_cert` creates (self-signed, development
+# only; `make run` creates them when missing). See docs/deployment.md for a real certificate.
+PDF_SIGNING_DIR = VAR_DIR / "pdf-signing"
+PDF_SIGNING_KEY_FILE = env.str("PDF_SIGNING_KEY_FILE", default=str(PDF_SIGNING_DIR / "key.pem"))
+PDF_SIGNING_CERT_FILE = env.str("PDF_SIGNING_CERT_FILE", default=str(PDF_SIGNING_DIR / "cert.pem"))
+PDF_SIGNING_KEY = env.str("PDF_SIGNING_KEY", default="")
+PDF_SIGNING_CERT = env.str("PDF_SIGNING_CERT", default="")
+# Intermediate certificates up to the CA's root, embedded in each signature (optional).
+PDF_SIGNING_CHAIN = env.str("PDF_SIGNING_CHAIN", default="")
+PDF_SIGNING_CHAIN_FILE = env.str("PDF_SIGNING_CHAIN_FILE", default="")
+PDF_SIGNING_KEY_PASSPHRASE = env_secret("PDF_SIGNING_KEY_PASSPHRASE") or ""
+# Certificates of earlier signing keys (PEM, several in one file), so documents signed before a
+# key rotation still verify as MediMeet's.
+PDF_SIGNING_PREVIOUS_CERTS_FILE = env.str("PDF_SIGNING_PREVIOUS_CERTS_FILE", default="")
+# An RFC 3161 timestamp authority (e.g. https://freetsa.org/tsr): each signature then carries a
+# trusted time. Blank: the signer's own clock only (the signing time is still signed).
+PDF_SIGNING_TSA_URL = env.str("PDF_SIGNING_TSA_URL", default="")
+PDF_SIGNING_TSA_TIMEOUT_SECONDS = env.int("PDF_SIGNING_TSA_TIMEOUT_SECONDS", default=10)
+# Public verifier (/documents/verify/, POST /api/v1/documents/verify/): largest upload accepted.
+PDF_VERIFY_MAX_BYTES = env.int("PDF_VERIFY_MAX_BYTES", default=10 * 1024 * 1024)
 
 # --- Feature flags and platform settings (docs/architecture.md, "Flags, platform settings, health") ---
 # Flags and switches: django-waffle (medimeet/core/flags.py names them; rows made by migration

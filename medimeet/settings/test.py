@@ -16,7 +16,7 @@ STORAGES = {  # noqa: F405
 }
 FIELD_ENCRYPTION_KEYS = ["bWVkaW1lZXQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="]
 # Test fixtures pin their own rates where a test is about throttling.
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "10000/min", "user": "10000/min", "login": "10000/min", "register": "10000/min", "password_reset": "10000/min"}}  # noqa: F405
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "10000/min", "user": "10000/min", "login": "10000/min", "register": "10000/min", "password_reset": "10000/min", "document_verify": "10000/min"}}  # noqa: F405
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     # pytest-django creates and drops the test database: no pool holding connections to it.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
@@ -25,6 +25,10 @@ if REDIS_URL:  # noqa: F405
     # Keep test keys apart from a developer's running instance.
     CACHES["default"]["KEY_PREFIX"] = "medimeet-test"  # noqa: F405
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "medimeet-test:channels"  # noqa: F405
+
+# pytest-django's live_server is WSGI (no websockets): the booking page opens no availability
+# socket there. Tests served by Daphne (asgi_live_server) turn it on.
+LIVE_AVAILABILITY_ON_PAGES = False
 
 # Serve static files straight from the app and static/ directories (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True

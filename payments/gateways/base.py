@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from accounts.models import User
 
-    from ..models import Payment
+    from ..models import Payment, Plan, Subscription
 
 
 class GatewayError(Exception):
@@ -37,6 +37,10 @@ PAYMENT_FAILED = "payment.failed"
 PAYMENT_CANCELED = "payment.canceled"
 REFUND_SUCCEEDED = "refund.succeeded"
 REFUND_FAILED = "refund.failed"
+SUBSCRIPTION_PAID = "subscription.paid"  # a subscription invoice was paid (first payment, renewal, proration)
+SUBSCRIPTION_PAYMENT_FAILED = "subscription.payment_failed"  # a renewal failed: dunning
+SUBSCRIPTION_UPDATED = "subscription.updated"  # status, period, plan or cancel-at-period-end changed
+SUBSCRIPTION_ENDED = "subscription.ended"  # cancelled or expired at the gateway
 OTHER = "other"
 
 
@@ -85,6 +89,43 @@ class RefundResult:
 
 
 @dataclass(frozen=True)
+class SubscriptionState:
+    """The gateway's view of a subscription."""
+
+    reference: str  # Stripe sub_… / Razorpay sub_…
+    status: str  # "incomplete" | "active" | "past_due" | "cancelled" | "expired"
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    price_id: str = ""  # Stripe price / Razorpay plan the subscription is on now
+
+
+@dataclass(frozen=True)
+class SubscriptionStart:
+    """What starting a subscription gave back: the subscription at the gateway (sandbox: none)
+    and how the patient makes the first payment."""
+
+    reference: str
+    charge_reference: str  # sandbox transaction / Stripe invoice / "" (Razorpay: first payment unknown yet)
+    checkout: Checkout
+
+
+@dataclass(frozen=True)
+class SubscriptionInvoice:
+    """One subscription invoice the gateway paid or failed to collect."""
+
+    reference: str  # Stripe invoice id / Razorpay payment id
+    status: str  # "paid" | "failed"
+    amount_minor: int
+    currency: str
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    attempt: int = 0
+    next_attempt: datetime | None = None
+    failure_message: str = ""
+
+
+@dataclass(frozen=True)
 class GatewayEvent:
     """A verified webhook event, normalised."""
 
@@ -101,6 +142,10 @@ class GatewayEvent:
     refund_key: str = ""
     refund_amount_minor: int = 0
     refund_failure: str = ""
+    # Subscription events: the gateway's subscription id, its state and the invoice concerned.
+    subscription_reference: str = ""
+    subscription: SubscriptionState | None = None
+    invoice: SubscriptionInvoice | None = None
     payload: dict[str, Any] = field(default_factory=dict)
 
 
@@ -156,4 +201,29 @@ class PaymentGateway:
 
     def ledger(self, *, since: datetime, until: datetime) -> list[LedgerEntry]:
         """The gateway's records of payments created in [since, until), for reconciliation."""
+        raise NotImplementedError
+
+    # --- Subscriptions: the gateway's billing runs renewals and dunning (the sandbox: our beat task).
+
+    def subscription_start(self, *, subscription: Subscription, customer_id: str = "") -> SubscriptionStart:
+        """Create the subscription (and its first invoice) at the gateway; safe to call again
+        for the same subscription (keyed by its id)."""
+        raise NotImplementedError
+
+    def subscription_set_cancel_at_period_end(self, *, subscription: Subscription, cancel: bool) -> SubscriptionState:
+        """Cancel at the end of the period (``cancel``) or take that back (resume)."""
+        raise NotImplementedError
+
+    def subscription_change_plan(self, *, subscription: Subscription, plan: Plan) -> SubscriptionState:
+        """Move to another plan now, the gateway prorating the difference."""
+        raise NotImplementedError
+
+    def subscription_proration_preview(self, *, subscription: Subscription, plan: Plan) -> int | None:
+        """What the gateway would charge now (negative: credit) for the change; None when we
+        compute it ourselves (the sandbox)."""
+        return None
+
+    def subscription_charge(self, *, subscription: Subscription, amount_minor: int, idempotency_key: str) -> ChargeResult:
+        """Charge the subscription's saved card now (renewals and prorations the gateway does
+        not run itself: the sandbox)."""
         raise NotImplementedError

@@ -29,7 +29,7 @@ from django.conf import settings
 from . import base
 
 if TYPE_CHECKING:
-    from ..models import Payment
+    from ..models import Payment, Plan, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,23 @@ EVENTS = {
     "refund.processed": base.REFUND_SUCCEEDED,
     "refund.failed": base.REFUND_FAILED,
 }
+# Razorpay Subscriptions. pending: a charge failed and Razorpay retries it; halted: the retries
+# are exhausted (the plan ends for us); completed/expired: no more cycles.
+SUBSCRIPTION_EVENTS = {
+    "subscription.activated": base.SUBSCRIPTION_UPDATED,
+    "subscription.updated": base.SUBSCRIPTION_UPDATED,
+    "subscription.charged": base.SUBSCRIPTION_PAID,
+    "subscription.pending": base.SUBSCRIPTION_PAYMENT_FAILED,
+    "subscription.halted": base.SUBSCRIPTION_ENDED,
+    "subscription.cancelled": base.SUBSCRIPTION_ENDED,
+    "subscription.completed": base.SUBSCRIPTION_ENDED,
+}
+SUBSCRIPTION_STATUS = {
+    "created": "incomplete", "authenticated": "incomplete", "active": "active", "pending": "past_due",
+    "halted": "expired", "cancelled": "cancelled", "completed": "expired", "expired": "expired", "paused": "past_due",
+}  # fmt: skip
+# Total cycles a subscription is created for: Razorpay needs an end; about ten years of months.
+SUBSCRIPTION_CYCLES = {"month": 120, "year": 10}
 # A payment's statuses in the words of base.ChargeResult. "refunded" was captured first.
 STATUS = {"captured": "succeeded", "refunded": "succeeded", "failed": "failed", "authorized": "pending", "created": "pending"}
 # The order of preference when one order has several payment attempts (ledger).
@@ -81,6 +98,22 @@ def _charge_result(entity: dict[str, Any]) -> base.ChargeResult:
         # error_reason ("insufficient_funds") says more than error_code ("BAD_REQUEST_ERROR").
         failure_code=str(entity.get("error_reason") or entity.get("error_code") or "")[:60] if status == "failed" else "",
         failure_message=str(entity.get("error_description") or "")[:300] if status == "failed" else "",
+    )
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def _subscription_state(entity: dict[str, Any]) -> base.SubscriptionState:
+    return base.SubscriptionState(
+        reference=str(entity.get("id") or ""),
+        status=SUBSCRIPTION_STATUS.get(str(entity.get("status") or ""), "incomplete"),
+        current_period_start=_time(entity.get("current_start")),
+        current_period_end=_time(entity.get("current_end")),
+        # Cancelled at the cycle's end: Razorpay keeps it active with an end_at at the cycle end.
+        cancel_at_period_end=bool(entity.get("end_at") and entity.get("current_end") and entity.get("end_at") == entity.get("current_end") and entity.get("status") == "active"),
+        price_id=str(entity.get("plan_id") or ""),
     )
 
 
@@ -222,6 +255,10 @@ class RazorpayGateway(base.PaymentGateway):
         payment_entity = (entities.get("payment") or {}).get("entity") or {}
         refund_entity = (entities.get("refund") or {}).get("entity") or {}
         kind = EVENTS.get(event_type, base.OTHER)
+        if event_type in SUBSCRIPTION_EVENTS:
+            return self._subscription_event(payload, event_id=event_id, event_type=event_type, payment_entity=payment_entity)
+        if kind in (base.PAYMENT_SUCCEEDED, base.PAYMENT_FAILED) and payment_entity.get("invoice_id"):
+            kind = base.OTHER  # a subscription's payment: subscription.charged / .pending carry it
         if event_type.startswith("refund."):
             return base.GatewayEvent(
                 event_id=event_id,
@@ -243,6 +280,85 @@ class RazorpayGateway(base.PaymentGateway):
             charge=_charge_result(payment_entity) if payment_entity else None,
             payload=payload,
         )
+
+    def _subscription_event(self, payload: dict[str, Any], *, event_id: str, event_type: str, payment_entity: dict[str, Any]) -> base.GatewayEvent:
+        entity = ((payload.get("payload") or {}).get("subscription") or {}).get("entity") or {}
+        state = _subscription_state(entity)
+        kind = SUBSCRIPTION_EVENTS[event_type]
+        invoice = None
+        if kind == base.SUBSCRIPTION_PAID:
+            invoice = base.SubscriptionInvoice(
+                reference=str(payment_entity.get("id") or f"{entity.get('id')}:{entity.get('paid_count')}"),
+                status="paid",
+                amount_minor=int(payment_entity.get("amount") or 0),
+                currency=str(payment_entity.get("currency") or "").upper(),
+                period_start=state.current_period_start,
+                period_end=state.current_period_end,
+                attempt=int(entity.get("auth_attempts") or 0),
+            )
+        elif kind == base.SUBSCRIPTION_PAYMENT_FAILED:
+            # The invoice of the cycle that could not be charged: one per cycle (charge_at).
+            invoice = base.SubscriptionInvoice(
+                reference=str(payment_entity.get("invoice_id") or f"{entity.get('id')}:{entity.get('charge_at')}"),
+                status="failed",
+                amount_minor=int(payment_entity.get("amount") or 0),
+                currency=str(payment_entity.get("currency") or "").upper(),
+                attempt=max(int(entity.get("auth_attempts") or 0), 1),
+                next_attempt=_time(entity.get("charge_at")),
+                failure_message=str(payment_entity.get("error_description") or "")[:300],
+            )
+        return base.GatewayEvent(
+            event_id=event_id,
+            event_type=event_type,
+            kind=kind,
+            subscription_reference=state.reference,
+            subscription=None if kind == base.SUBSCRIPTION_PAYMENT_FAILED else state,
+            invoice=invoice,
+            payload=payload,
+        )
+
+    # --- subscriptions (Razorpay Subscriptions) -------------------------------------------
+
+    def subscription_start(self, *, subscription: Subscription, customer_id: str = "") -> base.SubscriptionStart:
+        """Create the subscription on the plan's Razorpay plan; the patient authorises the
+        first charge on Razorpay's hosted page (short_url) or Checkout with the subscription id.
+        Razorpay has no idempotency key: the note with our id lets a retry find it."""
+        data = {
+            "plan_id": subscription.plan.razorpay_plan_id,
+            "total_count": SUBSCRIPTION_CYCLES[subscription.plan.period],
+            "customer_notify": 1,
+            "notes": {"subscription": str(subscription.public_id)},  # ids only
+        }
+        try:
+            entity = self.client.subscription.create(data, timeout=self._timeout)
+        except _ERRORS as exc:
+            raise _gateway_error(exc, "subscription.create") from exc
+        checkout = base.Checkout(kind="razorpay_subscription", reference=entity["id"], public_key=settings.RAZORPAY_KEY_ID, url=str(entity.get("short_url") or ""))
+        return base.SubscriptionStart(reference=entity["id"], charge_reference="", checkout=checkout)
+
+    def subscription_set_cancel_at_period_end(self, *, subscription: Subscription, cancel: bool) -> base.SubscriptionState:
+        """Razorpay cancels at the cycle's end (cancel_at_cycle_end); it has no call to take that
+        back, so resuming is refused (not retryable) and the patient subscribes again later."""
+        if not cancel:
+            raise base.GatewayError("Razorpay cannot resume a subscription cancelled at the cycle's end.", retryable=False)
+        try:
+            entity = self.client.subscription.cancel(subscription.gateway_reference, {"cancel_at_cycle_end": 1}, timeout=self._timeout)
+        except _ERRORS as exc:
+            raise _gateway_error(exc, "subscription.cancel") from exc
+        state = _subscription_state(entity)
+        return base.SubscriptionState(
+            reference=state.reference, status=state.status, current_period_start=state.current_period_start,
+            current_period_end=state.current_period_end, cancel_at_period_end=True, price_id=state.price_id,
+        )  # fmt: skip
+
+    def subscription_change_plan(self, *, subscription: Subscription, plan: Plan) -> base.SubscriptionState:
+        """Change the plan now; Razorpay prorates and charges (or credits) the difference."""
+        data = {"plan_id": plan.razorpay_plan_id, "schedule_change_at": "now", "customer_notify": 1}
+        try:
+            entity = self.client.subscription.edit(subscription.gateway_reference, data, timeout=self._timeout)
+        except _ERRORS as exc:
+            raise _gateway_error(exc, "subscription.edit") from exc
+        return _subscription_state(entity)
 
     # --- reconciliation ---------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ reconciliation work the same way.
 
 Test cards: 4242 4242 4242 4242 (Visa) and 5555 5555 5555 4444 (Mastercard) succeed;
 4000 0000 0000 0002 is declined; 4000 0000 0000 9995 fails with insufficient funds. Any other
-number that passes the Luhn check succeeds.
+number that passes the Luhn check succeeds. For subscriptions, 4000 0000 0000 0341 pays the first
+time and is declined on every later charge (renewals), to exercise dunning.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.utils.translation import gettext
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
 
-from ..models import Payment, SandboxTransaction
+from ..models import Payment, Plan, SandboxTransaction, Subscription
 from . import base
 
 SIGNATURE_HEADER = "Sandbox-Signature"
@@ -38,6 +39,18 @@ TOLERANCE_SECONDS = 300
 # The ledger's states in the words of base.ChargeResult.
 STATUS = {"requires_payment": "pending", "succeeded": "succeeded", "failed": "failed", "canceled": "canceled"}
 DECLINES = {"4000000000000002": ("card_declined", "Your card was declined."), "4000000000009995": ("insufficient_funds", "Your card has insufficient funds.")}
+
+
+# Pays once, then is declined off-session (renewals): Stripe's 4000 0000 0000 0341 does the same.
+DECLINES_LATER = "4000000000000341"
+
+
+def _fingerprint(number: str) -> str:
+    return hashlib.sha256(f"sandbox-card:{number}".encode()).hexdigest()[:32]
+
+
+def card_token(fingerprint: str) -> str:
+    return f"sbx_pm_{fingerprint[:16]}" if fingerprint else ""
 
 
 def sign(body: bytes, *, timestamp: int | None = None, secret: str | None = None) -> str:
@@ -98,7 +111,7 @@ def _charge(tx: SandboxTransaction) -> base.ChargeResult:
         card_brand=tx.card_brand,
         card_last4=tx.card_last4,
         card_fingerprint=tx.card_fingerprint,
-        payment_method_token=f"sbx_pm_{tx.card_fingerprint[:16]}" if tx.card_fingerprint else "",
+        payment_method_token=card_token(tx.card_fingerprint),
         failure_code=tx.failure_code,
         failure_message=decline_message(tx.failure_code),
     )
@@ -128,7 +141,7 @@ def sandbox_pay(*, reference: str, card_number: str) -> SandboxTransaction:
         if tx.status != tx.Status.REQUIRES_PAYMENT:
             return tx  # paid, canceled or failed already: a second submit changes nothing
         tx.card_brand, tx.card_last4 = card_brand(number), number[-4:]
-        tx.card_fingerprint = hashlib.sha256(f"sandbox-card:{number}".encode()).hexdigest()[:32]
+        tx.card_fingerprint = _fingerprint(number)
         decline = DECLINES.get(number)
         tx.status = tx.Status.FAILED if decline else tx.Status.SUCCEEDED
         tx.failure_code = decline[0] if decline else ""
@@ -205,6 +218,7 @@ class SandboxGateway(base.PaymentGateway):
             card_brand=card.get("brand", ""),
             card_last4=card.get("last4", ""),
             card_fingerprint=card.get("fingerprint", ""),
+            payment_method_token=card_token(card.get("fingerprint", "")),
             failure_code=data.get("failure_code", ""),
             failure_message=decline_message(data.get("failure_code", "")),
         )
@@ -220,6 +234,54 @@ class SandboxGateway(base.PaymentGateway):
             refund_amount_minor=int(refund.get("amount_minor", 0)),
             payload=payload,
         )
+
+    # --- Subscriptions: the sandbox has no billing engine; our beat task renews and retries.
+
+    def subscription_start(self, *, subscription: Subscription, customer_id: str = "") -> base.SubscriptionStart:
+        tx, _ = SandboxTransaction.objects.get_or_create(
+            idempotency_key=f"subscription-{subscription.public_id}",
+            defaults={"reference": f"sbx_{secrets.token_hex(12)}", "amount_minor": subscription.plan.price_minor, "currency": subscription.plan.currency},
+        )
+        url = settings.SITE_URL + reverse("payments:plan-sandbox", args=[tx.reference])
+        return base.SubscriptionStart(reference="", charge_reference=tx.reference, checkout=base.Checkout(kind=self.checkout_kind, reference=tx.reference, url=url))
+
+    def subscription_fetch_charge(self, *, reference: str) -> base.ChargeResult:
+        tx = SandboxTransaction.objects.filter(reference=reference).first()
+        if tx is None:
+            raise base.GatewayError("No such sandbox transaction.", retryable=False)
+        return _charge(tx)
+
+    def _state(self, subscription: Subscription, *, cancel: bool) -> base.SubscriptionState:
+        return base.SubscriptionState(
+            reference=subscription.gateway_reference,
+            status=subscription.status,
+            current_period_start=subscription.current_period_start,
+            current_period_end=subscription.current_period_end,
+            cancel_at_period_end=cancel,
+        )
+
+    def subscription_set_cancel_at_period_end(self, *, subscription: Subscription, cancel: bool) -> base.SubscriptionState:
+        return self._state(subscription, cancel=cancel)
+
+    def subscription_change_plan(self, *, subscription: Subscription, plan: Plan) -> base.SubscriptionState:
+        return self._state(subscription, cancel=subscription.cancel_at_period_end)
+
+    def subscription_charge(self, *, subscription: Subscription, amount_minor: int, idempotency_key: str) -> base.ChargeResult:
+        """An off-session charge of the card saved with the first payment. The same key gives
+        the same transaction (a retried task charges once)."""
+        with transaction.atomic():
+            tx, created = SandboxTransaction.objects.select_for_update().get_or_create(
+                idempotency_key=idempotency_key,
+                defaults={"reference": f"sbx_{secrets.token_hex(12)}", "amount_minor": amount_minor, "currency": subscription.plan.currency},
+            )
+            if tx.status == tx.Status.REQUIRES_PAYMENT:
+                token = subscription.payment_method
+                declined = not token or token == card_token(_fingerprint(DECLINES_LATER))
+                tx.card_fingerprint = token.removeprefix("sbx_pm_")
+                tx.status = tx.Status.FAILED if declined else tx.Status.SUCCEEDED
+                tx.failure_code = "card_declined" if declined else ""
+                tx.save()
+        return _charge(tx)
 
     def ledger(self, *, since: datetime, until: datetime) -> list[base.LedgerEntry]:
         return [

@@ -31,7 +31,7 @@ from . import base
 if TYPE_CHECKING:
     from accounts.models import User
 
-    from ..models import Payment
+    from ..models import Payment, Plan, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,58 @@ PAYMENT_EVENTS = {
     "payment_intent.canceled": base.PAYMENT_CANCELED,
 }
 REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed")
+# Stripe Billing: invoices of subscriptions and the subscriptions themselves.
+INVOICE_EVENTS = {"invoice.paid": base.SUBSCRIPTION_PAID, "invoice.payment_failed": base.SUBSCRIPTION_PAYMENT_FAILED}
+SUBSCRIPTION_EVENTS = {"customer.subscription.updated": base.SUBSCRIPTION_UPDATED, "customer.subscription.deleted": base.SUBSCRIPTION_ENDED}
+# A subscription's statuses in ours: unpaid (retries exhausted, kept open) counts as past due.
+SUBSCRIPTION_STATUS = {
+    "incomplete": "incomplete", "trialing": "active", "active": "active", "past_due": "past_due", "unpaid": "past_due",
+    "paused": "past_due", "canceled": "cancelled", "incomplete_expired": "expired",
+}  # fmt: skip
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def _subscription_state(sub: dict[str, Any]) -> base.SubscriptionState:
+    """A Subscription (dict). Since API version 2025-03-31 the period lives on the items."""
+    items = ((sub.get("items") or {}).get("data")) or [{}]
+    item = items[0]
+    return base.SubscriptionState(
+        reference=str(sub.get("id") or ""),
+        status=SUBSCRIPTION_STATUS.get(str(sub.get("status") or ""), "incomplete"),
+        current_period_start=_time(item.get("current_period_start")),
+        current_period_end=_time(item.get("current_period_end")),
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        price_id=_id(item.get("price")),
+    )
+
+
+def _invoice_subscription(invoice: dict[str, Any]) -> str:
+    details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
+    return _id(details.get("subscription"))
+
+
+def _subscription_invoice(invoice: dict[str, Any], *, paid: bool) -> base.SubscriptionInvoice:
+    """An Invoice (dict): the period it bills is the period of its subscription line (not a
+    proration line), which is the period the payment starts."""
+    lines = ((invoice.get("lines") or {}).get("data")) or []
+    def is_proration(line: dict) -> bool:
+        return bool((((line.get("parent") or {}).get("subscription_item_details")) or {}).get("proration"))
+    line = next((line for line in lines if not is_proration(line)), None)
+    period = (line or {}).get("period") or {}
+    return base.SubscriptionInvoice(
+        reference=str(invoice.get("id") or ""),
+        status="paid" if paid else "failed",
+        amount_minor=int((invoice.get("amount_paid") if paid else invoice.get("amount_due")) or 0),
+        currency=str(invoice.get("currency") or "").upper(),
+        period_start=_time(period.get("start")) if line else None,
+        period_end=_time(period.get("end")) if line else None,
+        attempt=int(invoice.get("attempt_count") or 0),
+        next_attempt=_time(invoice.get("next_payment_attempt")),
+        failure_message=str(((invoice.get("last_finalization_error") or {}).get("message")) or "")[:300] if not paid else "",
+    )
 
 
 def _id(value: Any) -> str:
@@ -251,7 +303,89 @@ class StripeGateway(base.PaymentGateway):
                 refund_failure=str(obj.get("failure_reason") or "") if kind == base.REFUND_FAILED else "",
                 payload=payload,
             )
+        if event_type in INVOICE_EVENTS and _invoice_subscription(obj):
+            return base.GatewayEvent(
+                event_id=event_id,
+                event_type=event_type,
+                kind=INVOICE_EVENTS[event_type],
+                subscription_reference=_invoice_subscription(obj),
+                invoice=_subscription_invoice(obj, paid=event_type == "invoice.paid"),
+                payload=payload,
+            )
+        if event_type in SUBSCRIPTION_EVENTS:
+            return base.GatewayEvent(
+                event_id=event_id,
+                event_type=event_type,
+                kind=SUBSCRIPTION_EVENTS[event_type],
+                subscription_reference=str(obj.get("id") or ""),
+                subscription=_subscription_state(obj),
+                payload=payload,
+            )
         return base.GatewayEvent(event_id=event_id, event_type=event_type, kind=base.OTHER, payload=payload)
+
+    # --- subscriptions (Stripe Billing) -------------------------------------------------------
+
+    def subscription_start(self, *, subscription: Subscription, customer_id: str = "") -> base.SubscriptionStart:
+        """Create the subscription on the plan's Price, incomplete until its first invoice is
+        paid with the Payment Element (the invoice's confirmation secret). Idempotent per
+        subscription; the card is saved for renewals."""
+        if not customer_id:
+            raise base.GatewayError("A Stripe subscription needs a customer.", retryable=True)
+        params = {
+            "customer": customer_id,
+            "items": [{"price": subscription.plan.stripe_price_id}],
+            "payment_behavior": "default_incomplete",
+            "payment_settings": {"save_default_payment_method": "on_subscription"},
+            "metadata": {"subscription": str(subscription.public_id)},  # ids only
+            "expand": ["latest_invoice.confirmation_secret"],
+        }
+        try:
+            sub = self.client.v1.subscriptions.create(params=params, options={"idempotency_key": f"subscription-{subscription.public_id}"}).to_dict()
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc, "subscriptions.create") from exc
+        invoice = sub.get("latest_invoice") if isinstance(sub.get("latest_invoice"), dict) else {}
+        secret = str(((invoice.get("confirmation_secret") or {}).get("client_secret")) or "")
+        checkout = base.Checkout(kind=self.checkout_kind, reference=sub["id"], public_key=settings.STRIPE_PUBLISHABLE_KEY, client_secret=secret)
+        return base.SubscriptionStart(reference=sub["id"], charge_reference=str(invoice.get("id") or ""), checkout=checkout)
+
+    def _update(self, subscription: Subscription, params: dict[str, Any], operation: str) -> base.SubscriptionState:
+        try:
+            sub = self.client.v1.subscriptions.update(subscription.gateway_reference, params=params)
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc, operation) from exc
+        return _subscription_state(sub.to_dict())
+
+    def subscription_set_cancel_at_period_end(self, *, subscription: Subscription, cancel: bool) -> base.SubscriptionState:
+        return self._update(subscription, {"cancel_at_period_end": cancel}, "subscriptions.update")
+
+    def _item_id(self, subscription: Subscription) -> str:
+        try:
+            sub = self.client.v1.subscriptions.retrieve(subscription.gateway_reference).to_dict()
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc, "subscriptions.retrieve") from exc
+        return str(sub["items"]["data"][0]["id"])
+
+    def subscription_change_plan(self, *, subscription: Subscription, plan: Plan) -> base.SubscriptionState:
+        """Swap the item's price now; Stripe prorates and invoices the difference at once
+        (``always_invoice``), and its invoice webhooks record the money."""
+        params = {"items": [{"id": self._item_id(subscription), "price": plan.stripe_price_id}], "proration_behavior": "always_invoice"}
+        return self._update(subscription, params, "subscriptions.update")
+
+    def subscription_proration_preview(self, *, subscription: Subscription, plan: Plan) -> int | None:
+        """Stripe's own prorated amount for the change (an invoice preview), what the patient
+        would pay now: amount_due, or the negative total when it is a credit."""
+        customer = subscription.patient.gateway_customers.filter(gateway=self.name).values_list("customer_id", flat=True).first()
+        params = {
+            "customer": customer,
+            "subscription": subscription.gateway_reference,
+            "subscription_details": {"items": [{"id": self._item_id(subscription), "price": plan.stripe_price_id}], "proration_behavior": "always_invoice"},
+        }
+        try:
+            preview = self.client.v1.invoices.create_preview(params=params).to_dict()
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc, "invoices.create_preview") from exc
+        total = int(preview.get("total") or 0)
+        return total if total < 0 else int(preview.get("amount_due") or 0)
 
     # --- customers and reconciliation -------------------------------------------------------
 

@@ -50,3 +50,38 @@ def test_doctor_reads_earnings_and_a_receipt_verifies(live_server, page: Page, c
     expect(page.get_by_role("alert").or_(page.get_by_role("status"))).to_contain_text("Genuine.")
     shot(page, "receipt-verified", step=4)
     assert console_errors == []
+
+
+def test_anyone_uploads_a_receipt_and_reads_whether_it_is_genuine(live_server, page: Page, browser, console_errors, tmp_path):  # noqa: F811
+    from medimeet.core.tests.browser import screenshot
+    from medimeet.core.tests.signed_pdfs import page_overwritten
+    from payments.receipts import invoice_pdf
+
+    paid_consultations(cardiologist(), 1)
+    invoice = Invoice.objects.order_by("sequence").first()
+    genuine, altered = tmp_path / f"{invoice.number}.pdf", tmp_path / "altered.pdf"
+    genuine.write_bytes(invoice_pdf(invoice))  # Playwright's loop runs in this thread: signing copes
+    altered.write_bytes(page_overwritten(genuine.read_bytes(), "Total paid 8.00"))
+
+    page.goto(f"{live_server.url}/receipts/verify/{invoice.verification_code}/")
+    page.get_by_role("link", name="Check its digital signature").click()
+    page.get_by_label("PDF file").set_input_files(str(genuine))
+    page.get_by_role("button", name="Check the signature").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Valid: signed by MediMeet on ")
+    expect(page.get_by_role("status")).to_contain_text(f"Receipt {invoice.number}.")
+    screenshot(page, "signed-document-valid")
+
+    page.get_by_label("PDF file").set_input_files(str(altered))
+    page.get_by_role("button", name="Check the signature").click()
+    expect(page.get_by_role("alert")).to_contain_text("This document was altered after signing.")
+    screenshot(page, "signed-document-altered")
+    assert console_errors == []
+
+    hindi = browser.new_context(viewport={"width": 1280, "height": 900}, locale="hi-IN")
+    hindi_page = hindi.new_page()
+    hindi_page.goto(f"{live_server.url}/documents/verify/")
+    hindi_page.get_by_label("PDF फ़ाइल").set_input_files(str(genuine))
+    hindi_page.get_by_role("button", name="हस्ताक्षर जाँचें").click()
+    expect(hindi_page.get_by_role("status")).to_contain_text("मान्य: MediMeet ने")  # (no screenshot: this Chromium has no Devanagari font)
+    hindi.close()

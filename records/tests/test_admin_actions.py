@@ -53,7 +53,7 @@ def test_compliance_marks_an_emergency_access_reviewed_with_a_note(client, cast,
     assert asked.status_code == 200 and "allergy status needed" in asked.content.decode()
     assert done.status_code == 302
     assert review_of(access) == (NOW, compliance, "Confirmed with the A&E consultant")
-    assert AuditEvent.objects.filter(action="record.emergency_access_reviewed", actor=compliance, subject_user=cast["patient"]).count() == 1
+    assert AuditEvent.objects.filter(action="record.emergency_access_reviewed", actor=compliance, subject_user=cast["patient"], ip_address="127.0.0.1").count() == 1
     assert audited_actions() == [(compliance.pk, "records.emergencyaccess", "mark_reviewed", ids(access), 1)]
 
 
@@ -82,7 +82,7 @@ def test_compliance_decides_an_erasure_the_record_is_erased_or_kept_and_the_pati
     assert decision_of(erasure) == (status, compliance, note)
     assert entry.deleted_at == erased_at
     assert list(Notification.objects.filter(event="record.erasure_decided").values_list("to", flat=True)) == [cast["patient"].email]
-    assert AuditEvent.objects.filter(action="record.erasure_decided", actor=compliance, metadata__approved=action == "approve").count() == 1
+    assert AuditEvent.objects.filter(action="record.erasure_decided", actor=compliance, metadata__approved=action == "approve", ip_address="127.0.0.1").count() == 1
     assert audited_actions() == [(compliance.pk, "records.erasurerequest", action, ids(erasure), 1)]
 
 

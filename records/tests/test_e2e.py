@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from accounts.tests.factories import UserFactory
 from appointments.tests.test_e2e import PASSWORD, shot, sign_in
 from medimeet.core.models import AuditEvent
+from medimeet.core.tests.journey import prescription_issue
 from records import services
 from records.models import AccessGrant, Document
 
@@ -98,16 +99,12 @@ def test_doctor_prescribes_and_a_pharmacist_checks_it(live_server, page: Page, b
 
     sign_in(page, live_server.url, doctor.user.email, path=f"/appointments/{appointment.public_id}/")
     page.get_by_role("link", name="Prescription").click()
-    first = page.locator("fieldset", has_text="Medicine 1")
-    first.get_by_label("Name").fill("Amoxicillin")
-    first.get_by_label("Dose").fill("500 mg")
-    first.get_by_label("Frequency").fill("Three times a day")
-    first.get_by_label("Duration").fill("5 days")
-    first.get_by_label("Instructions").fill("After food")
-    page.get_by_label("Advice").fill("Rest, fluids, paracetamol for fever.")
-    page.get_by_label("Follow-up").fill("In one week if not better")
-    page.get_by_role("button", name="Issue prescription").click()
-    expect(page.get_by_text("Prescription issued.")).to_be_visible()
+    prescription_issue(
+        page,
+        medicine={"Name": "Amoxicillin", "Dose": "500 mg", "Frequency": "Three times a day", "Duration": "5 days", "Instructions": "After food"},
+        advice="Rest, fluids, paracetamol for fever.",
+        follow_up="In one week if not better",
+    )
     shot(page, "prescribe", step=7)
     page.goto(f"{live_server.url}/records/entries/{entry.public_id}/history/")
     expect(page.get_by_role("heading", name="Version 2 · updated")).to_be_visible()

@@ -220,6 +220,9 @@
     var tone = "";
     if (state.call === "ended" || state.call === "left" || state.call === "refused") {
       text = gettext("Not in the call");
+    } else if (socketState === "reconnecting" && state.unavailable) {
+      text = gettext("The live connection service is unavailable right now, retrying…");
+      tone = "is-warn";
     } else if (socketState === "reconnecting") {
       text = gettext("Connection lost, reconnecting…");
       tone = "is-warn";
@@ -1037,6 +1040,9 @@
       } catch (error) {
         return;
       }
+      if (frame.type === "welcome") {
+        state.unavailable = false;
+      }
       var handler = handlers[frame.type];
       if (handler) {
         handler(frame);
@@ -1056,6 +1062,8 @@
         refused(event.code);
         return;
       }
+      // 4503: the server is up but its live-connection service (Redis) is not: say so and retry.
+      state.unavailable = event.code === 4503;
       scheduleReconnect(); // a dropped network, a restarted server: come back by yourself
     };
   };

@@ -92,5 +92,7 @@ EVENTS: dict[str, Event] = {
         # Payments.
         Event("payment.receipt", "payments", "payments/email/receipt"),
         Event("payment.refund", "payments", "payments/email/refund"),
+        Event("subscription.payment_failed", "payments", "payments/email/subscription_payment_failed"),
+        Event("subscription.ended", "payments", "payments/email/subscription_ended"),
     )
 }

@@ -29,7 +29,7 @@ from waffle import switch_is_active
 
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
-from medimeet.core.events import enqueue_on_commit
+from medimeet.core.events import enqueue_on_commit, task_enqueue
 from medimeet.core.flags import SMS_REMINDERS
 from medimeet.core.models import Notification, NotificationPreference
 from medimeet.core.sms import sms_backend
@@ -40,8 +40,11 @@ from .rendering import html_from_text, language_of, recipient_locale, render_ema
 logger = logging.getLogger(__name__)
 
 UNSUBSCRIBE_SALT = "medimeet.notifications.unsubscribe"
-# A worker that died while sending leaves its row "sending"; after this long another may retry it.
-CLAIM_LEASE = timedelta(minutes=15)
+
+
+def claim_lease() -> timedelta:
+    """A worker that died while sending leaves its row "sending"; after this long another may retry it."""
+    return timedelta(seconds=settings.NOTIFICATION_CLAIM_LEASE_SECONDS)
 
 
 class Attachment(NamedTuple):
@@ -252,7 +255,7 @@ def notification_deliver(*, notification_id: int, final_attempt: bool) -> str:
     or "sending" past its lease after a worker died), so concurrent or repeated runs send it
     once. Returns "sent", "retry" (the caller retries with backoff), "failed" or "skipped"."""
     now = timezone.now()
-    claimed = Notification.objects.filter(Q(status=Notification.Status.QUEUED) | Q(status=Notification.Status.SENDING, claimed_at__lt=now - CLAIM_LEASE), pk=notification_id).update(
+    claimed = Notification.objects.filter(Q(status=Notification.Status.QUEUED) | Q(status=Notification.Status.SENDING, claimed_at__lt=now - claim_lease()), pk=notification_id).update(
         status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
     )
     if not claimed:
@@ -269,6 +272,34 @@ def notification_deliver(*, notification_id: int, final_attempt: bool) -> str:
         return FAILED if final_attempt else RETRY
     Notification.objects.filter(pk=notification_id).update(status=Notification.Status.SENT, sent_at=timezone.now(), status_changed_at=timezone.now(), provider_message_id=provider_id[:255], last_error="")
     return SENT
+
+
+MAX_BACKOFF_SECONDS = 1800  # the retry countdown's cap (tasks.deliver_notification)
+
+
+def notifications_requeue_stalled(*, limit: int = 500) -> int:
+    """Every minute (beat): queue the delivery again of messages whose task is gone: never tried
+    long after they were stored (the broker was down at commit), waiting for a retry longer
+    than any backoff (the retry was lost), or "sending" past the claim lease (the worker was
+    killed). Delivery claims the row, so a message whose task was only slow is still sent once."""
+    from medimeet.core.tasks import deliver_notification
+
+    now = timezone.now()
+    late = now - timedelta(seconds=settings.NOTIFICATION_REQUEUE_AFTER_SECONDS)
+    stalled = (
+        Q(status=Notification.Status.QUEUED, attempts=0, created_at__lt=late)
+        | Q(status=Notification.Status.QUEUED, attempts__gt=0, status_changed_at__lt=late - timedelta(seconds=MAX_BACKOFF_SECONDS))
+        | Q(status=Notification.Status.SENDING, claimed_at__lt=now - claim_lease())
+    )
+    ids = list(Notification.objects.filter(stalled).order_by("created_at").values_list("pk", flat=True)[:limit])
+    queued = 0
+    for pk in ids:
+        if not task_enqueue(deliver_notification, notification_id=pk):
+            break  # the broker is still down: the next scan tries again
+        queued += 1
+    if queued:
+        logger.info("stalled notifications queued again", extra={"count": queued})
+    return queued
 
 
 def _send_sms(notification: Notification) -> str:

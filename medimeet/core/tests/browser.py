@@ -12,6 +12,7 @@ no permission prompts), and ``asgi_live_server`` a real Daphne serving HTTP and 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 # Playwright's sync API keeps an asyncio event loop running in the test thread, and Django
 # refuses ORM calls from such a thread. The test reads the database between browser steps on
@@ -72,6 +73,25 @@ def console_errors(page: Page) -> list[str]:
     # No smooth scrolling or transitions: screenshots then show the page at rest.
     page.emulate_media(reduced_motion="reduce")
     return errors
+
+
+class Person:
+    """Someone using the product in a browser context of their own (own cookies), with the
+    console errors and uncaught exceptions of every page they open."""
+
+    def __init__(self, context: BrowserContext):
+        self.context = context
+        self.errors: list[str] = []
+        self.page = self.open_page()
+
+    def open_page(self) -> Page:
+        """Another tab of theirs, watched like the first."""
+        page = self.context.new_page()
+        page.on("console", lambda message: self.errors.append(f"{page.url}: {message.text}") if message.type == "error" else None)
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        # No smooth scrolling or transitions: screenshots then show the page at rest.
+        page.emulate_media(reduced_motion="reduce")
+        return page
 
 
 # --- Video calls --------------------------------------------------------------------------------
@@ -161,6 +181,13 @@ def asgi_live_server(transactional_db, tmp_path) -> Iterator[str]:
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
+def expect_fits_the_window(page: Page) -> None:
+    """The page does not scroll sideways: nothing (a header with too many links, a wide table)
+    is wider than the window."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{page.url} is {width} pixels wide in a {page.viewport_size['width']}-pixel window"
+
+
 def screenshot(page: Page, name: str) -> None:
     """The whole page at rest (no focus ring, scrolled to the top) as docs/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -190,13 +217,54 @@ def totp_code(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, window))
 
 
-def sign_in_with_code(page: Page, base_url: str, *, email: str, password: str, secret: str) -> None:
-    """Sign in on the login page with a password and then the authenticator code of ``secret``
-    (staff must have TOTP); lands on the account page."""
-    page.goto(f"{base_url}/accounts/login/")
+def sign_in(page: Page, base_url: str, email: str, password: str, path: str = "/accounts/login/") -> None:
+    """Sign in with a password on the login page at ``path`` (a page that asks for it, e.g.
+    ``/portal/``, comes back after)."""
+    page.goto(f"{base_url}{path}")
     page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign In").click()
+
+
+def sign_out(page: Page) -> None:
+    """Sign out from the account menu of the header."""
+    page.get_by_role("button", name=re.compile("account menu")).click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
+
+
+def sign_in_with_code(page: Page, base_url: str, *, email: str, password: str, secret: str) -> None:
+    """Sign in on the login page with a password and then the authenticator code of ``secret``
+    (staff must have TOTP); lands on the account page."""
+    sign_in(page, base_url, email, password)
     page.locator("input[name='code']").fill(totp_code(secret))
     page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(f"{base_url}/account/")
+
+
+# --- Video calls, seen from the page ---------------------------------------------------------------
+
+# Video frames the page's peer connection (``window.mmConsultation.pc``) has decoded.
+_FRAMES_DECODED = """async () => {
+    const pc = window.mmConsultation && window.mmConsultation.pc;
+    if (!pc) return 0;
+    let frames = 0;
+    (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
+    return frames;
+}"""
+
+
+def frames_decoded(page: Page) -> int:
+    return page.evaluate(_FRAMES_DECODED)
+
+
+def expect_call_connected(page: Page, other: str) -> None:
+    """The consultation room of ``page`` is connected to ``other`` (their name as shown): the
+    page says so, its RTCPeerConnection is connected and it decodes the other side's video."""
+    call = page.locator("#mm-consultation")
+    expect(call).to_have_attribute("data-call-state", "admitted")
+    expect(call).to_have_attribute("data-peer-state", "connected")
+    expect(call).to_have_attribute("data-remote-video", "playing")
+    expect(page.locator("[data-mm-connection]")).to_have_text(f"Connected to {other}")
+    page.wait_for_function("() => window.mmConsultation.pc && window.mmConsultation.pc.connectionState === 'connected'")
+    page.wait_for_function(f"async () => (await ({_FRAMES_DECODED})()) > 0")
+    assert frames_decoded(page) > 0

@@ -12,7 +12,7 @@ from appointments.services import HEADLINES
 from consultations.models import GuestInvite
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
 from medimeet.core.models import Announcement
-from payments.models import Invoice, Payment, Refund
+from payments.models import Invoice, Payment, Plan, Refund, Subscription
 from records.models import AccessGrant, EmergencyAccess
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # 14:30 in Kolkata, 09:00 in London
@@ -32,6 +32,15 @@ def cast() -> dict:
 
 
 URL = "http://127.0.0.1:8000/appointments/0000/"
+
+
+def plan_context(patient, status: str = "past_due") -> dict:
+    plan = Plan(name="Video care", price_minor=200000, currency="INR", credits_per_period=4)
+    subscription = Subscription(
+        patient=patient, plan=plan, status=status, current_period_end=START, next_retry_at=START + timedelta(days=1) if status == "past_due" else None,
+        grace_until=START + timedelta(days=5) if status == "past_due" else None,
+    )
+    return {"subscription": subscription, "plan": plan, "plans_url": "http://127.0.0.1:8000/plans/"}
 
 
 def context_for(event: str, people: dict) -> tuple:
@@ -82,5 +91,7 @@ def context_for(event: str, people: dict) -> tuple:
         "record.erasure_decided": (patient, {"erasure": None, "approved": True, "retention_days": 3650, "record_url": "http://127.0.0.1:8000/records/"}),
         "payment.receipt": (patient, {"invoice": invoice, "payment": payment, "verify_url": "http://127.0.0.1:8000/receipts/verify/abc/", "appointment_url": URL}),
         "payment.refund": (patient, {"refund": Refund(payment=payment, amount_minor=25000, reason="Cancelled 3 hours before", status="succeeded"), "payment": payment, "payments_url": "http://127.0.0.1:8000/payments/"}),
+        "subscription.payment_failed": (patient, {**plan_context(patient), "attempt": 1}),
+        "subscription.ended": (patient, {**plan_context(patient, status="expired"), "attempt": 4}),
     }
     return contexts[event]

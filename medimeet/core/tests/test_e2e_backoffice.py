@@ -23,6 +23,7 @@ from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
 from medimeet.core import roles
 from medimeet.core.models import AuditEvent
 from medimeet.core.tests.browser import screenshot, sign_in_with_code
+from medimeet.core.tests.journey import admin_action
 from payments import services as payment_services
 from payments.gateways import sandbox
 from payments.models import Refund
@@ -73,15 +74,9 @@ def test_staff_in_two_roles_approve_a_doctor_and_a_refund_and_see_the_dashboard(
     shot(page, "index")
 
     # When they start the review of the submitted application and approve it
-    page.goto(f"{live_server.url}/admin/doctors/doctorprofile/?verification_status__exact=submitted")
-    page.locator(f"input[name='_selected_action'][value='{applicant.pk}']").check()
-    page.locator("select[name='action']").select_option("start_review")
-    page.get_by_role("button", name="Go").click()
+    admin_action(page, live_server.url, "/admin/doctors/doctorprofile/?verification_status__exact=submitted", applicant.pk, "start_review")
     expect(page.locator(".messagelist")).to_contain_text("under review", ignore_case=True)
-    page.goto(f"{live_server.url}/admin/doctors/doctorprofile/?verification_status__exact=under_review")
-    page.locator(f"input[name='_selected_action'][value='{applicant.pk}']").check()
-    page.locator("select[name='action']").select_option("approve")
-    page.get_by_role("button", name="Go").click()
+    admin_action(page, live_server.url, "/admin/doctors/doctorprofile/?verification_status__exact=under_review", applicant.pk, "approve")
     expect(page.locator(".messagelist")).to_contain_text("approved", ignore_case=True)
     shot(page, "doctor-approved")
     applicant.refresh_from_db()

@@ -17,7 +17,7 @@ from accounts.tests.factories import UserFactory
 from appointments.services import DOCTOR_HEADLINES
 from medimeet.core.models import AuditEvent, Notification, NotificationPreference
 from medimeet.core.notifications import Attachment, notify
-from medimeet.core.notifications.services import CLAIM_LEASE, notification_deliver, notification_resend, preferences_update
+from medimeet.core.notifications.services import claim_lease, notification_deliver, notification_resend, preferences_update
 from medimeet.core.tasks import deliver_notification
 
 from .notification_samples import cast, context_for
@@ -74,10 +74,10 @@ def test_delivering_twice_sends_once(people, django_capture_on_commit_callbacks)
 
 def test_a_message_left_sending_by_a_dead_worker_is_sent_after_the_lease(people):
     [row] = send("appointment.update", people)  # not committed → not delivered yet
-    Notification.objects.filter(pk=row.pk).update(status="sending", claimed_at=timezone.now() - CLAIM_LEASE + timedelta(seconds=5))
+    Notification.objects.filter(pk=row.pk).update(status="sending", claimed_at=timezone.now() - claim_lease() + timedelta(seconds=5))
     assert notification_deliver(notification_id=row.pk, final_attempt=False) == "skipped"
 
-    Notification.objects.filter(pk=row.pk).update(claimed_at=timezone.now() - CLAIM_LEASE - timedelta(seconds=1))
+    Notification.objects.filter(pk=row.pk).update(claimed_at=timezone.now() - claim_lease() - timedelta(seconds=1))
     assert notification_deliver(notification_id=row.pk, final_attempt=False) == "sent"
     assert len(mail.outbox) == 1
 

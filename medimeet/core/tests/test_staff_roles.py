@@ -40,7 +40,7 @@ AREAS = {
     roles.FINANCE: {
         "accounts.user", "appointments.appointment", "payments.gatewaycustomer", "payments.invoice", "payments.invoicecounter",
         "payments.payment", "payments.payoutaccount", "payments.refund", "payments.sandboxtransaction", "payments.savedcard",
-        "payments.webhookevent",
+        "payments.webhookevent", "payments.plan", "payments.subscription", "payments.credituse",
     },
     roles.AUTHOR: {"cms.category", "cms.mediaimage", "cms.page", "cms.post", "cms.tag"},
     roles.CONTENT_EDITOR: {"cms.category", "cms.mediaimage", "cms.page", "cms.post", "cms.tag", "core.announcement"},
