@@ -402,7 +402,6 @@ def race(target, count: int) -> list:
     return results
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL: SQLite serialises every writer")
 @pytest.mark.django_db(transaction=True)
 def test_twenty_patients_racing_for_one_slot_exactly_one_wins(clinic):
     for round_number in range(5):
@@ -415,7 +414,6 @@ def test_twenty_patients_racing_for_one_slot_exactly_one_wins(clinic):
         assert Appointment.objects.filter(start=start, status="held").count() == 1
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL: SQLite serialises every writer")
 @pytest.mark.django_db(transaction=True)
 def test_overlapping_slots_of_different_lengths_never_both_win(clinic):
     long_service = ServiceFactory(doctor=clinic["doctor"], duration_minutes=60, name="Long")

@@ -127,7 +127,6 @@ def test_reminders_across_a_daylight_saving_change_are_24_real_hours_before(zone
     assert "UTC" not in message.body
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL: SQLite serialises every writer")
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_scanning_at_the_same_moment_send_each_reminder_once():
     for _ in range(3):

@@ -1,5 +1,6 @@
 """Settings for the test suite: SQLite unless DATABASE_URL / REDIS_URL are set (as in .ci/run)."""
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,15 @@ STORAGES = {  # noqa: F405
 FIELD_ENCRYPTION_KEYS = ["bWVkaW1lZXQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="]
 # Test fixtures pin their own rates where a test is about throttling.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "10000/min", "user": "10000/min", "login": "10000/min", "register": "10000/min", "password_reset": "10000/min", "document_verify": "10000/min"}}  # noqa: F405
-if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file on tmpfs rather than SQLite's in-memory database: every thread then opens its own
+    # connection. With ":memory:", Django hands the test's one connection to the live server's
+    # request threads, and two requests at once (a page and its /jsi18n/) each BEGIN on it:
+    # "cannot start a transaction within a transaction". WAL + BEGIN IMMEDIATE + the busy
+    # timeout (base settings) serialise writers as in the embedded default.
+    _tmp = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    DATABASES["default"]["TEST"] = {"NAME": str(_tmp / f"medimeet-test-{os.getpid()}.sqlite3")}  # noqa: F405
+else:
     # pytest-django creates and drops the test database: no pool holding connections to it.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
     DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405

@@ -12,7 +12,7 @@ import pytest
 from constance.test import override_config
 from django.core import mail
 from django.core.management import call_command
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from accounts.tests.factories import StaffFactory, UserFactory, staff_member
 from appointments import services as appointment_services
@@ -321,7 +321,6 @@ def test_a_refund_event_before_its_payment_event_waits_and_then_applies(clinic, 
     assert (refund.source, refund.status, refund.gateway_reference, refund.amount_minor) == ("gateway", "succeeded", "sbx_re_1", 20000)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent deliveries need real parallel transactions (PostgreSQL)")
 @pytest.mark.django_db(transaction=True)
 def test_five_concurrent_deliveries_of_one_event_change_state_once(clinic, patient):
     appointment = awaiting_payment(clinic, patient)
@@ -520,7 +519,6 @@ def test_the_cancellation_refund_is_made_once_however_often_it_is_asked(clinic, 
     assert Refund.objects.count() == 1
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent refunds need real parallel transactions (PostgreSQL)")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_refund_requests_never_exceed_what_was_paid(clinic, patient):
     _, payment = paid(clinic, patient)

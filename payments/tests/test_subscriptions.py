@@ -360,7 +360,6 @@ def test_entitlements_work_in_grace_and_stop_after_it(clinic, patient, frozen_ti
     assert selectors.plan_coverage(patient=patient, doctor=clinic["doctor"]) is None
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL: SQLite serialises every writer")
 def test_many_bookings_at_once_with_two_consultations_left_cover_exactly_two(clinic, patient):
     from appointments.tests.test_booking import open_all_week
 

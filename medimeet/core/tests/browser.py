@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -127,53 +125,25 @@ def _asgi_application():
     return ASGIStaticFilesHandler(application)
 
 
-@contextmanager
-def _database_for_another_process(directory: Path) -> Iterator[None]:
-    """The test database, reachable from a server process for the duration of a test.
-
-    PostgreSQL already is. SQLite's in-memory test database is not: it is copied into a file,
-    this process works on the file meanwhile (transactional tests only: nothing is left in a
-    transaction), and the in-memory database, kept open, is used again afterwards.
-    """
-    connection = connections["default"]
-    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
-        connections.close_all()  # a forked child must not share this process's connection
-        yield
-        return
-    memory_name = connection.settings_dict["NAME"]
-    connection.ensure_connection()
-    memory = connection.connection
-    path = directory / "live.sqlite3"
-    with sqlite3.connect(path) as target:
-        memory.backup(target)
-    target.close()
-    connection.connection = None  # "closed" without closing: that would drop the in-memory database
-    connection.settings_dict["NAME"] = str(path)
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict["NAME"] = memory_name
-        connection.connection = memory
-
-
 @pytest.fixture
-def asgi_live_server(transactional_db, tmp_path) -> Iterator[str]:
+def asgi_live_server(transactional_db) -> Iterator[str]:
     """The whole ASGI application (pages, static files and websockets) on Daphne, in a process of
     its own, against the test database; its base URL, on 127.0.0.1 (a secure context for
     getUserMedia). One process: the in-memory channel layer is enough."""
     from daphne.testing import DaphneProcess
 
-    with _database_for_another_process(tmp_path):
-        server = DaphneProcess(host="127.0.0.1", get_application=partial(_asgi_application))
-        server.start()
-        try:
-            if not server.ready.wait(timeout=15):
-                raise RuntimeError("Daphne did not start" + (f": {server.errors.get(False)[1]}" if not server.errors.empty() else ""))
-            yield f"http://127.0.0.1:{server.port.value}"
-        finally:
-            server.terminate()
-            server.join(timeout=10)
+    # The test database is a file on SQLite too (settings/test.py), so the server process reaches
+    # it; a forked child must not share this process's connections.
+    connections.close_all()
+    server = DaphneProcess(host="127.0.0.1", get_application=partial(_asgi_application))
+    server.start()
+    try:
+        if not server.ready.wait(timeout=15):
+            raise RuntimeError("Daphne did not start" + (f": {server.errors.get(False)[1]}" if not server.errors.empty() else ""))
+        yield f"http://127.0.0.1:{server.port.value}"
+    finally:
+        server.terminate()
+        server.join(timeout=10)
 
 
 # --- Screenshots ----------------------------------------------------------------------------------
