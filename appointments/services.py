@@ -9,6 +9,7 @@ SQLite serialises whole write transactions (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from doctors.models import DoctorProfile, DoctorService
 from medimeet.core import platform
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
+from medimeet.core.events import enqueue_on_commit
 from medimeet.core.roles import staff_can
 
 from . import selectors
@@ -92,35 +94,42 @@ DOCTOR_HEADLINES = {
 
 
 def appointment_notify(*, appointment: Appointment, change: str) -> None:
-    """Tell the patient and the doctor about a booking, a new time or a cancellation, each in
-    their own language and zone (with the other's local time when it differs), with the
-    calendar event attached (a cancelling one for a cancellation); after commit."""
+    """Tell the patient and the doctor about a booking, a new time or a cancellation, after
+    commit, from a Celery task: rendering two emails and their calendar files is work for the
+    worker, not for the request that booked, paid or cancelled (docs/performance.md, Mixed load)."""
+    from .tasks import send_appointment_update
 
-    def send() -> None:
-        from django.urls import reverse
+    # One token per change: the task may run twice (acks late), the messages go out once.
+    enqueue_on_commit(send_appointment_update, appointment_id=appointment.pk, change=change, token=uuid.uuid4().hex)
 
-        from medimeet.core.notifications import notify
 
-        fresh = Appointment.objects.select_related("doctor__user", "patient", "service").get(pk=appointment.pk)
-        # refund_percent is set only when a confirmed (paid or free) booking is cancelled.
-        refund_minor = fresh.price_minor * fresh.refund_percent // 100 if change == "cancelled" and fresh.refund_percent and fresh.price_minor else None
-        for recipient, other, to_doctor in ((fresh.patient, fresh.doctor.user, False), (fresh.doctor.user, fresh.patient, True)):
-            notify(
-                user=recipient,
-                event="appointment.update",
-                context={
-                    "appointment": fresh,
-                    "headline": (DOCTOR_HEADLINES if to_doctor else HEADLINES)[change],
-                    "to_doctor": to_doctor,
-                    "other_zone": _zone_of(other, fresh, doctor=not to_doctor),
-                    "refund_minor": refund_minor,
-                    "ics_attached": change in ICS_CHANGES,
-                    "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[fresh.public_id]),
-                },
-                attachments=[appointment_ics_attachment(fresh, recipient=recipient, for_doctor=to_doctor)] if change in ICS_CHANGES else None,
-            )
+def appointment_update_send(*, appointment_id: int, change: str, token: str) -> None:
+    """The messages of one change, each in its recipient's language and zone (with the other's
+    local time when it differs), with the calendar event attached (a cancelling one for a
+    cancellation)."""
+    from django.urls import reverse
 
-    transaction.on_commit(send)
+    from medimeet.core.notifications import notify
+
+    fresh = Appointment.objects.select_related("doctor__user", "patient", "service").get(pk=appointment_id)
+    # refund_percent is set only when a confirmed (paid or free) booking is cancelled.
+    refund_minor = fresh.price_minor * fresh.refund_percent // 100 if change == "cancelled" and fresh.refund_percent and fresh.price_minor else None
+    for recipient, other, to_doctor in ((fresh.patient, fresh.doctor.user, False), (fresh.doctor.user, fresh.patient, True)):
+        notify(
+            user=recipient,
+            event="appointment.update",
+            context={
+                "appointment": fresh,
+                "headline": (DOCTOR_HEADLINES if to_doctor else HEADLINES)[change],
+                "to_doctor": to_doctor,
+                "other_zone": _zone_of(other, fresh, doctor=not to_doctor),
+                "refund_minor": refund_minor,
+                "ics_attached": change in ICS_CHANGES,
+                "appointment_url": settings.SITE_URL + reverse("appointments:detail", args=[fresh.public_id]),
+            },
+            attachments=[appointment_ics_attachment(fresh, recipient=recipient, for_doctor=to_doctor)] if change in ICS_CHANGES else None,
+            dedupe_key=f"appointment:{fresh.pk}:{change}:{token}:{recipient.pk}",
+        )
 
 
 ICS_CHANGES = {"confirmed", "pending_payment", "rescheduled", "cancelled"}
@@ -410,8 +419,6 @@ def appointment_series_book(
     be a free slot, or none is booked (APPT_002 names the first that is not). Each occurrence is
     then an ordinary appointment, waiting for payment or confirmed when it costs nothing. The
     same ``idempotency_key`` again (a double click, a retry) returns the series already booked."""
-    import uuid as uuid_module
-
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError("REQ_001", fields={"reason": [gettext("Tell the doctor briefly why you are booking.")]})
@@ -423,7 +430,7 @@ def appointment_series_book(
     doctor = service.doctor
     if not service.is_active or not DoctorProfile.objects.listed().filter(pk=doctor.pk).exists():
         raise ApplicationError("APPT_001", fields={"service": [gettext("Not available for booking.")]})
-    series_id = uuid_module.uuid4()
+    series_id = uuid.uuid4()
     starts = [first_start.astimezone(UTC) + timedelta(days=interval_days * n) for n in range(occurrences)]
     created: list[Appointment] = []
     key = idempotency_key[:90]  # each occurrence keeps "<key>:<number>" (at most 100 characters)
@@ -989,7 +996,6 @@ def doctor_vacation_set(*, doctor: DoctorProfile, first_day, last_day, by: User,
             Appointment.objects.select_related("patient", "doctor__primary_specialization", "service")
             .filter(doctor=doctor, status__in=Appointment.BOOKED_STATUSES + ("pending_payment",), start__lt=end, end__gt=start)
         )
-        from medimeet.core.events import enqueue_on_commit
 
         from .tasks import make_rebooking_offer
 

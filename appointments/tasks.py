@@ -3,6 +3,13 @@ from celery import shared_task
 from . import services
 
 
+@shared_task(bind=True, autoretry_for=(OSError,), retry_backoff=30, max_retries=5, acks_late=True)
+def send_appointment_update(self, *, appointment_id: int, change: str, token: str) -> None:
+    """The patient's and the doctor's messages about one booking change (services.appointment_notify).
+    Run twice, it queues them once (``token``)."""
+    services.appointment_update_send(appointment_id=appointment_id, change=change, token=token)
+
+
 @shared_task
 def release_expired_holds() -> int:
     """Every minute (beat): lapsed holds and unpaid bookings free their slot. Idempotent."""

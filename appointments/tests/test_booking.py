@@ -527,6 +527,33 @@ def test_booking_rescheduling_and_cancelling_email_both_parties_in_their_own_zon
     assert "Refund: 100 %" in mail.outbox[-1].body or "Refund: 100 %" in mail.outbox[-2].body
 
 
+def test_booking_messages_are_rendered_by_a_task_that_sends_them_once_however_often_it_runs(clinic, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from appointments.tasks import send_appointment_update
+    from medimeet.core.models import Notification
+
+    patient = UserFactory()
+    hold = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.appointment_mark_paid(appointment=services.appointment_confirm_details(appointment=hold, patient=patient, reason="Cough"))
+
+    # The booking's transaction queues one task and renders nothing.
+    assert Notification.objects.count() == 0
+    [queued] = [c for c in callbacks if getattr(c, "args", (None,))[0] is send_appointment_update]
+    with django_capture_on_commit_callbacks(execute=True):
+        queued()
+    with django_capture_on_commit_callbacks(execute=True):
+        send_appointment_update.apply(kwargs=queued.keywords)  # the worker died before acking: it runs again
+
+    assert sorted(n.to for n in Notification.objects.all()) == sorted([patient.email, clinic["doctor"].user.email])
+    assert len(mail.outbox) == 2
+    # Another change is new news, even to the same time.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.appointment_notify(appointment=hold, change="confirmed")
+    assert len(mail.outbox) == 4
+
+
 def test_a_follow_up_inside_the_free_window_costs_nothing(clinic, frozen_time):
     from doctors.models import DoctorService
 
