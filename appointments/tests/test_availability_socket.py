@@ -16,6 +16,7 @@ import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
@@ -425,3 +426,22 @@ def test_a_hold_succeeds_and_is_logged_when_the_channel_layer_is_down(caplog):
     assert Appointment.objects.get(pk=hold.pk).status == "held"
     assert took < 3
     assert [r.getMessage() for r in caplog.records] == ["websocket event not sent to a availability group: ConnectionError"]
+
+
+@pytest.mark.skipif(not django_settings.REDIS_URL, reason="channels-redis connections: with REDIS_URL (CI's second run)")
+def test_events_sent_from_a_wsgi_worker_reuse_one_redis_connection():
+    """Outside an ASGI server (gunicorn, Celery) every send used to start an event loop and open
+    a Redis connection of its own; now the process's channel-layer loop keeps them."""
+    import redis
+
+    from medimeet.core.events import group_send_now
+
+    doctor, _ = clinic()
+    server = redis.Redis.from_url(django_settings.REDIS_URL)
+    group_send_now(availability_group(doctor.pk), {"type": "availability.changed"})  # the pool's first connection
+    before = server.info("stats")["total_connections_received"]
+
+    sent = [group_send_now(availability_group(doctor.pk), {"type": "availability.changed"}) for _ in range(20)]
+
+    assert all(sent)
+    assert server.info("stats")["total_connections_received"] - before <= 1  # other clients of the same Redis may connect meanwhile
