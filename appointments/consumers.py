@@ -14,9 +14,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from redis.exceptions import RedisError
 
 from doctors.models import DoctorProfile
-from medimeet.core.consumers import NoConnectionHopMixin
+from medimeet.core.consumers import ChannelLayerOutageMixin, NoConnectionHopMixin
 
 from .availability_events import availability_group
 
@@ -29,7 +30,9 @@ def _listed_doctor_id(slug: str) -> int | None:
     return DoctorProfile.objects.listed().filter(slug=slug).values_list("pk", flat=True).first()
 
 
-class AvailabilityConsumer(NoConnectionHopMixin, AsyncJsonWebsocketConsumer):
+class AvailabilityConsumer(ChannelLayerOutageMixin, NoConnectionHopMixin, AsyncJsonWebsocketConsumer):
+    socket_kind = "availability"
+
     async def connect(self) -> None:
         self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
         self.group: str | None = None
@@ -39,13 +42,17 @@ class AvailabilityConsumer(NoConnectionHopMixin, AsyncJsonWebsocketConsumer):
         if doctor_id is None:
             await self.refuse(4404, "WS_NOT_FOUND", "No such doctor, or they do not take bookings.")
             return
+        if not await self.group_join(availability_group(doctor_id)):  # Redis is down: 4503, the page retries
+            return
         self.group = availability_group(doctor_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_json({"type": "subscribed", "doctor": self.slug})
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except RedisError:  # the layer is down: the group's entry expires with its group_expiry
+                pass
 
     async def refuse(self, close_code: int, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})

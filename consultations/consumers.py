@@ -20,14 +20,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from medimeet.core.consumers import NoConnectionHopMixin
+from medimeet.core.consumers import ChannelLayerOutageMixin, NoConnectionHopMixin
 from medimeet.core.errors import ApplicationError
 
 from . import selectors, services
 from .models import Participation
 
 logger = logging.getLogger("medimeet.consultations")
-UNAVAILABLE_MESSAGE = "The live connection service is unavailable right now; the page retries by itself."
 
 AUTH_TIMEOUT_SECONDS = 10
 STATS_INTERVAL_SECONDS = 5
@@ -117,22 +116,13 @@ def _user_from_token(token: str):
         return None
 
 
-class ConsultationConsumer(NoConnectionHopMixin, AsyncJsonWebsocketConsumer):
-    async def __call__(self, scope, receive, send) -> None:
-        """Channels' consumer loop, which also reads this socket's channel-layer inbox: when Redis
-        goes away mid-call that read raises. The socket is then told WS_UNAVAILABLE and closed
-        with 4503 (the page retries; docs/signaling.md) and the leaving is recorded, instead of
-        the application crashing with a traceback and the socket dropping without a reason."""
-        try:
-            await super().__call__(scope, receive, send)
-        except RedisError as exc:
-            logger.warning("consultation socket closed: channel layer unreachable", extra={"code": type(exc).__name__})
-            try:
-                await self.refuse(services.Refusal(4503, "WS_UNAVAILABLE", UNAVAILABLE_MESSAGE))
-            except Exception:  # noqa: BLE001 - the socket may already be closed: nothing left to tell
-                pass
-            if getattr(self, "participation", None) is not None:
-                await self.disconnect(4503)
+class ConsultationConsumer(ChannelLayerOutageMixin, NoConnectionHopMixin, AsyncJsonWebsocketConsumer):
+    socket_kind = "consultation"
+
+    async def layer_lost(self) -> None:
+        """Closed with 4503 because Redis went away mid-call: the leaving is recorded."""
+        if getattr(self, "participation", None) is not None:
+            await self.disconnect(4503)
 
     async def connect(self) -> None:
         self.room: str = self.scope["url_route"]["kwargs"]["room"]
@@ -205,15 +195,8 @@ class ConsultationConsumer(NoConnectionHopMixin, AsyncJsonWebsocketConsumer):
     async def enter(self, *, ice_user) -> None:
         """The socket is someone's in the room now: join the group, greet, tell the others."""
         self.admitted = self.participation.admitted_at is not None
-        for attempt in (1, 2):  # a connection pooled before a Redis restart fails once, then reconnects
-            try:
-                await self.channel_layer.group_add(self.group, self.channel_name)
-                break
-            except RedisError as exc:  # the channel layer is down: the page says so and retries (4503)
-                if attempt == 2:
-                    logger.warning("consultation socket refused: channel layer unreachable", extra={"code": type(exc).__name__})
-                    await self.refuse(services.Refusal(4503, "WS_UNAVAILABLE", UNAVAILABLE_MESSAGE))
-                    return
+        if not await self.group_join(self.group):  # the channel layer is down: the page says so and retries (4503)
+            return
         await self.send_json(await self.welcome(ice_user))
         await self.broadcast_presence()
         if self.admitted:

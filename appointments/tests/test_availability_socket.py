@@ -136,6 +136,22 @@ async def test_unknown_and_unlisted_doctors_are_refused_with_4404():
 
 
 @pytest.mark.asyncio
+async def test_with_the_channel_layer_down_the_socket_is_closed_with_4503_then_subscribes_when_it_is_back(settings):
+    doctor, _ = await _sync(clinic)()
+    layer = settings.CHANNEL_LAYERS
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [f"redis://127.0.0.1:{closed_port()}/0"]}}}
+
+    ws = socket(doctor.slug)
+    await ws.connect()
+    error, code = await closed_with(ws)
+
+    assert (error["code"], code) == ("WS_UNAVAILABLE", 4503)  # not a 44xx refusal: the page keeps retrying
+    settings.CHANNEL_LAYERS = layer  # Redis is back: the page's next attempt subscribes
+    again = await subscribed(doctor.slug)
+    await again.disconnect()
+
+
+@pytest.mark.asyncio
 async def test_a_socket_sending_more_than_its_share_of_frames_is_closed_with_4429():
     doctor, _ = await _sync(clinic)()
     ws = await subscribed(doctor.slug)

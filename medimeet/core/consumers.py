@@ -7,10 +7,17 @@ connecting to it would record the person as present in the room (the no-show evi
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE_CLOSE_CODE = 4503
+UNAVAILABLE_MESSAGE = "The live connection service is unavailable right now; the page retries by itself."
 
 
 class NoConnectionHopMixin:
@@ -26,6 +33,49 @@ class NoConnectionHopMixin:
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+class ChannelLayerOutageMixin:
+    """A socket whose channel layer (Redis) is down is told so and closed with 4503
+    ``WS_UNAVAILABLE`` (not a 44xx refusal: the page retries with backoff and joins once Redis
+    is back; docs/signaling.md), instead of the application crashing with a traceback and the
+    socket dropping without a reason. Covers joining the group (``group_join``) and the
+    consumer loop, which reads the socket's channel-layer inbox and raises when Redis goes away
+    mid-connection. ``socket_kind`` names the socket in the log line (never its group: a
+    consultation room id is a secret); ``layer_lost`` is the consumer's own clean-up."""
+
+    socket_kind = "websocket"
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except RedisError as exc:
+            logger.warning("%s socket closed: channel layer unreachable", self.socket_kind, extra={"code": type(exc).__name__})
+            try:
+                await self.say_unavailable()
+            except Exception:  # noqa: BLE001 - the socket may already be closed: nothing left to tell
+                pass
+            await self.layer_lost()
+
+    async def group_join(self, group: str) -> bool:
+        """Join ``group``; False (the socket told and closed) when the layer is down. A
+        connection pooled before a Redis restart fails once, then reconnects: tried twice."""
+        for attempt in (1, 2):
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+                return True
+            except RedisError as exc:
+                if attempt == 2:
+                    logger.warning("%s socket refused: channel layer unreachable", self.socket_kind, extra={"code": type(exc).__name__})
+                    await self.say_unavailable()
+        return False
+
+    async def say_unavailable(self) -> None:
+        await self.send_json({"type": "error", "code": "WS_UNAVAILABLE", "message": UNAVAILABLE_MESSAGE})
+        await self.close(code=UNAVAILABLE_CLOSE_CODE)
+
+    async def layer_lost(self) -> None:
+        """After the socket was closed for an outage mid-connection (nothing by default)."""
+
 
 MAX_PINGS = 20  # a check sends a handful; more is someone using the echo for something else
 
