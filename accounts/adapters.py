@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialApp
 from django.contrib import messages
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -82,9 +83,21 @@ class AccountAdapter(DefaultAccountAdapter):
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def get_app(self, request: HttpRequest, provider, client_id=None):
+        """A provider without keys in the environment (GOOGLE_CLIENT_ID, ...) is not offered; its
+        login URLs answer 404 rather than 500 (allauth raises ``SocialApp.DoesNotExist``; what
+        allauth itself catches still catches it)."""
+        try:
+            return super().get_app(request, provider, client_id=client_id)
+        except SocialApp.DoesNotExist:
+            raise ProviderNotConfigured(f"{provider} sign-in is not configured") from None
     def save_user(self, request: HttpRequest, sociallogin, form=None):
         from .models import PatientProfile
 
         user = super().save_user(request, sociallogin, form)
         PatientProfile.objects.get_or_create(user=user)
         return user
+
+
+class ProviderNotConfigured(SocialApp.DoesNotExist, Http404):
+    """Both the ``SocialApp.DoesNotExist`` allauth expects and a 404 for Django."""

@@ -231,3 +231,9 @@ def test_social_login_buttons_appear_only_when_keys_are_configured(client, setti
     assert "/accounts/google/login/" not in without
     assert "/accounts/google/login/" in with_google
     assert "/accounts/facebook/login/" not in with_google
+
+
+@pytest.mark.parametrize("path", ["/accounts/google/login/", "/accounts/google/login/callback/", "/accounts/google/login/token/", "/accounts/facebook/login/"])
+def test_sign_in_urls_of_a_provider_without_keys_are_not_found_not_a_server_error(client, path):
+    assert client.get(path).status_code == 404
+    assert client.post(path).status_code in (403, 404)  # no CSRF token: refused before or by the view
