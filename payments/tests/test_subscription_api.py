@@ -139,6 +139,15 @@ def test_plans_page_subscribes_through_the_sandbox_card_page(client, patient, se
     assert Subscription.objects.get().status == "active"
 
 
+def test_a_patient_finds_care_plans_in_the_account_menu_and_a_doctor_does_not(client, patient):
+    from doctors.tests.factories import DoctorProfileFactory
+
+    client.force_login(patient)
+    assert 'href="/plans/"' in client.get("/account/").content.decode()
+    client.force_login(DoctorProfileFactory().user)
+    assert 'href="/plans/"' not in client.get("/account/").content.decode()
+
+
 def test_another_patients_card_page_and_cancel_are_not_found(client, patient):
     subscription = subscribed(patient, make_plan())
     client.force_login(UserFactory())
