@@ -26,7 +26,7 @@ from doctors.models import DoctorProfile, DoctorService
 from medimeet.core import platform
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
-from medimeet.core.events import enqueue_on_commit
+from medimeet.core.events import enqueue_on_commit, enqueue_or_run_on_commit
 from medimeet.core.roles import staff_can
 
 from . import selectors
@@ -96,11 +96,12 @@ DOCTOR_HEADLINES = {
 def appointment_notify(*, appointment: Appointment, change: str) -> None:
     """Tell the patient and the doctor about a booking, a new time or a cancellation, after
     commit, from a Celery task: rendering two emails and their calendar files is work for the
-    worker, not for the request that booked, paid or cancelled (docs/performance.md, Mixed load)."""
+    worker, not for the request that booked, paid or cancelled (docs/performance.md, Mixed load).
+    With the broker down they are rendered and stored here instead, never lost."""
     from .tasks import send_appointment_update
 
     # One token per change: the task may run twice (acks late), the messages go out once.
-    enqueue_on_commit(send_appointment_update, appointment_id=appointment.pk, change=change, token=uuid.uuid4().hex)
+    enqueue_or_run_on_commit(send_appointment_update, appointment_id=appointment.pk, change=change, token=uuid.uuid4().hex)
 
 
 def appointment_update_send(*, appointment_id: int, change: str, token: str) -> None:

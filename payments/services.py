@@ -36,7 +36,7 @@ from appointments.models import Appointment
 from medimeet.core import platform
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
-from medimeet.core.events import enqueue_on_commit
+from medimeet.core.events import enqueue_on_commit, enqueue_or_run_on_commit
 from medimeet.core.roles import staff_can
 
 from .gateways import GatewayUnavailable, base, gateway_get, gateway_name_for
@@ -276,7 +276,7 @@ def _payment_settle(payment: Payment, *, request: HttpRequest | None = None) -> 
         )
     from .tasks import send_receipt
 
-    enqueue_on_commit(send_receipt, payment_id=payment.pk)
+    enqueue_or_run_on_commit(send_receipt, payment_id=payment.pk)
     _requeue_deferred_events(payment)
 
 
@@ -615,7 +615,7 @@ def refund_apply_result(*, refund: Refund, result: base.RefundResult) -> Refund:
 def _notify_refund(refund: Refund) -> None:
     from .tasks import notify_refund
 
-    enqueue_on_commit(notify_refund, refund_id=refund.pk)
+    enqueue_or_run_on_commit(notify_refund, refund_id=refund.pk)
 
 
 # --- Webhooks ------------------------------------------------------------------------------

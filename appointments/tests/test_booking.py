@@ -528,25 +528,33 @@ def test_booking_rescheduling_and_cancelling_email_both_parties_in_their_own_zon
 
 
 def test_booking_messages_are_rendered_by_a_task_that_sends_them_once_however_often_it_runs(clinic, django_capture_on_commit_callbacks):
+    from celery.signals import task_prerun
     from django.core import mail
 
     from appointments.tasks import send_appointment_update
     from medimeet.core.models import Notification
 
-    patient = UserFactory()
-    hold = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT)
-    with django_capture_on_commit_callbacks() as callbacks:
-        services.appointment_mark_paid(appointment=services.appointment_confirm_details(appointment=hold, patient=patient, reason="Cough"))
+    ran = []
 
-    # The booking's transaction queues one task and renders nothing.
-    assert Notification.objects.count() == 0
-    [queued] = [c for c in callbacks if getattr(c, "args", (None,))[0] is send_appointment_update]
-    with django_capture_on_commit_callbacks(execute=True):
-        queued()
-    with django_capture_on_commit_callbacks(execute=True):
-        send_appointment_update.apply(kwargs=queued.keywords)  # the worker died before acking: it runs again
+    def record(sender=None, **kwargs):
+        ran.append(sender.name)
 
-    assert sorted(n.to for n in Notification.objects.all()) == sorted([patient.email, clinic["doctor"].user.email])
+    task_prerun.connect(record)
+    try:
+        patient = UserFactory()
+        hold = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.appointment_mark_paid(appointment=services.appointment_confirm_details(appointment=hold, patient=patient, reason="Cough"))
+    finally:
+        task_prerun.disconnect(record)
+
+    assert "appointments.tasks.send_appointment_update" in ran  # rendered by the task (eager here), not in the request
+    rows = Notification.objects.filter(event="appointment.update")
+    assert sorted(rows.values_list("to", flat=True)) == sorted([patient.email, clinic["doctor"].user.email])
+    token = rows.first().dedupe_key.split(":")[3]
+    with django_capture_on_commit_callbacks(execute=True):
+        send_appointment_update.apply(kwargs={"appointment_id": hold.pk, "change": "confirmed", "token": token})  # the worker died before acking: it runs again
+    assert rows.count() == 2
     assert len(mail.outbox) == 2
     # Another change is new news, even to the same time.
     with django_capture_on_commit_callbacks(execute=True):

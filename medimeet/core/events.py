@@ -37,15 +37,23 @@ def _unreachable(exc: Exception) -> bool:
 
 def task_enqueue(task, *args, **kwargs) -> bool:
     """``task.delay(...)``; False (logged) when the broker cannot be reached."""
+    exc = _delay(task, args, kwargs)
+    if exc is None:
+        return True
+    logger.warning("task not queued: broker unreachable", extra={"task": task.name, "code": type(exc).__name__})
+    _record_not_queued(task.name, exc)
+    return False
+
+
+def _delay(task, args: tuple, kwargs: dict) -> Exception | None:
+    """Queue the task; the error when the broker cannot be reached (any other is raised)."""
     try:
         task.delay(*args, **kwargs)
     except Exception as exc:
         if not _unreachable(exc):
             raise
-        logger.warning("task not queued: broker unreachable", extra={"task": task.name, "code": type(exc).__name__})
-        _record_not_queued(task.name, exc)
-        return False
-    return True
+        return exc
+    return None
 
 
 def _record_not_queued(task_name: str, exc: Exception) -> None:
@@ -61,6 +69,26 @@ def _record_not_queued(task_name: str, exc: Exception) -> None:
 def enqueue_on_commit(task, *args, **kwargs) -> None:
     """Queue Celery ``task`` with the given arguments once the current transaction commits."""
     transaction.on_commit(partial(task_enqueue, task, *args, **kwargs))
+
+
+def enqueue_or_run_on_commit(task, **kwargs) -> None:
+    """As ``enqueue_on_commit``, for work that is only deferred to keep it out of the request
+    and must not be lost: when the broker cannot be reached, the task runs here, after commit,
+    as it would have on a worker (e.g. rendering messages, whose stored rows the requeue scan
+    then delivers)."""
+
+    def queue_or_run() -> None:
+        exc = _delay(task, (), kwargs)
+        if exc is None:
+            return
+        logger.warning("task run in the request: broker unreachable", extra={"task": task.name, "code": type(exc).__name__})
+        try:
+            task.run(**kwargs)
+        except Exception as failure:  # the change is committed: the answer must not become an error
+            logger.warning("task failed in the request", extra={"task": task.name, "code": type(failure).__name__})
+            _record_not_queued(task.name, failure)
+
+    transaction.on_commit(queue_or_run)
 
 
 def group_send_now(group: str, event: dict, *, timeout: float | None = GROUP_SEND_TIMEOUT_SECONDS) -> bool:

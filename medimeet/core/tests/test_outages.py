@@ -175,6 +175,24 @@ def test_a_message_queued_while_the_broker_is_down_is_delivered_once_by_the_requ
     assert len(mail.outbox) == 1
 
 
+def test_a_booking_made_while_the_broker_is_down_still_stores_both_messages_for_the_requeue_scan(broker_down, django_capture_on_commit_callbacks, settings):
+    from appointments.services import appointment_notify
+    from medimeet.celery import app
+
+    appointment = cast()["appointment"]
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment_notify(appointment=appointment, change="confirmed")  # the rendering task cannot be queued: it runs here
+
+    rows = Notification.objects.filter(event="appointment.update")
+    assert sorted(rows.values_list("to", "status")) == [("asha@example.com", "queued"), ("priya@example.com", "queued")]
+    assert not FailedTask.objects.filter(task_name="appointments.tasks.send_appointment_update").exists()  # it ran: nothing for staff to chase
+
+    app.conf.task_always_eager = True  # Redis is back: the scan queues the deliveries
+    rows.update(created_at=timezone.now() - timedelta(seconds=settings.NOTIFICATION_REQUEUE_AFTER_SECONDS + 1))
+    assert notifications_requeue_stalled() == 2
+    assert sorted(m.to[0] for m in mail.outbox) == ["asha@example.com", "priya@example.com"]
+
+
 def test_a_message_left_sending_by_a_killed_worker_is_sent_after_the_lease(django_capture_on_commit_callbacks):
     row = queue_receipt(django_capture_on_commit_callbacks)
     mail.outbox.clear()
