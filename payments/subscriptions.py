@@ -37,6 +37,7 @@ from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit
 
+from . import selectors
 from .gateways import GatewayUnavailable, base, gateway_get, gateway_name_for
 from .models import CreditBalance, CreditUse, Plan, Subscription, SubscriptionCharge, SubscriptionEvent
 
@@ -535,9 +536,7 @@ def credit_take(*, patient: User, doctor: DoctorProfile, now: datetime | None = 
     is active (or in grace) and covers this doctor. The conditional update never takes past what
     was granted, whatever runs at the same time; the check constraint backs it."""
     now = now or timezone.now()
-    subscription = (
-        Subscription.objects.filter(patient=patient, status__in=Subscription.ENTITLED_STATUSES).select_related("plan__specialization").first()
-    )
+    subscription = selectors.entitled_subscription(patient)
     if subscription is None or not subscription.is_entitled(now) or not subscription.plan.covers(doctor=doctor):
         return None
     balance = CreditBalance.objects.filter(subscription=subscription, period_start=subscription.current_period_start).first()
