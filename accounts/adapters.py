@@ -91,6 +91,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             return super().get_app(request, provider, client_id=client_id)
         except SocialApp.DoesNotExist:
             raise ProviderNotConfigured(f"{provider} sign-in is not configured") from None
+
     def save_user(self, request: HttpRequest, sociallogin, form=None):
         from .models import PatientProfile
 
