@@ -391,6 +391,7 @@ async def test_with_the_channel_layer_down_the_socket_is_told_the_service_is_una
 
     assert refusal["code"] == "WS_UNAVAILABLE"
     assert await closed_with(ws) == 4503  # not a 44xx refusal: the page keeps retrying
+    await ws.wait(timeout=5)  # the consumer ends by itself once its read of the layer fails too
 
     settings.CHANNEL_LAYERS = layer  # the service is back: the page's next attempt joins
     again = socket(appointment.consultation.room, appointment.patient)

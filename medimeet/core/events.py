@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
 from collections.abc import Callable
 from functools import partial
 
@@ -95,53 +93,20 @@ def group_send_now(group: str, event: dict, *, timeout: float | None = GROUP_SEN
     """Send ``event`` to a channel-layer group from synchronous code; never raises. Returns
     whether the layer took it (a layer that is down, or slower than ``timeout`` seconds, is
     logged as a warning and the event is dropped)."""
+    from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
     async def send() -> None:
         await asyncio.wait_for(get_channel_layer().group_send(group, event), timeout=timeout)
 
     try:
-        _run_on_a_loop(send)
+        async_to_sync(send)()
     except Exception as exc:  # the layer's errors are many (connection, timeout, capacity): all are "not sent"
         # The group's kind only (a consultation room id is a secret), the event and the error.
         kind = group.split(".", 1)[0]
         logger.warning("websocket event not sent to a %s group: %s", kind, type(exc).__name__, extra={"event": event.get("type"), "code": type(exc).__name__})
         return False
     return True
-
-
-def _run_on_a_loop(coroutine_function: Callable) -> None:
-    """Run an async channel-layer call from synchronous code and wait for it.
-
-    Under the ASGI server (a sync view in Daphne's thread pool) the server's event loop runs it
-    (``async_to_sync``). Elsewhere (gunicorn's WSGI workers, Celery) ``async_to_sync`` would
-    start a new event loop for every call, and channels-redis keeps its connections per loop: a
-    new Redis connection and ~3 ms of CPU per event (measured). There the call runs on one loop
-    per process that lives in a daemon thread, so the layer's connections are reused."""
-    from asgiref.sync import SyncToAsync, async_to_sync
-
-    server_loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)  # set by asgiref inside an ASGI server's sync thread
-    if server_loop is not None and getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) == os.getpid() and server_loop.is_running():
-        async_to_sync(coroutine_function)()
-        return
-    asyncio.run_coroutine_threadsafe(coroutine_function(), _process_loop()).result()
-
-
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_pid: int | None = None
-
-
-def _process_loop() -> asyncio.AbstractEventLoop:
-    """This process's loop for channel-layer calls from synchronous code (started on first use,
-    again in a forked child: a fork keeps the loop object but not its thread)."""
-    global _loop, _loop_pid
-    with _loop_lock:
-        if _loop is None or _loop_pid != os.getpid():
-            _loop = asyncio.new_event_loop()
-            _loop_pid = os.getpid()
-            threading.Thread(target=_loop.run_forever, name="channel-layer-loop", daemon=True).start()
-        return _loop
 
 
 def group_send_on_commit(group: str, event: dict | Callable[[], dict]) -> None:
