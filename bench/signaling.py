@@ -681,7 +681,7 @@ def render(h, results: list[LevelResult], out: dict, info, command, started, com
         f"- **Server:** one Daphne process per layer (two for channels-redis, 2 processes), {servers}; environment `{h.ENV_SUMMARY}`"
         + (" plus `" + " ".join(f"{k}={v}" for k, v in h.EXTRA_ENV.items()) + "`" if h.EXTRA_ENV else "")
         + "; the in-memory run has `REDIS_URL=` (empty: `InMemoryChannelLayer`, local-memory cache), the channels-redis run "
-        f"`REDIS_URL=redis://…/{h.REDIS_URL.rsplit('/', 1)[-1]}` (`RedisChannelLayer`, pool of `CHANNELS_REDIS_MAX_CONNECTIONS`=1000)\n"
+        f"`REDIS_URL=redis://…/{h.REDIS_URL.rsplit('/', 1)[-1]}` (`RedisPubSubChannelLayer`, pool bound `CHANNELS_REDIS_MAX_CONNECTIONS`=1000)\n"
         f"- **Load:** open loop, one asyncio process with the `websockets` client; two sockets per room (doctor and patient, "
         f"`?token=` access tokens), opened {CONNECT_PARALLEL} rooms at a time (doctor, patient, `admit`, `peer_ready`) and kept open "
         f"from level to level; each room's patient sends a ~150-byte `offer` carrying `perf_counter_ns()` at a fixed rate with its own phase, "

@@ -20,6 +20,7 @@ from consultations.models import ChatMessage, Consultation, Participation, Quali
 from consultations.services import consultation_ensure
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
 from medimeet.asgi import application
+from medimeet.core.tests.layers import unreachable_channel_layers
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -376,13 +377,8 @@ async def test_relaying_a_frame_does_not_hop_to_the_database_thread(monkeypatch)
 
 @pytest.mark.asyncio
 async def test_with_the_channel_layer_down_the_socket_is_told_the_service_is_unavailable_then_joins_when_it_is_back(settings):
-    import socket as sockets
-
-    with sockets.socket() as probe:  # a port where no Redis listens: a real connection refusal
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     layer = settings.CHANNEL_LAYERS
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"]}}}
+    settings.CHANNEL_LAYERS = unreachable_channel_layers()
     appointment = await _sync(booked)
     ws = socket(appointment.consultation.room, appointment.patient)
 

@@ -23,6 +23,7 @@ from appointments.tests.test_e2e import PASSWORD, cardiologist, shot, sign_in
 from consultations.models import Consultation, Participation
 from consultations.services import consultation_ensure
 from medimeet.core.tests.browser import Person, expect_call_connected
+from medimeet.core.tests.layers import unreachable_channel_layers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -201,9 +202,7 @@ def test_check_page_tests_camera_microphone_speakers_and_network(asgi_live_serve
 def channel_layer_down(settings):
     """Redis, the channel layer, is not there (a port where nothing listens). Requested before
     ``asgi_live_server``: the server process starts with these settings."""
-    from medimeet.core.tests.test_smtp_delivery import free_port
-
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]}}}
+    settings.CHANNEL_LAYERS = unreachable_channel_layers()
 
 
 def test_with_the_live_service_down_the_room_says_so_and_keeps_retrying(channel_layer_down, asgi_live_server, people):

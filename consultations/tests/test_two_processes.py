@@ -126,27 +126,50 @@ def test_doctor_and_patient_on_two_daphne_processes_exchange_signaling_and_chat(
     assert chat["body"] == "Hello from the other server"
 
 
-def test_the_redis_layer_waits_past_its_blocking_pop_without_a_read_timeout():
-    """channels-redis blocks 5 s in BZPOPMIN; redis-py 8 reads with a 5 s socket timeout by
-    default, so an inbox idle for 5 s raised TimeoutError inside the receiving consumer (its
-    socket was closed). The layer's socket timeout must exceed the blocking pop."""
-    layer = fresh_layer()
+def test_a_quiet_process_keeps_receiving_past_the_layer_read_timeout():
+    """A Daphne process whose sockets hear nothing for longer than the layer's socket timeout
+    must not lose its subscriptions (the list-based layer used to raise TimeoutError inside the
+    receiving consumer after 5 s of quiet, closing its socket). Shown with a 1 s timeout."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    layer = RedisPubSubChannelLayer(hosts=[{**config["hosts"][0], "socket_timeout": 1}], prefix=config["prefix"])
 
     async def idle_then_message():
         channel = await layer.new_channel()
+        await layer.group_add("consultation.quiet", channel)
         receiving = asyncio.ensure_future(layer.receive(channel))
-        await asyncio.sleep(layer.brpop_timeout + 1.5)
+        await asyncio.sleep(2.5)
         assert not receiving.done(), receiving.exception() if receiving.done() else None
-        await layer.send(channel, {"type": "room.relay", "frame": {"type": "typing"}})
+        await layer.group_send("consultation.quiet", {"type": "room.relay", "frame": {"type": "typing"}})
         return await asyncio.wait_for(receiving, timeout=5)
 
     assert asyncio.run(idle_then_message())["frame"] == {"type": "typing"}
-    assert layer.hosts[0]["socket_timeout"] > layer.brpop_timeout
+
+
+def test_an_event_published_from_synchronous_code_reaches_the_subscribed_sockets():
+    """``group_send_now`` (WSGI requests, Celery tasks) publishes with a synchronous Redis client
+    instead of the layer's coroutine: the channel name and encoding must be the layer's own."""
+    from medimeet.core.events import group_send_now
+
+    layer = fresh_layer()
+
+    async def publish_and_receive():
+        channel = await layer.new_channel()
+        await layer.group_add("availability.42", channel)
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        sent = await asyncio.to_thread(group_send_now, "availability.42", {"type": "slots.changed", "doctor": "dr-x", "changes": []})
+        return sent, await asyncio.wait_for(receiving, timeout=5)
+
+    sent, message = asyncio.run(publish_and_receive())
+
+    assert sent is True
+    assert message == {"type": "slots.changed", "doctor": "dr-x", "changes": []}
 
 
 def test_a_burst_to_the_sockets_of_one_process_is_delivered_not_dropped():
-    """All consumers of a Daphne process share one inbox key in Redis; past the layer's
-    capacity (100 by default) group_send dropped frames silently."""
+    """A burst to one process arrives whole and in order (the list-based layer's per-process
+    inbox dropped frames silently past its capacity, 100 by default)."""
     layer = fresh_layer()
 
     async def burst(n=300):

@@ -38,10 +38,14 @@ class ChannelLayerOutageMixin:
     """A socket whose channel layer (Redis) is down is told so and closed with 4503
     ``WS_UNAVAILABLE`` (not a 44xx refusal: the page retries with backoff and joins once Redis
     is back; docs/signaling.md), instead of the application crashing with a traceback and the
-    socket dropping without a reason. Covers joining the group (``group_join``) and the
-    consumer loop, which reads the socket's channel-layer inbox and raises when Redis goes away
-    mid-connection. ``socket_kind`` names the socket in the log line (never its group: a
-    consultation room id is a secret); ``layer_lost`` is the consumer's own clean-up."""
+    socket dropping without a reason. ``socket_kind`` names the socket in the log line (never
+    its group: a consultation room id is a secret); ``layer_lost`` is the consumer's own clean-up.
+
+    Where the outage shows: with channels-redis's pub/sub layer, the socket's first Redis call is
+    its own subscription, before the handshake (Channels' ``new_channel``), so the socket is
+    accepted here only to be told; then joining the group (``group_join``); mid-connection, the
+    next send (a relayed frame, a presence event). The layer's subscriptions reconnect by
+    themselves, so a socket that only listens stays open through a short outage."""
 
     socket_kind = "websocket"
 
@@ -51,6 +55,10 @@ class ChannelLayerOutageMixin:
         except RedisError as exc:
             logger.warning("%s socket closed: channel layer unreachable", self.socket_kind, extra={"code": type(exc).__name__})
             try:
+                if not hasattr(self, "base_send"):  # failed in new_channel(): no handshake yet
+                    self.base_send = send
+                    await receive()  # websocket.connect
+                    await self.accept()
                 await self.say_unavailable()
             except Exception:  # noqa: BLE001 - the socket may already be closed: nothing left to tell
                 pass

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 
+from channels import DEFAULT_CHANNEL_LAYER
+from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -24,6 +26,9 @@ logger = logging.getLogger(__name__)
 # already. A channel layer that is down or slow must not fail (or hold up) the request that
 # made the change, so a send waits at most this long and any failure is logged and dropped.
 GROUP_SEND_TIMEOUT_SECONDS = 1.0
+# Sends without a time bound of their own (the consultation room's events) still give up on a
+# Redis that does not answer for this long.
+PUBLISH_TIMEOUT_SECONDS = 10.0
 
 
 def _unreachable(exc: Exception) -> bool:
@@ -93,20 +98,59 @@ def group_send_now(group: str, event: dict, *, timeout: float | None = GROUP_SEN
     """Send ``event`` to a channel-layer group from synchronous code; never raises. Returns
     whether the layer took it (a layer that is down, or slower than ``timeout`` seconds, is
     logged as a warning and the event is dropped)."""
-    from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    async def send() -> None:
-        await asyncio.wait_for(get_channel_layer().group_send(group, event), timeout=timeout)
-
+    layer = get_channel_layer()
     try:
-        async_to_sync(send)()
-    except Exception as exc:  # the layer's errors are many (connection, timeout, capacity): all are "not sent"
+        if isinstance(layer, RedisPubSubChannelLayer):
+            _publish(layer, group, event, timeout=timeout)
+        else:
+            _group_send_in_a_loop(layer, group, event, timeout=timeout)
+    except Exception as exc:  # the layer's errors are many (connection, timeout): all are "not sent"
         # The group's kind only (a consultation room id is a secret), the event and the error.
         kind = group.split(".", 1)[0]
         logger.warning("websocket event not sent to a %s group: %s", kind, type(exc).__name__, extra={"event": event.get("type"), "code": type(exc).__name__})
         return False
     return True
+
+
+def _publish(layer, group: str, event: dict, *, timeout: float | None) -> None:
+    """A group send on channels-redis's pub/sub layer is one PUBLISH of the serialised event
+    on the group's Redis channel. Done here with the process's synchronous client: no event loop
+    and no new Redis connection per event, which is what ``async_to_sync(layer.group_send)``
+    costs a WSGI request or a Celery task (~3 ms of CPU each; docs/performance.md, booking).
+    The channel name and shard follow ``channels_redis.pubsub`` (a test holds them to it: a
+    subscribed consumer receives what this publishes)."""
+    from channels_redis.utils import _consistent_hash, decode_hosts
+
+    config = settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER]["CONFIG"]
+    channel = f"{config.get('prefix', 'asgi')}__group__{group}"
+    hosts = decode_hosts(config.get("hosts"))
+    address = hosts[_consistent_hash(channel, len(hosts))]["address"]
+    _publisher(address, timeout).publish(channel, layer.serialize(event))
+
+
+@cache
+def _publisher(address: str, timeout: float | None):
+    """One thread-safe client (and pool) per Redis address and time bound, for the process.
+    Tried twice without a pause: a pooled connection from before a Redis restart fails once."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    bound = timeout or PUBLISH_TIMEOUT_SECONDS
+    return redis.Redis.from_url(address, socket_timeout=bound, socket_connect_timeout=bound, retry=Retry(NoBackoff(), 1))
+
+
+def _group_send_in_a_loop(layer, group: str, event: dict, *, timeout: float | None) -> None:
+    """Any other layer (the in-memory one of the embedded default): its own coroutine."""
+    from asgiref.sync import async_to_sync
+
+    async def send() -> None:
+        await asyncio.wait_for(layer.group_send(group, event), timeout=timeout)
+
+    async_to_sync(send)()
 
 
 def group_send_on_commit(group: str, event: dict | Callable[[], dict]) -> None:

@@ -185,14 +185,17 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # The pub/sub layer: a group send is one PUBLISH and Redis pushes it to the
+            # subscribed processes. The list-based RedisChannelLayer made four round trips per
+            # send plus a blocking pop loop per process, and twice the server CPU per relayed
+            # frame (docs/performance.md, signaling). What it queued for a process that was
+            # briefly cut off from Redis, pub/sub drops: the pages read the state again when
+            # they reconnect, and relayed frames are useless late (docs/architecture.md).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                # redis-py 8 raises instead of waiting when its pool is full: size it for
-                # the number of concurrent websocket consumers (see ../shared/NOTES.md).
-                # redis-py 8 also reads with a 5 s socket timeout by default, the same as
-                # channels-redis's blocking BZPOPMIN (brpop_timeout = 5 s): when a process's
-                # inbox stayed empty for 5 s the read timed out and the consumer that was
-                # receiving crashed, closing its socket. The timeout must exceed the blocking pop.
+                # redis-py 8 raises instead of waiting when its pool is full (see
+                # ../shared/NOTES.md); the pub/sub layer takes one connection per process for
+                # publishing and one for its subscriptions, so this is a bound, not a need.
                 "hosts": [
                     {
                         "address": REDIS_URL,
@@ -201,11 +204,6 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": "medimeet:channels",
-                # Messages to every consumer of a Daphne process share one Redis key (its
-                # inbox), and past `capacity` messages waiting there group_send drops frames
-                # without a word (logged at INFO): the default, 100, lost relayed frames as soon
-                # as a busy process fell 100 frames behind (docs/performance.md, signaling).
-                "capacity": env.int("CHANNELS_REDIS_CAPACITY", default=5000),
             },
         }
     }
