@@ -134,12 +134,13 @@ def _publish(layer, group: str, event: dict, *, timeout: float | None) -> None:
 @cache
 def _publisher(address: str, timeout: float | None):
     """One thread-safe client (and pool) per Redis address and time bound, for the process.
-    Tried twice without a pause: a pooled connection from before a Redis restart fails once."""
+    Tried twice without a pause (a pooled connection from before a Redis restart fails once),
+    each try with half the bound, so the whole send stays within it."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    bound = timeout or PUBLISH_TIMEOUT_SECONDS
+    bound = (timeout or PUBLISH_TIMEOUT_SECONDS) / 2
     return redis.Redis.from_url(address, socket_timeout=bound, socket_connect_timeout=bound, retry=Retry(NoBackoff(), 1))
 
 

@@ -303,12 +303,12 @@ class StripeGateway(base.PaymentGateway):
                 refund_failure=str(obj.get("failure_reason") or "") if kind == base.REFUND_FAILED else "",
                 payload=payload,
             )
-        if event_type in INVOICE_EVENTS and _invoice_subscription(obj):
+        if event_type in INVOICE_EVENTS and (subscription_reference := _invoice_subscription(obj)):
             return base.GatewayEvent(
                 event_id=event_id,
                 event_type=event_type,
                 kind=INVOICE_EVENTS[event_type],
-                subscription_reference=_invoice_subscription(obj),
+                subscription_reference=subscription_reference,
                 invoice=_subscription_invoice(obj, paid=event_type == "invoice.paid"),
                 payload=payload,
             )
