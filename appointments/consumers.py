@@ -51,7 +51,7 @@ class AvailabilityConsumer(ChannelLayerOutageMixin, NoConnectionHopMixin, AsyncJ
         if self.group is not None:
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)
-            except RedisError:  # the layer is down: the group's entry expires with its group_expiry
+            except RedisError:  # the layer is down: the socket has left the group in this process already; only Redis's unsubscribe failed, harmless
                 pass
 
     async def refuse(self, close_code: int, code: str, message: str) -> None:

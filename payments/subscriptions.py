@@ -539,7 +539,7 @@ def credit_take(*, patient: User, doctor: DoctorProfile, now: datetime | None = 
     subscription = selectors.entitled_subscription(patient)
     if subscription is None or not subscription.is_entitled(now) or not subscription.plan.covers(doctor=doctor):
         return None
-    balance = CreditBalance.objects.filter(subscription=subscription, period_start=subscription.current_period_start).first()
+    balance = selectors.credit_balance_current(subscription)
     if balance is None:
         return None
     taken = CreditBalance.objects.filter(pk=balance.pk).filter(Q(granted__isnull=True) | Q(used__lt=F("granted"))).update(used=F("used") + 1)
