@@ -117,10 +117,7 @@ class AppointmentQuerySet(models.QuerySet):
     def occupying(self) -> AppointmentQuerySet:
         """Appointments that take their time: bookings, and holds or unpaid bookings whose hold
         has not expired yet."""
-        return self.filter(
-            Q(status__in=Appointment.BOOKED_STATUSES)
-            | Q(status__in=Appointment.AWAITING_STATUSES, hold_expires_at__gt=timezone.now())
-        )
+        return self.filter(Appointment.occupying_q())
 
     def overlapping(self, start, end) -> AppointmentQuerySet:
         return self.filter(blocked_start__lt=end, blocked_end__gt=start)
@@ -143,6 +140,12 @@ class Appointment(TimeStampedModel):
     BOOKED_STATUSES = ("confirmed", "in_progress")
     AWAITING_STATUSES = ("held", "pending_payment")
     CONSTRAINED_STATUSES = AWAITING_STATUSES + BOOKED_STATUSES
+
+    @classmethod
+    def occupying_q(cls) -> Q:
+        """The condition of ``Appointment.objects.occupying()``, to combine in one filter."""
+        return Q(status__in=cls.BOOKED_STATUSES) | Q(status__in=cls.AWAITING_STATUSES, hold_expires_at__gt=timezone.now())
+
     TRANSITIONS = {
         Status.HELD: {Status.PENDING_PAYMENT, Status.CONFIRMED, Status.EXPIRED, Status.CANCELLED},
         Status.PENDING_PAYMENT: {Status.CONFIRMED, Status.CANCELLED, Status.EXPIRED},

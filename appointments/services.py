@@ -258,15 +258,16 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
             raise SlotTaken
         end = start + timedelta(minutes=service.duration_minutes)
         # One read for both rules on the patient's side: nothing else of theirs at that time,
-        # except their live hold with this doctor, which this booking replaces.
+        # except their live hold with this doctor, which this booking replaces. Ids and what
+        # decides only: the holds to replace are rare and read whole afterwards.
         mine = list(
-            (
-                Appointment.objects.occupying().filter(patient=patient).overlapping(start, end)
-                | Appointment.objects.filter(patient=patient, doctor=doctor, status=Status.HELD)
-            ).order_by()
+            Appointment.objects.filter(Appointment.occupying_q() & Q(blocked_start__lt=end, blocked_end__gt=start) | Q(doctor=doctor, status=Status.HELD), patient=patient)
+            .order_by()
+            .values_list("pk", "doctor_id", "status")
         )
-        if any(a.doctor_id != doctor.pk or a.status != Status.HELD for a in mine):
+        if any(doctor_id != doctor.pk or status != Status.HELD for _, doctor_id, status in mine):
             raise ApplicationError("APPT_005", gettext("You already have an appointment at that time."))
+        mine = list(Appointment.objects.filter(pk__in=[pk for pk, _, _ in mine])) if mine else []
         for previous in mine:
             previous.status = Status.CANCELLED
             previous.cancelled_by = Appointment.CancelledBy.PATIENT
