@@ -146,6 +146,17 @@ class Appointment(TimeStampedModel):
         """The condition of ``Appointment.objects.occupying()``, to combine in one filter."""
         return Q(status__in=cls.BOOKED_STATUSES) | Q(status__in=cls.AWAITING_STATUSES, hold_expires_at__gt=timezone.now())
 
+    @classmethod
+    def time_taken(cls, status: str, hold_expires_at, now) -> str:
+        """What a row read as values makes of its time at ``now``: "occupied" (as ``occupying()``),
+        "lapsed" (a hold or unpaid booking whose hold ran out and that holds_release_expired has
+        not switched to expired yet: it still stands in the exclusion constraints' way) or ""."""
+        if status in cls.BOOKED_STATUSES:
+            return "occupied"
+        if status in cls.AWAITING_STATUSES and hold_expires_at is not None:
+            return "occupied" if hold_expires_at > now else "lapsed"
+        return ""
+
     TRANSITIONS = {
         Status.HELD: {Status.PENDING_PAYMENT, Status.CONFIRMED, Status.EXPIRED, Status.CANCELLED},
         Status.PENDING_PAYMENT: {Status.CONFIRMED, Status.CANCELLED, Status.EXPIRED},

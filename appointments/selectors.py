@@ -111,6 +111,9 @@ class ScheduleData:
     holidays: set[date]
     busy: list[Interval]
     per_day: Counter
+    # Holds in the window whose time has lapsed, not yet switched to expired: free time for the
+    # engine; a booking decision expires them before it inserts (services.holds_expire).
+    lapsed: list[int]
 
 
 def schedule_for(doctor: DoctorProfile) -> DoctorSchedule:
@@ -148,14 +151,21 @@ def load_schedule_data(
         .order_by()
         .values_list("date", flat=True)
     )
-    occupying = Appointment.objects.occupying().filter(doctor=doctor).overlapping(window_start - margin, window_end + margin).order_by()
+    # Every row in the constraints' way, lapsed holds too: one read tells what is busy and what
+    # a booking must expire first.
+    in_the_way = Appointment.objects.filter(doctor=doctor, status__in=Appointment.CONSTRAINED_STATUSES).overlapping(window_start - margin, window_end + margin).order_by()
     if exclude is not None:
-        occupying = occupying.exclude(pk=exclude.pk)
-    busy, per_day = [], Counter()
-    for blocked_start, blocked_end, start in occupying.values_list("blocked_start", "blocked_end", "start"):
-        busy.append(Interval(blocked_start, blocked_end))
-        per_day[start.astimezone(tz).date()] += 1
-    return ScheduleData(schedule, tz, weekly, overrides, holidays, busy, per_day)
+        in_the_way = in_the_way.exclude(pk=exclude.pk)
+    now = timezone.now()
+    busy, per_day, lapsed = [], Counter(), []
+    for pk, status, hold_expires_at, blocked_start, blocked_end, start in in_the_way.values_list("pk", "status", "hold_expires_at", "blocked_start", "blocked_end", "start"):
+        taken = Appointment.time_taken(status, hold_expires_at, now)
+        if taken == "occupied":
+            busy.append(Interval(blocked_start, blocked_end))
+            per_day[start.astimezone(tz).date()] += 1
+        elif taken == "lapsed":
+            lapsed.append(pk)
+    return ScheduleData(schedule, tz, weekly, overrides, holidays, busy, per_day, lapsed)
 
 
 def free_slots(
@@ -173,7 +183,13 @@ def free_slots(
     return _cut_free_slots(data, service=service, window_start=window_start, window_end=window_end, now=now or timezone.now(), ignore_notice=ignore_notice)
 
 
-def slot_is_free(
+@dataclass(frozen=True)
+class SlotCheck:
+    free: bool
+    lapsed: list[int]  # lapsed holds in its way (ScheduleData.lapsed), to expire before booking it
+
+
+def slot_check(
     *,
     doctor: DoctorProfile,
     service: DoctorService,
@@ -182,7 +198,7 @@ def slot_is_free(
     now: datetime | None = None,
     exclude: Appointment | None = None,
     ignore_notice: bool = False,
-) -> bool:
+) -> SlotCheck:
     """Whether ``start`` is one of the free slots of ``service`` (the same rules as free_slots).
     For booking decisions under the schedule lock: ``schedule`` is the locked row, and only what
     the one candidate depends on is loaded: its local day (a working range never crosses
@@ -198,7 +214,7 @@ def slot_is_free(
     candidates = _cut_free_slots(
         data, service=service, window_start=start, window_end=start + timedelta(microseconds=1), now=now or timezone.now(), ignore_notice=ignore_notice
     )
-    return any(slot.start == start for slot in candidates)
+    return SlotCheck(any(slot.start == start for slot in candidates), data.lapsed)
 
 
 def _cut_free_slots(data: ScheduleData, *, service: DoctorService, window_start: datetime, window_end: datetime, now: datetime, ignore_notice: bool) -> list[Slot]:

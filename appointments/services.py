@@ -170,9 +170,16 @@ def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User 
     if patient is not None:
         scope |= Q(patient=patient)
     stale = stale.filter(scope)
-    candidates = list(stale.order_by().values_list("pk", flat=True))  # one read; nearly always empty
+    return holds_expire(list(stale.order_by().values_list("pk", flat=True)), now=now)  # one read; nearly always empty
+
+
+def holds_expire(candidates: list[int], *, now: datetime | None = None) -> int:
+    """Switch these holds and unpaid bookings to expired if their hold has lapsed by ``now``
+    (the ones a read found: holds_release_expired, or a booking's slot_check in its way),
+    with what freed time sets off. Idempotent."""
     if not candidates:
         return 0
+    now = now or timezone.now()
     with transaction.atomic():
         # Locked in id order (no deadlock between two releasers) and re-checked: another
         # releaser may have expired some of them meanwhile.
@@ -199,6 +206,15 @@ def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User 
             waitlist_offer_on_commit(freed.pk)
             next_available_refresh_on_commit(freed)  # freed time may come before the stored first free slot
     return len(expired)
+
+
+def _book_check(*, doctor: DoctorProfile, service: DoctorService, start: datetime, schedule: DoctorSchedule, exclude: Appointment | None = None, ignore_notice: bool = False) -> None:
+    """Under the schedule lock: SlotTaken unless ``start`` is free; the lapsed holds in its way
+    are expired, so that the insert does not meet them in the exclusion constraints."""
+    slot = selectors.slot_check(doctor=doctor, service=service, start=start, schedule=schedule, exclude=exclude, ignore_notice=ignore_notice)
+    if not slot.free:
+        raise SlotTaken
+    holds_expire(slot.lapsed)
 
 
 def _check_patient(patient: User) -> None:
@@ -253,21 +269,31 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
     start = start.astimezone(UTC)
     with transaction.atomic():
         schedule = _lock_schedule(doctor)
-        holds_release_expired(doctor=doctor, patient=patient)
-        if not selectors.slot_is_free(doctor=doctor, service=service, start=start, schedule=schedule):
+        slot = selectors.slot_check(doctor=doctor, service=service, start=start, schedule=schedule)
+        if not slot.free:
             raise SlotTaken
         end = start + timedelta(minutes=service.duration_minutes)
         # One read for both rules on the patient's side: nothing else of theirs at that time,
         # except their live hold with this doctor, which this booking replaces. Ids and what
-        # decides only: the holds to replace are rare and read whole afterwards.
-        mine = list(
-            Appointment.objects.filter(Appointment.occupying_q() & Q(blocked_start__lt=end, blocked_end__gt=start) | Q(doctor=doctor, status=Status.HELD), patient=patient)
+        # decides only (the holds to replace are rare and read whole afterwards), lapsed holds
+        # too: they are expired with the doctor's, before the insert meets them in the
+        # exclusion constraints.
+        now = timezone.now()
+        mine, lapsed = [], list(slot.lapsed)
+        for pk, doctor_id, status, hold_expires_at in (
+            Appointment.objects.filter(Q(status__in=Appointment.CONSTRAINED_STATUSES, blocked_start__lt=end, blocked_end__gt=start) | Q(doctor=doctor, status=Status.HELD), patient=patient)
             .order_by()
-            .values_list("pk", "doctor_id", "status")
-        )
-        if any(doctor_id != doctor.pk or status != Status.HELD for _, doctor_id, status in mine):
-            raise ApplicationError("APPT_005", gettext("You already have an appointment at that time."))
-        mine = list(Appointment.objects.filter(pk__in=[pk for pk, _, _ in mine])) if mine else []
+            .values_list("pk", "doctor_id", "status", "hold_expires_at")
+        ):
+            taken = Appointment.time_taken(status, hold_expires_at, now)
+            if taken == "lapsed":
+                lapsed.append(pk)
+            elif taken == "occupied":
+                if doctor_id != doctor.pk or status != Status.HELD:
+                    raise ApplicationError("APPT_005", gettext("You already have an appointment at that time."))
+                mine.append(pk)
+        holds_expire(sorted(set(lapsed)), now=now)
+        mine = list(Appointment.objects.filter(pk__in=mine)) if mine else []
         for previous in mine:
             previous.status = Status.CANCELLED
             previous.cancelled_by = Appointment.CancelledBy.PATIENT
@@ -378,9 +404,7 @@ def appointment_book_by_doctor(
     try:
         with transaction.atomic():
             schedule = _lock_schedule(doctor)
-            holds_release_expired(doctor=doctor)
-            if not selectors.slot_is_free(doctor=doctor, service=service, start=start, schedule=schedule, ignore_notice=True):
-                raise SlotTaken
+            _book_check(doctor=doctor, service=service, start=start, schedule=schedule, ignore_notice=True)
             end = start + timedelta(minutes=service.duration_minutes)
             price = appointment_price(patient=patient, service=service, start=start)
             with transaction.atomic():
@@ -445,10 +469,11 @@ def appointment_series_book(
                     if first.series_id is None or first.start != starts[0] or first.service_id != service.pk:
                         raise ApplicationError("REQ_001", gettext("This Idempotency-Key was already used for a different booking."), fields={"idempotency_key": [gettext("Reused with different content.")]})
                     return list(Appointment.objects.filter(series_id=first.series_id).order_by("start"))
-            holds_release_expired(doctor=doctor)
             for number, start in enumerate(starts, start=1):
-                if not selectors.slot_is_free(doctor=doctor, service=service, start=start, schedule=schedule):
+                slot = selectors.slot_check(doctor=doctor, service=service, start=start, schedule=schedule)
+                if not slot.free:
                     raise ApplicationError("APPT_002", gettext("Occurrence %(number)d (%(start)s UTC) is not available; nothing was booked.") % {"number": number, "start": f"{start:%Y-%m-%d %H:%M}"}, extra={"occurrence": number})
+                holds_expire(slot.lapsed)
                 end = start + timedelta(minutes=service.duration_minutes)
                 price = appointment_price(patient=patient, service=service, start=start)
                 appointment = Appointment.objects.create(
@@ -646,9 +671,7 @@ def _reschedule(*, appointment: Appointment, by: User, start: datetime, request:
         refusal = appointment_reschedule_refusal(appointment=appointment, by=by, schedule=schedule)
         if refusal:
             raise ApplicationError("APPT_007", refusal)
-        holds_release_expired(doctor=appointment.doctor)
-        if not selectors.slot_is_free(doctor=appointment.doctor, service=appointment.service, start=start, schedule=schedule, exclude=appointment, ignore_notice=is_doctor):
-            raise SlotTaken
+        _book_check(doctor=appointment.doctor, service=appointment.service, start=start, schedule=schedule, exclude=appointment, ignore_notice=is_doctor)
         appointment.reschedule_count += 1
         _move(appointment, start=start, schedule=schedule)
         _rebooking_offers_close(appointment, by=by, request=request)

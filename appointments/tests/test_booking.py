@@ -185,6 +185,46 @@ def test_an_expired_hold_releases_the_slot(clinic, frozen_time):
     assert second.status == "held"
 
 
+@pytest.mark.parametrize("path", ["hold", "doctor_books", "series", "reschedule"])
+def test_every_booking_path_expires_the_lapsed_hold_in_its_way_and_takes_the_time(clinic, frozen_time, path):
+    """The lapsed hold still reads as held until it is expired: on PostgreSQL the exclusion
+    constraints would refuse the new booking if it were not expired first."""
+    patient = UserFactory()
+    moving = confirmed(clinic, patient=patient, start=SLOT + timedelta(days=3)) if path == "reschedule" else None
+    if path == "doctor_books":
+        Appointment.objects.create(doctor=clinic["doctor"], patient=patient, service=clinic["service"], start=SLOT - timedelta(days=9), end=SLOT - timedelta(days=9, minutes=-30),
+                                   blocked_start=SLOT - timedelta(days=9), blocked_end=SLOT - timedelta(days=9, minutes=-30), status="completed", price_minor=0, currency="INR")
+    lapsed = services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT)
+    frozen_time.shift(timedelta(minutes=11))
+
+    if path == "hold":
+        booked = [services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT)]
+    elif path == "doctor_books":
+        booked = [services.appointment_book_by_doctor(doctor_user=clinic["doctor"].user, patient=patient, service=clinic["service"], start=SLOT, reason="Results")]
+    elif path == "series":
+        booked = services.appointment_series_book(patient=patient, service=clinic["service"], first_start=SLOT, occurrences=2, reason="Physiotherapy")
+    else:
+        booked = [services.appointment_reschedule(appointment=moving, by=patient, start=SLOT)]
+
+    lapsed.refresh_from_db()
+    assert lapsed.status == "expired"
+    assert booked[0].start == SLOT and booked[0].status in ("held", "pending_payment", "confirmed")
+    assert list(AppointmentEvent.objects.filter(appointment=lapsed).values_list("to_status", "note")) == [("held", ""), ("expired", "Hold expired")]
+
+
+def test_a_booking_leaves_lapsed_holds_out_of_its_way_to_the_periodic_release(clinic, frozen_time):
+    elsewhere = services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT + timedelta(days=2))
+    frozen_time.shift(timedelta(minutes=11))
+
+    services.appointment_hold(patient=UserFactory(), service=clinic["service"], start=SLOT)
+    elsewhere.refresh_from_db()
+    left = elsewhere.status
+    released = services.holds_release_expired()
+
+    elsewhere.refresh_from_db()
+    assert (left, released, elsewhere.status) == ("held", 1, "expired")
+
+
 def test_confirming_after_the_hold_expired_is_appt_003(clinic, frozen_time):
     patient = UserFactory()
     hold = services.appointment_hold(patient=patient, service=clinic["service"], start=SLOT)
