@@ -161,8 +161,11 @@ class KnownCountPagination(StandardPagination):
 
 
 class RateLimitHeadersMixin:
-    """Remember the tightest limit seen on this request so the middleware can expose it as
-    ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` headers."""
+    """DRF's sliding-window throttles, counted atomically in Redis when the cache is Redis (one
+    round trip per limit: SharedPoolRedisCache.sliding_window_hit) and with DRF's own history
+    in the cache otherwise (the embedded default's local memory). Remembers the tightest limit
+    seen on this request so the middleware can expose it as ``X-RateLimit-Limit``,
+    ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` headers."""
 
     def get_rate(self) -> str | None:
         # Read the rates at request time (DRF binds them at import), so settings overrides apply.
@@ -174,17 +177,41 @@ class RateLimitHeadersMixin:
             raise ImproperlyConfigured(f"No throttle rate set for scope {self.scope!r}.") from exc  # type: ignore[attr-defined]
 
     def allow_request(self, request, view) -> bool:
-        allowed = super().allow_request(request, view)  # type: ignore[misc]
+        counter = getattr(self.cache, "sliding_window_hit", None)  # type: ignore[attr-defined]
+        if counter is None:
+            allowed = super().allow_request(request, view)  # type: ignore[misc]
+            history = getattr(self, "history", [])
+            self.count, self.oldest = len(history), (history[-1] if history else None)
+        else:
+            if not self.applies(view) or self.rate is None:  # type: ignore[attr-defined]
+                return True
+            self.key = self.get_cache_key(request, view)  # type: ignore[attr-defined]
+            if self.key is None:
+                return True
+            self.now = self.timer()  # type: ignore[attr-defined]
+            allowed, self.count, self.oldest = counter(self.key, now=self.now, window=self.duration, limit=self.num_requests)  # type: ignore[attr-defined]
         if self.rate is None or getattr(self, "key", None) is None:  # type: ignore[attr-defined]
             return allowed  # this throttle does not apply to the request (e.g. anon rate for a user)
-        remaining = max(self.num_requests - len(self.history), 0)  # type: ignore[attr-defined]
-        reset = int(self.duration - (self.now - self.history[-1])) if self.history else int(self.duration)  # type: ignore[attr-defined]
+        remaining = max(self.num_requests - self.count, 0)  # type: ignore[attr-defined]
+        reset = int(self.duration - (self.now - self.oldest)) if self.oldest is not None else int(self.duration)  # type: ignore[attr-defined]
         info = (self.num_requests, remaining, max(reset, 0))  # type: ignore[attr-defined]
         django_request = getattr(request, "_request", request)
         current = getattr(django_request, "rate_limit", None)
         if current is None or info[1] < current[1]:
             django_request.rate_limit = info
         return allowed
+
+    def applies(self, view) -> bool:
+        """Whether this throttle limits the view (set up its rate first where the view decides it)."""
+        return True
+
+    def wait(self) -> float | None:
+        """DRF's: the rest of the window spread over the requests that will be free by then."""
+        remaining_duration = self.duration - (self.now - self.oldest) if self.oldest is not None else self.duration  # type: ignore[attr-defined]
+        available_requests = self.num_requests - self.count + 1  # type: ignore[attr-defined]
+        if available_requests <= 0:
+            return None
+        return remaining_duration / float(available_requests)
 
 
 class AnonRateThrottle(RateLimitHeadersMixin, throttling.AnonRateThrottle):
@@ -197,6 +224,15 @@ class UserRateThrottle(RateLimitHeadersMixin, throttling.UserRateThrottle):
 
 class ScopedRateThrottle(RateLimitHeadersMixin, throttling.ScopedRateThrottle):
     """Per-view scope (``throttle_scope = "login"``), keyed by user or IP."""
+
+    def applies(self, view) -> bool:
+        # What DRF's ScopedRateThrottle.allow_request does before it counts.
+        self.scope = getattr(view, self.scope_attr, None)
+        if not self.scope:
+            return False
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return True
 
 
 class UnsafeMethodsThrottleMixin:

@@ -71,10 +71,49 @@ class _ReusedClientRedisCacheClient(RedisCacheClient):
         return client
 
 
+# One request in a rate limit's sliding window, atomically: drop the timestamps older than the
+# window (newest first, as DRF's throttles keep them), refuse if ``limit`` remain, else record
+# this one. Returns {allowed, requests in the window, the oldest one's timestamp}.
+SLIDING_WINDOW_HIT = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+while true do
+  local last = redis.call('LINDEX', key, -1)
+  if not last or tonumber(last) > now - window then break end
+  redis.call('RPOP', key)
+end
+local count = redis.call('LLEN', key)
+if count >= limit then
+  return {0, count, redis.call('LINDEX', key, -1)}
+end
+redis.call('LPUSH', key, ARGV[1])
+redis.call('EXPIRE', key, math.ceil(window))
+return {1, count + 1, redis.call('LINDEX', key, -1)}
+"""
+
+
 class SharedPoolRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _ReusedClientRedisCacheClient
+
+    @cached_property
+    def _sliding_window_hit(self):
+        return self._cache.get_client(write=True).register_script(SLIDING_WINDOW_HIT)
+
+    def sliding_window_hit(self, key: str, *, now: float, window: float, limit: int) -> tuple[bool, int, float | None]:
+        """Count one request against ``limit`` per ``window`` seconds under ``key`` (a rate
+        limit's log, medimeet.core.api throttles): (allowed, requests in the window with this
+        one if allowed, the oldest one's time). One round trip, atomic: concurrent requests
+        cannot both take the last place, as they could with a read then a write. With Redis down
+        the request is allowed and not counted, as for every other cache read."""
+        if cache_is_down():
+            return True, 0, None
+        try:
+            allowed, count, oldest = self._sliding_window_hit(keys=[self.make_and_validate_key(f"{key}:log")], args=[repr(now), window, limit])
+        except RedisError as exc:
+            _failed("sliding_window_hit", exc)
+            return True, 0, None
+        return bool(allowed), int(count), float(oldest) if oldest is not None else None
 
     @cached_property
     def _cache(self):
