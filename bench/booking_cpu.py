@@ -54,6 +54,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     import setup_data  # noqa: PLC0415 (first: it sets Django up with the tree under test)
 
+    # isort: split
     import dataset  # noqa: PLC0415
     from django.core.handlers.wsgi import WSGIHandler  # noqa: PLC0415
 
