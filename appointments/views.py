@@ -176,6 +176,17 @@ def _slot_picker(
     }
 
 
+def _fragment_asked(request: HttpRequest) -> bool:
+    """Whether static/js/availability.js asks a page with a live slot picker for the picker alone."""
+    return request.method == "GET" and request.headers.get(SLOT_PICKER_FRAGMENT_HEADER) == "slot-picker"
+
+
+def _slot_picker_fragment(request: HttpRequest, *, day_query: str, **picker) -> HttpResponse:
+    """The day strip and the day's times only (includes/slot_picker.html), as the page around
+    them renders them: the live updates re-render just that part."""
+    return render(request, "appointments/includes/slot_picker.html", {**_slot_picker(request=request, **picker), "day_query": day_query})
+
+
 def _suggestions(exc: ApplicationError, viewer_tz: ZoneInfo, doctor_tz: ZoneInfo) -> list[SlotChoice]:
     """APPT_002 carries the next free slots; show them as one-click choices."""
     starts = []
@@ -311,10 +322,8 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     offered = list(doctor.services.filter(is_active=True).order_by("price_minor", "name"))
     chosen_id = request.POST.get("service") or request.GET.get("service")
     service = next((s for s in offered if str(s.public_id) == chosen_id), offered[0] if offered else None)
-    if request.method == "GET" and service is not None and request.headers.get(SLOT_PICKER_FRAGMENT_HEADER) == "slot-picker":
-        # The live updates re-render only the day strip and the day's times (availability.js).
-        context = {**_slot_picker(request=request, doctor=doctor, service=service), "day_query": f"service={service.public_id}&"}
-        return render(request, "appointments/includes/slot_picker.html", context)
+    if service is not None and _fragment_asked(request):
+        return _slot_picker_fragment(request, day_query=f"service={service.public_id}&", doctor=doctor, service=service)
     viewer_tz = _viewer_zone(request)
     schedule = selectors.schedule_for(doctor)
     doctor_tz = ZoneInfo(schedule.timezone)
@@ -575,6 +584,9 @@ def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
     if appointment.status != Status.CONFIRMED:
         messages.info(request, _("Only confirmed appointments can be rescheduled."))
         return redirect("appointments:detail", appointment_id=appointment.public_id)
+    picker = {"doctor": appointment.doctor, "service": appointment.service, "exclude": appointment, "ignore_notice": role == "doctor"}
+    if _fragment_asked(request):
+        return _slot_picker_fragment(request, day_query="", **picker)
     viewer_tz = _viewer_zone(request)
     doctor_tz = ZoneInfo(selectors.schedule_for(appointment.doctor).timezone)
     error, suggestions = "", []
@@ -599,7 +611,8 @@ def reschedule(request: HttpRequest, appointment_id) -> HttpResponse:
         "service": appointment.service,
         "error": error,
         "suggestions": suggestions,
-        **_slot_picker(request=request, doctor=appointment.doctor, service=appointment.service, exclude=appointment, ignore_notice=role == "doctor"),
+        "live_availability": settings.LIVE_AVAILABILITY_ON_PAGES,
+        **_slot_picker(request=request, **picker),
     }
     return render(request, "appointments/reschedule.html", context, status=409 if suggestions else 200)
 
@@ -849,6 +862,9 @@ def book_patient(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
     context: dict = {"doctor": doctor, "form": form, "offered": offered, "my_patients": selectors.patients_of(doctor=doctor), "patient": patient}
     if patient is not None:
         service = form.cleaned_data["service"]
+        query = urlencode({"patient": patient.email, "service": service.public_id})
+        if _fragment_asked(request):
+            return _slot_picker_fragment(request, day_query=f"{query}&", doctor=doctor, service=service, ignore_notice=True)
         reason_form = BookPatientReasonForm(request.POST or None)
         error, suggestions = "", []
         viewer_tz = _viewer_zone(request)
@@ -865,10 +881,9 @@ def book_patient(request: HttpRequest, doctor: DoctorProfile) -> HttpResponse:
             else:
                 messages.success(request, _("%(patient)s is booked for %(when)s and has been emailed.") % {"patient": patient.display_name, "when": format_date(appointment.start.astimezone(viewer_tz), DAY_AT_TIME)})
                 return redirect("appointments:detail", appointment_id=appointment.public_id)
-        query = urlencode({"patient": patient.email, "service": service.public_id})
         context.update(
             service=service, reason_form=reason_form, error=error, suggestions=suggestions, query=query, day_query=f"{query}&",
-            **_slot_picker(request=request, doctor=doctor, service=service, ignore_notice=True),
+            live_availability=settings.LIVE_AVAILABILITY_ON_PAGES, **_slot_picker(request=request, doctor=doctor, service=service, ignore_notice=True),
         )
     return render(request, "appointments/book_patient.html", context, status=409 if patient is not None and context.get("suggestions") else 200)
 

@@ -79,3 +79,55 @@ def test_publishing_costs_no_query_after_a_hold_or_a_cancellation(clinic, patien
     with django_assert_num_queries(0):  # the schedule came with the hold (locked) and the cancellation (its policy)
         event()
     assert [c.state for c in event.changes] == ["held", "freed"]
+
+
+def test_the_reschedule_page_is_live_too_and_its_fragment_keeps_the_appointments_own_time_free(client, clinic, patient, settings):
+    from datetime import timedelta
+
+    settings.LIVE_AVAILABILITY_ON_PAGES = True
+    appointment = pages.confirmed(clinic, patient, start=SLOT + timedelta(days=1))
+    hold_for(clinic, UserFactory(), start=datetime(2026, 11, 3, 10, 0, tzinfo=UTC))
+    client.force_login(patient)
+    url = f"/appointments/{appointment.public_id}/reschedule/?date=2026-11-03"
+
+    page = client.get(url)
+    fragment = client.get(url, headers={"X-MediMeet-Fragment": "slot-picker"})
+
+    html = page.content.decode()
+    assert f'data-mm-socket="/ws/doctors/{clinic["doctor"].slug}/availability/"' in html and "js/availability.js" in html
+    assert f'data-mm-refresh="/appointments/{appointment.public_id}/reschedule/?date=2026-11-03"' in html
+    assert "<html" not in fragment.content.decode() and "mm-day-strip" in fragment.content.decode()
+    # Its own time (09:00 on the 3rd) is offered, the other patient's hold (10:00) is not.
+    assert slot_values(fragment) == slot_values(page) == ["2026-11-03T09:00:00+00:00", "2026-11-03T09:30:00+00:00", "2026-11-03T10:30:00+00:00"]
+
+
+def test_another_patients_reschedule_fragment_is_404(client, clinic, patient):
+    appointment = pages.confirmed(clinic, patient)
+    client.force_login(UserFactory())
+
+    response = client.get(f"/appointments/{appointment.public_id}/reschedule/", headers={"X-MediMeet-Fragment": "slot-picker"})
+
+    assert response.status_code == 404
+
+
+def test_the_doctors_book_a_patient_page_is_live_and_its_fragment_keeps_the_patient_and_service(client, clinic, patient, settings):
+    from datetime import timedelta
+
+    from appointments.models import Appointment, DoctorSchedule
+
+    settings.LIVE_AVAILABILITY_ON_PAGES = True
+    earlier = pages.confirmed(clinic, patient, start=SLOT + timedelta(days=3))
+    Appointment.objects.filter(pk=earlier.pk).update(status="completed")
+    DoctorSchedule.objects.filter(doctor=clinic["doctor"]).update(min_notice_minutes=180)  # 09:00 today is inside it
+    client.force_login(clinic["doctor"].user)
+    query = f"patient={patient.email}&service={clinic['service'].public_id}"
+
+    page = client.get(f"/portal/book-patient/?{query}")
+    fragment = client.get(f"/portal/book-patient/?{query}&date=2026-11-02", headers={"X-MediMeet-Fragment": "slot-picker"})
+
+    html = page.content.decode()
+    assert "js/availability.js" in html
+    assert f'data-mm-refresh="/portal/book-patient/?patient={patient.email.replace("@", "%40")}&amp;service={clinic["service"].public_id}&amp;date=2026-11-02"' in html
+    assert "<html" not in fragment.content.decode()
+    assert SLOT.isoformat() in slot_values(fragment)  # inside the doctor's own notice: the doctor may book it
+    assert f'href="?patient={patient.email.replace("@", "%40")}&amp;service={clinic["service"].public_id}&amp;date=' in fragment.content.decode()
