@@ -292,7 +292,7 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
                 if doctor_id != doctor.pk or status != Status.HELD:
                     raise ApplicationError("APPT_005", gettext("You already have an appointment at that time."))
                 mine.append(pk)
-        holds_expire(sorted(set(lapsed)), now=now)
+        holds_expire(lapsed, now=now)
         mine = list(Appointment.objects.filter(pk__in=mine)) if mine else []
         for previous in mine:
             previous.status = Status.CANCELLED

@@ -3,7 +3,7 @@ its script re-renders from, and what publishing costs the requests that change f
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -82,8 +82,6 @@ def test_publishing_costs_no_query_after_a_hold_or_a_cancellation(clinic, patien
 
 
 def test_the_reschedule_page_is_live_too_and_its_fragment_keeps_the_appointments_own_time_free(client, clinic, patient, settings):
-    from datetime import timedelta
-
     settings.LIVE_AVAILABILITY_ON_PAGES = True
     appointment = pages.confirmed(clinic, patient, start=SLOT + timedelta(days=1))
     hold_for(clinic, UserFactory(), start=datetime(2026, 11, 3, 10, 0, tzinfo=UTC))
@@ -111,8 +109,6 @@ def test_another_patients_reschedule_fragment_is_404(client, clinic, patient):
 
 
 def test_the_doctors_book_a_patient_page_is_live_and_its_fragment_keeps_the_patient_and_service(client, clinic, patient, settings):
-    from datetime import timedelta
-
     from appointments.models import Appointment, DoctorSchedule
 
     settings.LIVE_AVAILABILITY_ON_PAGES = True

@@ -9,8 +9,8 @@ The cache holds nothing that is not also somewhere else (sessions are ``cached_d
 counts and platform settings are recomputed from the database), so Redis being down must not
 take pages down: reads answer "miss", writes and deletes are skipped, each with a warning in the
 log, and for ``OUTAGE_BACKOFF_SECONDS`` after a failure Redis is not even tried (no connection
-attempt per request while it is down). Rate limits are not enforced meanwhile (DRF throttles
-read no history; ``add`` answers True, "stored", so allauth's rate-limit lock is taken at once
+attempt per request while it is down). Rate limits are not enforced meanwhile (``sliding_window_hit``
+lets requests through uncounted; ``add`` answers True, "stored", so allauth's rate-limit lock is taken at once
 instead of every sign-in waiting a second and being refused with 429; constance's cache fills
 lose nothing). Do not rely on ``add`` alone as a lock or a "first use?" check where allowing
 twice is harmful. ``incr`` has no safe answer (counting wrong sign-in codes): it raises
