@@ -2,7 +2,7 @@
 
 Every token carries ``uid`` (the user's public id) and ``sid`` (the ApiSession id) and nothing
 else about the person: no email, no name, no PHI. Authentication loads the session and its
-user in one query by primary key, so revoking a device, force-logout or blocking takes effect on the very
+user in one statement by primary key, so revoking a device, force-logout or blocking takes effect on the very
 next request, for access tokens as well as refresh tokens.
 """
 
@@ -11,12 +11,15 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from medimeet.core import sql
 
 from .models import ApiSession, User
 
@@ -63,6 +66,21 @@ def session_touch(session: ApiSession) -> None:
         ApiSession.objects.filter(pk=session.pk, last_used_at__lt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
 
 
+def session_with_user(sid: uuid.UUID) -> ApiSession | None:
+    """The API session ``sid`` with its user, in one statement by primary key: every
+    authenticated API request reads them, so in SQL (medimeet/core/sql.py says why)."""
+    statement = (
+        f"SELECT {sql.columns(ApiSession, 's')}, {sql.columns(User, 'u')}"
+        " FROM accounts_apisession s JOIN accounts_user u ON u.id = s.user_id WHERE s.id = %s"
+    )
+    found = sql.rows(statement, [ApiSession._meta.pk.get_db_prep_value(sid, connection)])
+    if not found:
+        return None
+    session, user = sql.instances(found[0], ApiSession, User)
+    session.user = user
+    return session
+
+
 class SessionBoundJWTAuthentication(JWTAuthentication):
     def get_validated_token(self, raw_token: bytes) -> AccessToken:
         try:
@@ -78,12 +96,9 @@ class SessionBoundJWTAuthentication(JWTAuthentication):
             sid = uid = None
         session = None
         if sid and uid:
-            # By primary key, with no ordering and no join condition: the signature already
-            # binds ``uid`` to ``sid``, so comparing it in Python is enough.
-            try:
-                session = ApiSession.objects.select_related("user").get(pk=sid)
-            except ApiSession.DoesNotExist:
-                pass
+            # No join condition on ``uid``: the signature already binds it to ``sid``, so
+            # comparing it in Python is enough.
+            session = session_with_user(sid)
             if session is not None and session.user.public_id != uid:
                 session = None
         user = session_user_check(session)

@@ -260,10 +260,9 @@ class AppointmentListView(UnsafeMethodsThrottleMixin, APIView):
     )
     def post(self, request):
         data = valid_input(HoldInput, request.data)
-        try:
-            service = DoctorService.objects.select_related("doctor__user").get(public_id=data["service"])
-        except DoctorService.DoesNotExist:
-            raise ApplicationError("APPT_001", fields={"service": [gettext("Unknown service.")]}) from None
+        service = selectors.service_for_booking(data["service"])
+        if service is None:
+            raise ApplicationError("APPT_001", fields={"service": [gettext("Unknown service.")]})
         key = request.headers.get("Idempotency-Key", "")[:100]
         appointment = services.appointment_hold(
             patient=request.user, service=service, start=data["start"], idempotency_key=key, reason=data.get("reason", ""), request=request._request

@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from doctors.models import DoctorProfile, DoctorService
+from medimeet.core import sql
 
-from .models import Appointment, DateOverride, DoctorSchedule, PlatformHoliday, RebookingOffer
+from .models import Appointment, DateOverride, DoctorSchedule, RebookingOffer
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,47 @@ def schedule_for(doctor: DoctorProfile) -> DoctorSchedule:
     return schedule
 
 
+# The reads every booking makes are written in SQL (medimeet/core/sql.py says why): the slot
+# engine's four (every slot query makes them too), the patient's and the booked service's. No
+# ORDER BY (the engine sorts what it needs); tests/test_sql_reads.py holds them to the ORM's
+# filters.
+_WEEKLY_SQL = "SELECT weekday, start_time, end_time FROM appointments_weeklyhours WHERE schedule_id = %s"
+_OVERRIDES_SQL = 'SELECT "date", is_closed, start_time, end_time FROM appointments_dateoverride WHERE schedule_id = %s AND "date" BETWEEN %s AND %s'
+_HOLIDAYS_SQL = "SELECT \"date\" FROM appointments_platformholiday WHERE \"date\" BETWEEN %s AND %s AND (country = '' OR country = %s)"
+_CONSTRAINED = sql.placeholders(Appointment.CONSTRAINED_STATUSES)
+_IN_THE_WAY_SQL = (
+    'SELECT id, status, hold_expires_at, blocked_start, blocked_end, "start" FROM appointments_appointment'
+    f" WHERE doctor_id = %s AND status IN ({_CONSTRAINED}) AND blocked_start < %s AND blocked_end > %s"
+)
+_PATIENT_IN_THE_WAY_SQL = (
+    "SELECT id, doctor_id, status, hold_expires_at FROM appointments_appointment WHERE patient_id = %s"
+    f" AND ((status IN ({_CONSTRAINED}) AND blocked_start < %s AND blocked_end > %s) OR (doctor_id = %s AND status = %s))"
+)
+
+
+def patient_in_the_way(*, patient, doctor: DoctorProfile, start: datetime, end: datetime) -> list[tuple[int, int, str, datetime | None]]:
+    """(id, doctor id, status, hold expiry) of the patient's rows a booking of [start, end)
+    with ``doctor`` must decide about: whatever of theirs stands at that time (lapsed holds
+    too), and their hold with this doctor, which the booking replaces. One read for both rules."""
+    params = [patient.pk, *Appointment.CONSTRAINED_STATUSES, sql.db_datetime(end), sql.db_datetime(start), doctor.pk, Appointment.Status.HELD]
+    return [(pk, doctor_id, status, sql.utc(expires)) for pk, doctor_id, status, expires in sql.rows(_PATIENT_IN_THE_WAY_SQL, params)]
+
+
+def service_for_booking(public_id) -> DoctorService | None:
+    """The service a booking names, with its doctor and the doctor's user (whom the booking
+    checks and the answer shows), in one statement: every booking reads them, so in SQL."""
+    statement = (
+        f"SELECT {sql.columns(DoctorService, 's')}, {sql.columns(DoctorProfile, 'd')}, {sql.columns(User, 'u')} FROM doctors_doctorservice s"
+        " JOIN doctors_doctorprofile d ON d.id = s.doctor_id JOIN accounts_user u ON u.id = d.user_id WHERE s.public_id = %s"
+    )
+    found = sql.rows(statement, [DoctorService._meta.get_field("public_id").get_db_prep_value(public_id, connection)])
+    if not found:
+        return None
+    service, doctor, user = sql.instances(found[0], DoctorService, DoctorProfile, User)
+    doctor.user, service.doctor = user, doctor
+    return service
+
+
 def load_schedule_data(
     *,
     doctor: DoctorProfile,
@@ -141,28 +185,25 @@ def load_schedule_data(
     margin = timedelta(days=margin_days)
     first_day = window_start.astimezone(tz).date() - margin
     last_day = window_end.astimezone(tz).date() + margin
-    # No ORDER BY on these reads: the engine sorts what it needs (working_ranges, cut_slots),
-    # and every ordering costs the ORM a compile step and PostgreSQL a sort, on every booking.
-    weekly = list(schedule.weekly_hours.order_by().values_list("weekday", "start_time", "end_time"))
-    overrides = list(schedule.overrides.filter(date__range=(first_day, last_day)).order_by())
-    holidays = set(
-        PlatformHoliday.objects.filter(date__range=(first_day, last_day))
-        .filter(Q(country="") | Q(country=doctor.country))
-        .order_by()
-        .values_list("date", flat=True)
-    )
+    weekly = sql.rows(_WEEKLY_SQL, [schedule.pk])
+    overrides = [
+        DateOverride(schedule=schedule, date=day, is_closed=is_closed, start_time=start, end_time=end)
+        for day, is_closed, start, end in sql.rows(_OVERRIDES_SQL, [schedule.pk, first_day, last_day])
+    ]
+    holidays = {day for (day,) in sql.rows(_HOLIDAYS_SQL, [first_day, last_day, doctor.country])}
     # Every row in the constraints' way, lapsed holds too: one read tells what is busy and what
     # a booking must expire first.
-    in_the_way = Appointment.objects.filter(doctor=doctor, status__in=Appointment.CONSTRAINED_STATUSES).overlapping(window_start - margin, window_end + margin).order_by()
+    params = [doctor.pk, *Appointment.CONSTRAINED_STATUSES, sql.db_datetime(window_end + margin), sql.db_datetime(window_start - margin)]
+    in_the_way = _IN_THE_WAY_SQL
     if exclude is not None:
-        in_the_way = in_the_way.exclude(pk=exclude.pk)
+        in_the_way, params = f"{in_the_way} AND id <> %s", [*params, exclude.pk]
     now = timezone.now()
     busy, per_day, lapsed = [], Counter(), []
-    for pk, status, hold_expires_at, blocked_start, blocked_end, start in in_the_way.values_list("pk", "status", "hold_expires_at", "blocked_start", "blocked_end", "start"):
-        taken = Appointment.time_taken(status, hold_expires_at, now)
+    for pk, status, hold_expires_at, blocked_start, blocked_end, start in sql.rows(in_the_way, params):
+        taken = Appointment.time_taken(status, sql.utc(hold_expires_at), now)
         if taken == "occupied":
-            busy.append(Interval(blocked_start, blocked_end))
-            per_day[start.astimezone(tz).date()] += 1
+            busy.append(Interval(sql.utc(blocked_start), sql.utc(blocked_end)))
+            per_day[sql.utc(start).astimezone(tz).date()] += 1
         elif taken == "lapsed":
             lapsed.append(pk)
     return ScheduleData(schedule, tz, weekly, overrides, holidays, busy, per_day, lapsed)
@@ -332,8 +373,6 @@ def is_patient_of(*, doctor: DoctorProfile, patient) -> bool:
 
 def patients_of(*, doctor: DoctorProfile, limit: int = 200) -> QuerySet:
     """The doctor's own patients (see is_patient_of), most recent first, for the "Book a patient" page."""
-    from accounts.models import User
-
     statuses = Appointment.BOOKED_STATUSES + (Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW)
     seen = Appointment.objects.filter(doctor=doctor, patient=OuterRef("pk"), status__in=statuses)
     return User.objects.filter(Exists(seen)).order_by("last_name", "first_name", "email")[:limit]

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -151,11 +151,13 @@ def appointment_ics_attachment(appointment: Appointment, *, recipient: User, for
 
 def _lock_schedule(doctor: DoctorProfile) -> DoctorSchedule:
     """Lock the doctor's schedule row (read in the same statement), creating it first if it never existed."""
-    try:
-        return DoctorSchedule.objects.select_for_update().get(doctor=doctor)
-    except DoctorSchedule.DoesNotExist:
+    # In SQL (medimeet/core/sql.py says why): one of the statements every booking makes.
+    statement = "SELECT * FROM appointments_doctorschedule WHERE doctor_id = %s" + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    found = list(DoctorSchedule.objects.raw(statement, [doctor.pk]))
+    if not found:
         selectors.schedule_for(doctor)
-        return DoctorSchedule.objects.select_for_update().get(doctor=doctor)
+        found = list(DoctorSchedule.objects.raw(statement, [doctor.pk]))
+    return found[0]
 
 
 def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User | None = None) -> int:
@@ -273,18 +275,13 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
         if not slot.free:
             raise SlotTaken
         end = start + timedelta(minutes=service.duration_minutes)
-        # One read for both rules on the patient's side: nothing else of theirs at that time,
-        # except their live hold with this doctor, which this booking replaces. Ids and what
-        # decides only (the holds to replace are rare and read whole afterwards), lapsed holds
-        # too: they are expired with the doctor's, before the insert meets them in the
-        # exclusion constraints.
+        # The patient's side: nothing else of theirs at that time, except their live hold with
+        # this doctor, which this booking replaces (rare: read whole afterwards). Their lapsed
+        # holds are expired with the doctor's, before the insert meets them in the exclusion
+        # constraints.
         now = timezone.now()
         mine, lapsed = [], list(slot.lapsed)
-        for pk, doctor_id, status, hold_expires_at in (
-            Appointment.objects.filter(Q(status__in=Appointment.CONSTRAINED_STATUSES, blocked_start__lt=end, blocked_end__gt=start) | Q(doctor=doctor, status=Status.HELD), patient=patient)
-            .order_by()
-            .values_list("pk", "doctor_id", "status", "hold_expires_at")
-        ):
+        for pk, doctor_id, status, hold_expires_at in selectors.patient_in_the_way(patient=patient, doctor=doctor, start=start, end=end):
             taken = Appointment.time_taken(status, hold_expires_at, now)
             if taken == "lapsed":
                 lapsed.append(pk)

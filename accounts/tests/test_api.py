@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -741,6 +742,29 @@ def test_a_validly_signed_token_naming_another_users_session_is_auth_004(client)
     assert error_code(response) == "AUTH_004"
 
 
+def test_session_read_in_sql_gives_the_orm_s_session_and_whole_user():
+    from accounts.tokens import session_with_user
+
+    user = UserFactory(email="p@example.com", timezone="Asia/Kolkata")
+    live = ApiSession.objects.create(user=user, device_name="Pixel", expires_at=timezone.now() + timedelta(days=1))
+    revoked = ApiSession.objects.create(user=user, expires_at=timezone.now() + timedelta(days=1), revoked_at=timezone.now())
+    expired = ApiSession.objects.create(user=user, expires_at=timezone.now() - timedelta(seconds=1))
+
+    found = {session.pk: session_with_user(session.pk) for session in (live, revoked, expired)}
+
+    def fields(instance) -> dict:
+        return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+    for session in (live, revoked, expired):
+        orm = ApiSession.objects.select_related("user").get(pk=session.pk)
+        got = found[session.pk]
+        assert fields(got) == fields(orm) and fields(got.user) == fields(orm.user)
+        assert got.get_deferred_fields() == set() and got.user.get_deferred_fields() == set()
+    assert [found[s.pk].is_active for s in (live, revoked, expired)] == [True, False, False]
+    assert found[live.pk].device_name == "Pixel" and found[live.pk].user.timezone == "Asia/Kolkata"
+    assert session_with_user(uuid.uuid4()) is None
+
+
 def test_token_authentication_reads_the_session_and_its_user_by_primary_key_unordered(client):
     from django.test.utils import CaptureQueriesContext
 
@@ -752,5 +776,6 @@ def test_token_authentication_reads_the_session_and_its_user_by_primary_key_unor
 
     assert response.status_code == 200
     auth_sql = captured.captured_queries[0]["sql"]
-    assert 'FROM "accounts_apisession" INNER JOIN "accounts_user"' in auth_sql
-    assert "ORDER BY" not in auth_sql and "LIMIT 1" not in auth_sql
+    assert "FROM accounts_apisession s JOIN accounts_user u ON u.id = s.user_id WHERE s.id = " in auth_sql
+    assert "ORDER BY" not in auth_sql and "LIMIT" not in auth_sql
+    assert len(captured.captured_queries) == 2  # the session with its user, then the profile
