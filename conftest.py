@@ -42,6 +42,18 @@ def _clean_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_content_types():
+    """ContentType's per-process cache outlives a test's rolled-back transaction: a content type
+    made inside one (constance's ``Config``, created on the first admin change of a setting) stayed
+    cached with an id no row has, and the next admin log entry in that process broke its foreign
+    key (which test came next depended on pytest-xdist's split)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    yield
+    ContentType.objects.clear_cache()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_channel_layers():
     """A channel layer of its own for each test. Each async test runs its own event loop, and
     channels-redis keeps asyncio locks bound to the loop that first waited on them: a layer

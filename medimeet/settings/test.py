@@ -3,8 +3,19 @@
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from .base import *  # noqa: F403
+# Under pytest-xdist (.ci/run: `-n 2`) each worker gets a Redis database of its own, counting
+# down from REDIS_URL's: the suite empties the cache between tests, which would wipe the other
+# worker's throttles and lockouts mid-test.
+if os.environ.get("REDIS_URL") and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
+    _url = urlsplit(os.environ["REDIS_URL"])
+    _db = int(_url.path.strip("/") or 0) - int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+    if _db < 0:
+        raise RuntimeError("REDIS_URL's database number leaves no Redis database for every xdist worker")
+    os.environ["REDIS_URL"] = _url._replace(path=f"/{_db}").geturl()
+
+from .base import *  # noqa: E402, F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
