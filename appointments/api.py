@@ -195,7 +195,7 @@ def _output(appointment: Appointment) -> dict:
     loaded = all(Appointment._meta.get_field(name).is_cached(appointment) for name in ("doctor", "patient", "service"))
     if not loaded or not DoctorProfile._meta.get_field("user").is_cached(appointment.doctor):
         appointment = Appointment.objects.select_related("doctor__user", "patient", "service").get(pk=appointment.pk)
-    return AppointmentOutput(appointment).data
+    return AppointmentOutput.represent(appointment)
 
 
 def _schedule_output(doctor: DoctorProfile) -> dict:
@@ -273,7 +273,7 @@ class AppointmentListView(UnsafeMethodsThrottleMixin, APIView):
 class AppointmentDetailView(APIView):
     @extend_schema(tags=["appointments"], responses={200: AppointmentOutput, **error_responses(401, 404)})
     def get(self, request, appointment_id):
-        return Response(AppointmentOutput(_appointment_for(request, appointment_id)).data)
+        return Response(AppointmentOutput.represent(_appointment_for(request, appointment_id)))
 
 
 class AppointmentConfirmView(APIView):

@@ -23,7 +23,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import User
 from doctors.models import DoctorProfile, DoctorService
-from medimeet.core import platform
+from medimeet.core import platform, sql
 from medimeet.core.audit import audit_record
 from medimeet.core.errors import ApplicationError
 from medimeet.core.events import enqueue_on_commit, enqueue_or_run_on_commit
@@ -64,7 +64,7 @@ def _record(appointment: Appointment, *, from_status: str, by: User | None, note
         from consultations.services import consultation_ensure  # the video room exists from confirmation
 
         consultation_ensure(appointment=appointment)
-    AppointmentEvent.objects.create(appointment=appointment, from_status=from_status, to_status=appointment.status, by=by, note=note[:1000])
+    sql.insert(AppointmentEvent(appointment=appointment, from_status=from_status, to_status=appointment.status, by=by, note=note[:1000]))
     audit_record(
         action=f"appointment.{appointment.status}",
         actor=by,
@@ -152,12 +152,15 @@ def appointment_ics_attachment(appointment: Appointment, *, recipient: User, for
 def _lock_schedule(doctor: DoctorProfile) -> DoctorSchedule:
     """Lock the doctor's schedule row (read in the same statement), creating it first if it never existed."""
     # In SQL (medimeet/core/sql.py says why): one of the statements every booking makes.
-    statement = "SELECT * FROM appointments_doctorschedule WHERE doctor_id = %s" + (" FOR UPDATE" if connection.features.has_select_for_update else "")
-    found = list(DoctorSchedule.objects.raw(statement, [doctor.pk]))
+    statement = f"SELECT {sql.columns(DoctorSchedule, 's')} FROM appointments_doctorschedule s WHERE s.doctor_id = %s" + (
+        " FOR UPDATE" if connection.features.has_select_for_update else ""
+    )
+    found = sql.rows(statement, [doctor.pk])
     if not found:
         selectors.schedule_for(doctor)
-        found = list(DoctorSchedule.objects.raw(statement, [doctor.pk]))
-    return found[0]
+        found = sql.rows(statement, [doctor.pk])
+    (schedule,) = sql.instances(found[0], DoctorSchedule)
+    return schedule
 
 
 def holds_release_expired(*, doctor: DoctorProfile | None = None, patient: User | None = None) -> int:
@@ -310,20 +313,22 @@ def _hold(*, patient: User, service: DoctorService, start: datetime, idempotency
         status = Status.HELD if not reason else Status.CONFIRMED if price == 0 else Status.PENDING_PAYMENT
         # No savepoint: an IntegrityError (the exclusion constraints are the last word)
         # ends the whole transaction anyway.
-        appointment = Appointment.objects.create(
-            doctor=doctor,
-            patient=patient,
-            service=service,
-            start=start,
-            end=end,
-            blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
-            blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
-            status=status,
-            hold_expires_at=None if status == Status.CONFIRMED else timezone.now() + timedelta(minutes=hold_minutes or platform.hold_minutes()),
-            reason=reason,
-            price_minor=price,
-            currency=service.currency,
-            idempotency_key=idempotency_key[:100],
+        appointment = sql.insert(
+            Appointment(
+                doctor=doctor,
+                patient=patient,
+                service=service,
+                start=start,
+                end=end,
+                blocked_start=start - timedelta(minutes=schedule.buffer_before_minutes),
+                blocked_end=end + timedelta(minutes=schedule.buffer_after_minutes),
+                status=status,
+                hold_expires_at=None if status == Status.CONFIRMED else timezone.now() + timedelta(minutes=hold_minutes or platform.hold_minutes()),
+                reason=reason,
+                price_minor=price,
+                currency=service.currency,
+                idempotency_key=idempotency_key[:100],
+            )
         )
         if plan_credit is not None:
             from payments.subscriptions import credit_use_record

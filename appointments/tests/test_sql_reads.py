@@ -35,6 +35,10 @@ def book(doctor, patient, service, start: datetime, status: str, *, minutes: int
     )  # fmt: skip
 
 
+def fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
 @pytest.fixture
 def world():
     doctor = DoctorProfileFactory(country="IN")
@@ -148,6 +152,7 @@ def test_schedule_lock_reads_the_whole_row_and_creates_a_missing_one(world):
         locked = services._lock_schedule(doctor)
         created = services._lock_schedule(newcomer)
 
+    assert fields(locked) == fields(DoctorSchedule.objects.get(pk=schedule.pk)) and locked.get_deferred_fields() == set()
     assert locked.pk == schedule.pk and locked.doctor_id == doctor.pk
     assert locked.cancellation_policy == [{"min_hours": 24, "refund_percent": 100}]
     assert (locked.timezone, locked.buffer_after_minutes, locked.daily_cap) == ("Europe/London", schedule.buffer_after_minutes, None)
@@ -160,9 +165,6 @@ def test_service_for_booking_reads_the_service_its_doctor_and_user_as_the_orm_do
     service.doctor.save()
 
     found = selectors.service_for_booking(service.public_id)
-
-    def fields(instance) -> dict:
-        return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
 
     orm = type(service).objects.select_related("doctor__user").get(pk=service.pk)
     assert fields(found) == fields(orm)

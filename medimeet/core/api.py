@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 from types import SimpleNamespace
 
 from django.core.exceptions import ImproperlyConfigured
@@ -95,6 +96,24 @@ class ModelOutputSerializer(serializers.ModelSerializer):
             template = super().get_fields()
             cls._fields_template = template
         return copy.deepcopy(template)
+
+    @classmethod
+    def represent(cls, instance, context: dict | None = None) -> dict:
+        """``cls(instance, context=context).data`` as a plain dict, without building and binding
+        the fields again: each thread keeps one serializer of each class and serialises with it
+        (DRF's deepcopy of the fields was most of an answer's cost). A call made while that
+        serializer is busy in the same thread (a nested call) gets a fresh one."""
+        serializers_of_thread = _represent_local.__dict__.setdefault("serializers", {})
+        serializer = serializers_of_thread.pop(cls, None) or cls()
+        serializer.instance, serializer._context = instance, context or {}
+        try:
+            return serializer.to_representation(instance)
+        finally:
+            serializer.instance, serializer._context = None, {}
+            serializers_of_thread[cls] = serializer
+
+
+_represent_local = threading.local()
 
 
 def staff_permission(read: str, write: str | None = None) -> type[BasePermission]:

@@ -1,9 +1,11 @@
-"""Reads written in SQL, for the few statements every booking or API request makes.
+"""Statements written in SQL, for the few that every booking or API request makes.
 
 The ORM spends 0.5–1 ms of Python building and compiling a query, against ~0.1 ms for the same
 statement through a cursor (docs/performance.md, History "2026-11-22 (later)"). Everything else
-reads through the ORM; a read moves here only when a benchmark shows its cost, keeps to plain
-columns, and has a test holding it to the ORM's answer on SQLite and PostgreSQL.
+goes through the ORM; a statement moves here only when a benchmark shows its cost, keeps to
+plain columns, and has a test holding it to the ORM's answer on SQLite and PostgreSQL. Reads use
+``rows`` (with ``columns``/``instances`` for whole models); ``insert`` writes one new row of a
+model exactly as ``Model.save()`` would, without its compiler.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from functools import cache
 
 from django.db import connection
 from django.db.models import Model
+from django.db.models.expressions import DatabaseDefault
 
 
 def rows(sql: str, params: list) -> list[tuple]:
@@ -69,3 +72,44 @@ def _converters(model: type[Model], vendor: str) -> list[tuple[int, list, object
         if converters:
             found.append((i, converters, expression))
     return found
+
+
+def insert(instance: Model) -> Model:
+    """INSERT ``instance`` as a new row, as ``instance.save()`` would (defaults and
+    ``auto_now_add`` filled in on the instance, each field's own preparation: encryption, JSON,
+    UUIDs; an auto-increment key read back; a constraint's refusal raised as Django's
+    ``IntegrityError``) in one prepared statement. Only for models without a ``save()`` of their
+    own to run and without signal receivers (the project has none); the instance is saved
+    afterwards as far as the ORM can tell."""
+    model = type(instance)
+    statement, fields, returned = _insert_statement(model, connection.vendor)
+    values = []
+    for field in fields:
+        value = field.pre_save(instance, True)
+        if isinstance(value, DatabaseDefault):
+            raise ValueError(f"sql.insert does not write database defaults ({model.__name__}.{field.name})")
+        values.append(field.get_db_prep_save(value, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(statement, values)
+        if returned is not None:
+            value = cursor.fetchone()[0] if connection.features.can_return_columns_from_insert else connection.ops.last_insert_id(cursor, model._meta.db_table, returned.column)
+            setattr(instance, returned.attname, value)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
+@cache
+def _insert_statement(model: type[Model], vendor: str) -> tuple[str, list, object | None]:
+    # The statement once per model: every concrete column but a database-generated key (an
+    # auto-increment primary key, read back with RETURNING where the database has it) and
+    # generated columns, which the database computes.
+    meta, quote = model._meta, connection.ops.quote_name
+    returned = meta.pk if meta.pk in meta.db_returning_fields else None
+    fields = [field for field in meta.local_concrete_fields if field is not returned and not field.generated]
+    if meta.parents or len(meta.db_returning_fields) > (returned is not None):
+        raise ValueError(f"sql.insert writes one table and reads back only an auto-increment key: not {model.__name__}")
+    statement = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) VALUES ({placeholders(fields)})"
+    if returned is not None and connection.features.can_return_columns_from_insert:
+        statement += f" RETURNING {quote(returned.column)}"
+    return statement, fields, returned

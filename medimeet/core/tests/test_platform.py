@@ -217,3 +217,52 @@ def test_output_serializers_build_their_fields_once_and_give_each_instance_its_o
     assert first.fields["email"] is not second.fields["email"]
     assert first.fields["email"].parent is first and second.fields["email"].parent is second
     assert set(Cached.__dict__["_fields_template"]) == {"email", "role", "timezone", "date_joined"}
+
+
+@pytest.mark.django_db
+def test_represent_gives_data_without_rebuilding_fields_per_call_per_thread_and_nested():
+    import threading
+
+    from rest_framework import serializers
+
+    from accounts.models import User
+    from accounts.tests.factories import UserFactory
+    from medimeet.core.api import ModelOutputSerializer
+
+    class Shown(ModelOutputSerializer):
+        viewer = serializers.SerializerMethodField()
+        manager = serializers.SerializerMethodField()
+
+        class Meta:
+            model = User
+            fields = ["email", "date_joined", "viewer", "manager"]
+
+        def get_viewer(self, user) -> str:
+            return self.context.get("viewer", "")
+
+        def get_manager(self, user) -> dict | None:  # a nested call of the same class, mid-representation
+            boss = self.context.get("boss")
+            return Shown.represent(boss, {"viewer": "nested"}) if boss is not None else None
+
+    alice, bob = UserFactory(email="alice@example.com"), UserFactory(email="bob@example.com")
+
+    first = Shown.represent(alice, {"viewer": "v1", "boss": bob})
+    assert first == Shown(alice, context={"viewer": "v1", "boss": bob}).data
+    assert first["manager"] == {"email": "bob@example.com", "date_joined": Shown(bob).data["date_joined"], "viewer": "nested", "manager": None}
+    assert Shown.represent(bob) == {**Shown(bob).data, "viewer": ""}  # no context left over from the last call
+    assert type(Shown.represent(bob)) is dict
+
+    built = []
+    original = Shown.get_fields
+    Shown.get_fields = lambda self: built.append(threading.get_ident()) or original(self)
+    try:
+        for _ in range(5):
+            Shown.represent(alice)
+        answers = {}
+        worker = threading.Thread(target=lambda: answers.update(other=Shown.represent(bob, {"viewer": "thread"})))
+        worker.start()
+        worker.join()
+    finally:
+        Shown.get_fields = original
+    assert len(built) == 1 and built[0] != threading.get_ident()  # this thread's serializer was reused; the other thread built its own
+    assert answers["other"]["viewer"] == "thread" and answers["other"]["email"] == "bob@example.com"
