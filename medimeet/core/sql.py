@@ -78,11 +78,13 @@ def insert(instance: Model) -> Model:
     """INSERT ``instance`` as a new row, as ``instance.save()`` would (defaults and
     ``auto_now_add`` filled in on the instance, each field's own preparation: encryption, JSON,
     UUIDs; an auto-increment key read back; a constraint's refusal raised as Django's
-    ``IntegrityError``) in one prepared statement. Only for models without a ``save()`` of their
-    own to run and without signal receivers (the project has none); the instance is saved
-    afterwards as far as the ORM can tell."""
+    ``IntegrityError``; an unsaved related object refused as ``save()`` refuses it) in one
+    statement. Only for models without a ``save()`` of their own to run and without signal
+    receivers (the project has none); the instance is saved afterwards as far as the ORM can
+    tell."""
     model = type(instance)
     statement, fields, returned = _insert_statement(model, connection.vendor)
+    instance._prepare_related_fields_for_save(operation_name="save")
     values = []
     for field in fields:
         value = field.pre_save(instance, True)

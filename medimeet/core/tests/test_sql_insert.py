@@ -1,7 +1,8 @@
 """medimeet.core.sql.insert: the booking path's inserts (the appointment, its event, the audit
 entry) written without the ORM's compiler. On SQLite and PostgreSQL alike the stored row is the
 one ``objects.create`` stores, the instance ends up as saved as after ``create``, and a
-constraint's refusal is Django's IntegrityError with nothing written."""
+constraint's refusal is Django's IntegrityError with nothing written; an unsaved related
+object is refused before the database is asked, as ``save()`` refuses it."""
 
 from __future__ import annotations
 
@@ -118,3 +119,14 @@ def test_a_refused_insert_is_django_s_integrity_error_and_writes_nothing(parties
             sql.insert(Appointment(**appointment_kwargs(doctor, UserFactory(), service, 9)))
         assert Appointment.objects.filter(doctor=doctor).count() == 1
 
+
+
+def test_an_unsaved_related_object_is_refused_as_save_refuses_it(parties):
+    doctor, patient, service = parties
+    appointment = Appointment.objects.create(**appointment_kwargs(doctor, patient, service, 9))
+    ghost = type(patient)(email="ghost@example.com")  # never saved
+
+    with pytest.raises(ValueError, match="unsaved related object"):
+        sql.insert(AuditEvent(action="appointment.viewed", actor=ghost, target_type="appointments.appointment", target_id=str(appointment.pk)))
+
+    assert not AuditEvent.objects.filter(action="appointment.viewed").exists()
