@@ -184,7 +184,7 @@ class Appointment(TimeStampedModel):
     blocked_end = models.DateTimeField(help_text=_("end plus the doctor's buffer after"))
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.HELD, db_index=True)
     hold_expires_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True, help_text=_("Reason for the visit, as the patient wrote it."))
+    reason = EncryptedTextField(blank=True, help_text=_("Reason for the visit, as the patient wrote it (clinical: encrypted at rest)."))
     price_minor = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     idempotency_key = models.CharField(max_length=100, blank=True)

@@ -206,7 +206,7 @@ def _seed_appointments(spec: DatasetSpec, doctors: list[DoctorProfile], visitors
     now = timezone.now()
     step = datetime.timedelta(minutes=SLOT_MINUTES)
     base = {
-        "created_at": now, "updated_at": now, "status": Appointment.Status.CONFIRMED, "hold_expires_at": None, "reason": "Bench",
+        "created_at": now, "updated_at": now, "status": Appointment.Status.CONFIRMED, "hold_expires_at": None, "reason": "",
         "idempotency_key": "", "reschedule_count": 0, "sequence": 1, "cancelled_by": "", "cancelled_at": None,
         "cancellation_reason": "", "refund_percent": None,
     }

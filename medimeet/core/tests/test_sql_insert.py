@@ -19,6 +19,7 @@ from appointments.models import Appointment, AppointmentEvent, ClinicalNote
 from doctors.tests.factories import DoctorProfileFactory, ServiceFactory
 from medimeet.core import sql
 from medimeet.core.audit import audit_record
+from medimeet.core.crypto import decrypt_text
 from medimeet.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -64,8 +65,9 @@ def test_an_appointment_is_stored_as_the_orm_stores_it_and_left_saved(parties):
     assert isinstance(mine.pk, int) and mine.pk != orm.pk  # the auto-increment key read back
     assert mine._state.adding is False and mine._state.db == "default"
     assert mine.created_at == mine.updated_at == NOW and mine.reschedule_count == 0  # auto_now(_add) and defaults
-    differ = {"id", "public_id", "start", "end", "blocked_start", "blocked_end", "idempotency_key"}
+    differ = {"id", "public_id", "start", "end", "blocked_start", "blocked_end", "idempotency_key", "reason"}  # reason: a token with its own IV
     assert {k: v for k, v in stored(Appointment, mine.pk).items() if k not in differ} == {k: v for k, v in stored(Appointment, orm.pk).items() if k not in differ}
+    assert decrypt_text(stored(Appointment, mine.pk)["reason"]) == decrypt_text(stored(Appointment, orm.pk)["reason"]) == "Chest pain since Monday"
     assert fields(Appointment.objects.get(pk=mine.pk)) == fields(mine)
 
     mine.status = "cancelled"
